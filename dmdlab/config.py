@@ -1,0 +1,228 @@
+"""DMDConfig: every field of one DMD run, validated up front, hashable for caching.
+
+    >>> cfg = DMDConfig(dim=32, steps=400)
+    >>> cfg.replace(gan_weight=3e-3).hash()   # a stable 12-hex-digit id
+
+Fields whose values only enter as numbers (learning rates) are *dynamic*: runs that
+differ only in them share one compiled program. Everything else fixes shapes or
+program structure and is *static*.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from typing import Any
+
+__all__ = ["DYNAMIC_FIELDS", "DMDConfig", "parse_field_value"]
+
+_CHOICES = {
+    "teacher": ("network", "oracle", "memorizing"),
+    "init": ("teacher", "random"),
+}
+DYNAMIC_FIELDS = ("generator_lr", "fake_lr", "teacher_lr")
+
+
+@dataclasses.dataclass(frozen=True)
+class DMDConfig:
+    """One DMD distillation run on a Gaussian mixture (SCIENCE.md §4).
+
+    Data: ``dim`` d, ``n_modes`` K, ``mode_std`` s, optional ``intrinsic_dim`` m (means
+    in an m-dim subspace). Networks: ``width``, ``depth``, EDM ``sigma_data``.
+    Teacher: ``teacher`` is the real score ("network": an MLP trained for
+    ``teacher_steps``; "oracle": the exact mixture denoiser; "memorizing": the exact
+    denoiser of ``memorize_n`` samples). The student is the teacher network read at
+    ``sigma_max`` (init "teacher" = a copy of its weights, "random" = fresh weights);
+    ``student_steps`` > 1 gives a few-step student on a Karras ladder from ``sigma_max``
+    down to ``student_sigma_min``, trained with backward simulation.
+    Training: ``steps`` generator updates, each after ``fake_ratio`` fake-score
+    updates, on batches of ``batch_size``; metrics every ``eval_every`` generator steps
+    on ``eval_n`` fixed held-out noises, against the ``ode_steps``-step Heun teacher map.
+    Options: ``gan_weight`` (generator GAN weight; DMD2 uses 3e-3; the discriminator
+    term has weight ``gan_disc_weight``), ``regression_weight`` (DMD1 regression on
+    ``regression_pairs`` teacher pairs), ``normalize`` (DMD2's per-sample normalizer).
+    """
+
+    # data
+    dim: int = 8
+    n_modes: int = 8
+    mode_std: float = 0.2
+    intrinsic_dim: int | None = None
+    # noise
+    sigma_max: float = 80.0
+    sigma_data: float = 1.0
+    # networks
+    width: int = 256
+    depth: int = 3
+    # teacher
+    teacher: str = "network"
+    teacher_steps: int = 2000
+    teacher_lr: float = 1e-3
+    memorize_n: int = 64
+    # student
+    init: str = "teacher"
+    student_steps: int = 1
+    student_sigma_min: float = 0.5
+    # DMD training
+    steps: int = 600
+    fake_ratio: int = 5
+    batch_size: int = 256
+    generator_lr: float = 1e-3
+    fake_lr: float = 1e-3
+    warmup: int = 50
+    normalize: bool = True
+    gan_weight: float = 0.0
+    gan_disc_weight: float = 1e-2
+    regression_weight: float = 0.0
+    regression_pairs: int = 1024
+    # evaluation
+    eval_every: int = 100
+    eval_n: int = 512
+    ode_steps: int = 200
+
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            _check_type(f.name, getattr(self, f.name), _field_types()[f.name])
+        errors = []
+
+        def need(ok, field, allowed):
+            if not ok:
+                errors.append(f"{field}={getattr(self, field)!r} is invalid: allowed {allowed}")
+
+        for name, choices in _CHOICES.items():
+            need(getattr(self, name) in choices, name, " | ".join(map(repr, choices)))
+        for name in ("dim", "n_modes", "width", "depth", "steps", "fake_ratio", "eval_every"):
+            need(getattr(self, name) >= 1, name, "an integer >= 1")
+        for name in ("student_steps",):
+            need(getattr(self, name) >= 1, name, "an integer >= 1")
+        need(self.batch_size >= 2, "batch_size", "an integer >= 2")
+        need(self.eval_n >= 8, "eval_n", "an integer >= 8")
+        need(self.ode_steps >= 2, "ode_steps", "an integer >= 2")
+        need(self.teacher_steps >= 0, "teacher_steps", "an integer >= 0")
+        need(self.warmup >= 0, "warmup", "an integer >= 0")
+        need(self.memorize_n >= 1, "memorize_n", "an integer >= 1")
+        need(self.regression_pairs >= 1, "regression_pairs", "an integer >= 1")
+        need(
+            self.intrinsic_dim is None or 1 <= self.intrinsic_dim <= self.dim,
+            "intrinsic_dim",
+            f"None or an integer in [1, dim={self.dim}]",
+        )
+        for name in ("mode_std", "sigma_data", "teacher_lr", "generator_lr", "fake_lr"):
+            need(0 < getattr(self, name) < float("inf"), name, "a finite number > 0")
+        need(0.002 < self.sigma_max <= 1e4, "sigma_max", "a number in (0.002, 1e4]")
+        need(
+            0.002 < self.student_sigma_min < self.sigma_max,
+            "student_sigma_min",
+            f"a number in (0.002, sigma_max={self.sigma_max})",
+        )
+        for name in ("gan_weight", "gan_disc_weight", "regression_weight"):
+            need(0 <= getattr(self, name) < float("inf"), name, "a finite number >= 0")
+        need(
+            self.steps % self.eval_every == 0,
+            "eval_every",
+            f"a divisor of steps={self.steps}",
+        )
+        if errors:
+            raise ValueError("invalid DMDConfig: " + "; ".join(errors))
+
+    # ------------------------------------------------------------------ helpers
+    def replace(self, **changes) -> DMDConfig:
+        """A copy with some fields changed (validated). Unknown names raise ValueError."""
+        unknown = sorted(set(changes) - set(field_names()))
+        if unknown:
+            raise ValueError(f"unknown DMDConfig field(s) {unknown}; fields: {field_names()}")
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """All fields as a JSON-ready dict."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DMDConfig:
+        """Inverse of :meth:`to_dict`; unknown keys raise ValueError."""
+        return cls().replace(**d)
+
+    def hash(self) -> str:
+        """Stable content hash (12 hex digits) of every field, for result caching."""
+        blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+    def static_part(self) -> DMDConfig:
+        """This config with the dynamic fields at fixed values: the compile-cache key."""
+        return dataclasses.replace(self, **{f: 1.0 for f in DYNAMIC_FIELDS})
+
+    @property
+    def n_evals(self) -> int:
+        """Number of recorded evaluations, step 0 included."""
+        return self.steps // self.eval_every + 1
+
+
+def field_names() -> list[str]:
+    """Names of every DMDConfig field, in declaration order."""
+    return [f.name for f in dataclasses.fields(DMDConfig)]
+
+
+def _field_types() -> dict[str, Any]:
+    return typing.get_type_hints(DMDConfig)
+
+
+def _unwrap_optional(tp) -> tuple[type, bool]:
+    """(base type, whether None is allowed) of a field annotation."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return next(a for a in typing.get_args(tp) if a is not type(None)), True
+    return tp, False
+
+
+def _check_type(name: str, value, tp) -> None:
+    base, optional = _unwrap_optional(tp)
+    if optional and value is None:
+        return
+    ok = {
+        int: isinstance(value, int) and not isinstance(value, bool),
+        float: isinstance(value, (int, float)) and not isinstance(value, bool),
+        bool: isinstance(value, bool),
+        str: isinstance(value, str),
+    }[base]
+    if not ok:
+        raise ValueError(
+            f"DMDConfig field {name!r} must be {base.__name__}"
+            + (" or None" if optional else "")
+            + f", got {value!r} ({type(value).__name__})"
+        )
+
+
+def parse_field_value(name: str, text: str):
+    """Parse the string ``text`` as a value of field ``name`` by its declared type.
+
+    Never evaluates code. Raises ValueError naming the field on unknown names or
+    unparsable values (range checks happen when the config is built).
+    """
+    types_ = _field_types()
+    if name not in types_:
+        raise ValueError(f"unknown field {name!r}; fields: {', '.join(field_names())}")
+    base, optional = _unwrap_optional(types_[name])
+    text = text.strip()
+    if optional and text.lower() in ("none", "null", ""):
+        return None
+    try:
+        if base is bool:
+            low = text.lower()
+            if low in ("true", "1", "yes", "on"):
+                return True
+            if low in ("false", "0", "no", "off"):
+                return False
+            raise ValueError
+        if base is int:
+            return int(text)
+        if base is float:
+            return float(text)
+        return text
+    except ValueError:
+        raise ValueError(
+            f"field {name!r} expects {base.__name__}"
+            + (" or none" if optional else "")
+            + f", got {text!r}"
+        ) from None

@@ -1,0 +1,303 @@
+"""DMD2 training as one pure, jit-able, vmappable function (SCIENCE.md §4).
+
+``make_train(config)`` returns ``train(key, hparams) -> TrainOutput``: build the mixture,
+train the teacher network, copy it into student and fake score, then run
+``config.steps`` generator updates (each after ``config.fake_ratio`` fake-score
+updates) inside ``lax.scan``, recording the student's outputs on fixed held-out noise
+every ``config.eval_every`` steps. Metrics are computed afterwards from those
+records (:mod:`dmdlab.evaluate`), so training never leaves the device.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from dmdlab.config import DMDConfig
+from dmdlab.metrics import denoiser_error
+from dmdlab.mixture import GaussianMixture
+from dmdlab.networks import NetSpec
+from dmdlab.ode import karras_sigmas, teacher_map
+from dmdlab.optim import adamw
+from dmdlab.teachers import denoising_loss, train_network_teacher
+
+__all__ = [
+    "ERROR_SIGMAS",
+    "Hyperparams",
+    "TrainOutput",
+    "dmd_gradient",
+    "make_train",
+    "student_ladder",
+]
+
+KARRAS_GRID = 1000  # DMD2 draws σ on a 1000-point Karras grid
+GEN_SIGMA_RANGE = (20, 980)  # ... between these indices for the generator (σ ≈ 72 … 0.003)
+ERROR_SIGMAS = (0.01, 0.1, 1.0, 10.0, 80.0)  # σ bands where denoiser error is reported
+
+
+class Hyperparams(NamedTuple):
+    """The dynamic (traced, vmappable) fields of a run: learning rates, as scalars."""
+
+    generator_lr: jax.Array
+    fake_lr: jax.Array
+    teacher_lr: jax.Array
+
+    @classmethod
+    def of(cls, config: DMDConfig) -> Hyperparams:
+        return cls(*(jnp.float32(getattr(config, f)) for f in cls._fields))
+
+
+class TrainOutput(NamedTuple):
+    """Everything one run returns (add a leading seed axis when vmapped).
+
+    E = config.n_evals recorded steps (0, eval_every, …, steps), n = eval_n.
+    """
+
+    mixture: GaussianMixture  # the data distribution
+    z: jax.Array  # (n, d) held-out noise
+    teacher_samples: jax.Array  # (n, d) T(z) by the real score's ODE
+    reference: jax.Array  # (n, d) true samples, for fidelity
+    student_samples: jax.Array  # (E, n, d) G(z) at each recorded step
+    gen_loss: jax.Array  # (E,) mean distribution-matching loss since the last record
+    fake_loss: jax.Array  # (E,) mean fake-score loss since the last record
+    gan_gen_loss: jax.Array  # (E,) mean generator GAN loss (0 when off)
+    gan_disc_loss: jax.Array  # (E,) mean discriminator loss (0 when off)
+    fake_error: jax.Array  # (E, len(ERROR_SIGMAS)) fake score vs the data's exact denoiser
+    teacher_error: jax.Array  # (len(ERROR_SIGMAS),) real score vs the exact denoiser
+    teacher_loss: jax.Array  # () final teacher training loss (mean of the last 100 steps)
+    diverged_step: jax.Array  # () first generator step with a non-finite value, -1 if none
+    student_params: object  # final student parameters
+    fake_params: object  # final fake-score parameters
+
+
+def student_ladder(config: DMDConfig) -> jax.Array:
+    """The few-step student's σ ladder (student_steps,): σ_max, …, student_sigma_min."""
+    if config.student_steps == 1:
+        return jnp.array([config.sigma_max], jnp.float32)
+    return karras_sigmas(config.student_steps, config.sigma_max, config.student_sigma_min)
+
+
+def dmd_gradient(x, p_real, p_fake, normalize: bool = True):
+    """DMD2's distribution-matching direction g for samples x (n, d).
+
+    g = (p_fake − p_real) / mean_coords|x − p_real| per sample (the normalizer replaces
+    DMD's α/σ weighting); without ``normalize``, g = p_fake − p_real. Minimizing
+    ½‖x − stopgrad(x − g)‖² moves x along −g.
+    """
+    g = p_fake - p_real
+    if normalize:
+        g = g / jnp.mean(jnp.abs(x - p_real), axis=-1, keepdims=True)
+    return g
+
+
+def _all_finite(tree) -> jax.Array:
+    leaves = jax.tree.leaves(tree)
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+
+
+def _pick_sigma(key, n, grid, lo=0, hi=KARRAS_GRID):
+    return grid[jax.random.randint(key, (n,), lo, hi)]
+
+
+def make_train(config: DMDConfig) -> Callable[[jax.Array, Hyperparams], TrainOutput]:
+    """Pure ``train(key, hparams) -> TrainOutput`` for ``config``. Jit and vmap it."""
+    c = config
+    spec = NetSpec(c.dim, c.width, c.depth, c.sigma_data)
+    ladder = student_ladder(c)
+    grid = karras_sigmas(KARRAS_GRID, c.sigma_max, 0.002)
+    n_ladder = c.student_steps
+    gan_on = c.gan_weight > 0
+    reg_on = c.regression_weight > 0
+
+    def chain_inputs(params, z, eps):
+        """Inputs (L, n, d) each ladder step sees when the student runs on z, no gradient."""
+        x = c.sigma_max * z
+        inputs = [x]
+        for i in range(n_ladder - 1):
+            x0 = spec.apply(params, x, ladder[i])
+            x = x0 + ladder[i + 1] * eps[i]  # re-noise to the next rung with fresh noise
+            inputs.append(x)
+        return jax.lax.stop_gradient(jnp.stack(inputs))
+
+    def generate(params, z, eps):
+        """G(z): the full few-step chain, (n, d)."""
+        x_last = chain_inputs(params, z, eps)[-1]
+        return spec.apply(params, x_last, ladder[-1])
+
+    def backward_simulation(params, key):
+        """DMD2: run the student's earlier steps without gradient, pick one step to train.
+
+        Returns that step's input x (n, d) and its σ (n,)."""
+        k_z, k_eps, k_i = jax.random.split(key, 3)
+        z = jax.random.normal(k_z, (c.batch_size, c.dim))
+        eps = jax.random.normal(k_eps, (max(n_ladder - 1, 1), c.batch_size, c.dim))
+        i = jax.random.randint(k_i, (), 0, n_ladder)
+        x_in = chain_inputs(params, z, eps)[i]
+        return x_in, jnp.full((c.batch_size,), ladder[i])
+
+    def train(key: jax.Array, hp: Hyperparams) -> TrainOutput:
+        keys = jax.random.split(key, 8)
+        k_mix, k_mem, k_teacher, k_init, k_eval, k_reg, k_loop, k_err = keys
+
+        # --- the exact world and the teacher
+        mixture = GaussianMixture.random(k_mix, c.dim, c.n_modes, c.mode_std, c.intrinsic_dim)
+        data = mixture
+        if c.teacher == "memorizing":
+            data = GaussianMixture.empirical(mixture.sample(k_mem, c.memorize_n))
+        teacher, teacher_losses = train_network_teacher(
+            k_teacher,
+            data,
+            spec,
+            steps=c.teacher_steps,
+            batch_size=c.batch_size,
+            learning_rate=hp.teacher_lr,
+            sigma_max=c.sigma_max,
+        )
+        real = {"network": teacher.denoise, "oracle": mixture.denoise, "memorizing": data.denoise}[
+            c.teacher
+        ]
+
+        # --- held-out evaluation set: the same z for student and teacher
+        k_z, k_eps, k_ref = jax.random.split(k_eval, 3)
+        z_eval = jax.random.normal(k_z, (c.eval_n, c.dim))
+        eps_eval = jax.random.normal(k_eps, (max(n_ladder - 1, 1), c.eval_n, c.dim))
+        t_eval = teacher_map(real, z_eval, sigma_max=c.sigma_max, steps=c.ode_steps)
+        reference = mixture.sample(k_ref, c.eval_n)
+        teacher_error = denoiser_error(real, mixture, k_err, ERROR_SIGMAS, n=c.eval_n)
+
+        # --- DMD1's regression bank of teacher pairs (only built when used)
+        if reg_on:
+            z_reg = jax.random.normal(k_reg, (c.regression_pairs, c.dim))
+            t_reg = teacher_map(real, z_reg, sigma_max=c.sigma_max, steps=c.ode_steps)
+
+        # --- student and fake score start as copies of the teacher network
+        student0 = teacher.params if c.init == "teacher" else spec.init(k_init)
+        fake0 = teacher.params
+        gen_opt = adamw(hp.generator_lr, warmup=c.warmup)
+        fake_opt = adamw(hp.fake_lr, warmup=c.warmup)
+
+        def fake_update(carry, k):
+            student, fake, fake_state = carry
+            k_sim, k_s, k_n, k_real, k_gs, k_gn = jax.random.split(k, 6)
+            x_in, s_in = backward_simulation(student, k_sim)
+            x = jax.lax.stop_gradient(spec.apply(student, x_in, s_in))
+            sigma = _pick_sigma(k_s, c.batch_size, grid)
+            noise = jax.random.normal(k_n, x.shape)
+            if gan_on:
+                x_real = data.sample(k_real, c.batch_size)
+                s_gan = _pick_sigma(k_gs, c.batch_size, grid, *GEN_SIGMA_RANGE)
+                n_gan = jax.random.normal(k_gn, (2, *x.shape))
+
+            def loss_fn(p):
+                dsm = denoising_loss(
+                    lambda y, s: spec.apply(p, y, s), x, sigma, noise, c.sigma_data
+                )
+                if not gan_on:
+                    return dsm, (dsm, jnp.float32(0.0))
+                # discriminator on the fake score's trunk: student = fake, data = real
+                _, logit_fake = spec.apply_with_logit(p, x + s_gan[:, None] * n_gan[0], s_gan)
+                _, logit_real = spec.apply_with_logit(p, x_real + s_gan[:, None] * n_gan[1], s_gan)
+                disc = jnp.mean(jax.nn.softplus(logit_fake)) + jnp.mean(
+                    jax.nn.softplus(-logit_real)
+                )
+                return dsm + c.gan_disc_weight * disc, (dsm, disc)
+
+            (_, (dsm, disc)), grads = jax.value_and_grad(loss_fn, has_aux=True)(fake)
+            updates, fake_state = fake_opt.update(grads, fake_state, fake)
+            fake = optax.apply_updates(fake, updates)
+            return (student, fake, fake_state), (dsm, disc)
+
+        def gen_update(student, gen_state, fake, k):
+            k_sim, k_s, k_n, k_gs, k_gn, k_reg_b = jax.random.split(k, 6)
+            x_in, s_in = backward_simulation(student, k_sim)
+            sigma = _pick_sigma(k_s, c.batch_size, grid, *GEN_SIGMA_RANGE)
+            noise = jax.random.normal(k_n, x_in.shape)
+
+            def loss_fn(p):
+                x = spec.apply(p, x_in, s_in)
+                x_noisy = jax.lax.stop_gradient(x) + sigma[:, None] * noise
+                p_real = jax.lax.stop_gradient(real(x_noisy, sigma))
+                p_fake = jax.lax.stop_gradient(spec.apply(fake, x_noisy, sigma))
+                g = jax.lax.stop_gradient(dmd_gradient(x, p_real, p_fake, c.normalize))
+                dm = 0.5 * jnp.mean((x - jax.lax.stop_gradient(x - g)) ** 2)
+                total, gan = dm, jnp.float32(0.0)
+                if gan_on:
+                    s_gan = _pick_sigma(k_gs, c.batch_size, grid, *GEN_SIGMA_RANGE)
+                    x_gan = x + s_gan[:, None] * jax.random.normal(k_gn, x.shape)
+                    _, logit = spec.apply_with_logit(fake, x_gan, s_gan)
+                    gan = jnp.mean(jax.nn.softplus(-logit))
+                    total = total + c.gan_weight * gan
+                if reg_on:
+                    idx = jax.random.randint(k_reg_b, (c.batch_size,), 0, c.regression_pairs)
+                    pred = spec.apply(p, c.sigma_max * z_reg[idx], c.sigma_max)
+                    total = total + c.regression_weight * jnp.mean((pred - t_reg[idx]) ** 2)
+                return total, (dm, gan)
+
+            (_, (dm, gan)), grads = jax.value_and_grad(loss_fn, has_aux=True)(student)
+            updates, gen_state = gen_opt.update(grads, gen_state, student)
+            return optax.apply_updates(student, updates), gen_state, dm, gan
+
+        def dmd_step(state, inp):
+            step, k = inp
+            student, fake, gen_state, fake_state, diverged_step = state
+            k_fake, k_gen = jax.random.split(k)
+            (_, fake_new, fake_state_new), (dsm, disc) = jax.lax.scan(
+                fake_update, (student, fake, fake_state), jax.random.split(k_fake, c.fake_ratio)
+            )
+            student_new, gen_state_new, dm, gan = gen_update(student, gen_state, fake_new, k_gen)
+            new = (student_new, fake_new, gen_state_new, fake_state_new)
+            old = (student, fake, gen_state, fake_state)
+            losses = jnp.stack([dm, jnp.mean(dsm), gan, jnp.mean(disc)])
+            ok = _all_finite((new, losses)) & (diverged_step < 0)
+            # A diverged run freezes at its last finite state; the others go on.
+            kept = jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)
+            diverged_step = jnp.where(ok | (diverged_step >= 0), diverged_step, step)
+            return (*kept, diverged_step), jnp.where(ok, losses, jnp.nan)
+
+        def record(state):
+            student, fake = state[0], state[1]
+            samples = generate(student, z_eval, eps_eval)
+            fake_err = denoiser_error(
+                lambda x, s: spec.apply(fake, x, s), mixture, k_err, ERROR_SIGMAS, n=256
+            )
+            return samples, fake_err
+
+        def eval_block(state, inp):
+            block, k = inp
+            steps = block * c.eval_every + 1 + jnp.arange(c.eval_every)
+            state, losses = jax.lax.scan(
+                dmd_step, state, (steps, jax.random.split(k, c.eval_every))
+            )
+            samples, fake_err = record(state)
+            return state, (samples, fake_err, jnp.nanmean(losses, axis=0))
+
+        state0 = (student0, fake0, gen_opt.init(student0), fake_opt.init(fake0), jnp.int32(-1))
+        samples0, fake_err0 = record(state0)
+        n_blocks = c.steps // c.eval_every
+        state, (samples, fake_err, losses) = jax.lax.scan(
+            eval_block, state0, (jnp.arange(n_blocks), jax.random.split(k_loop, n_blocks))
+        )
+        losses = jnp.concatenate([jnp.full((1, 4), jnp.nan), losses])
+        return TrainOutput(
+            mixture=mixture,
+            z=z_eval,
+            teacher_samples=t_eval,
+            reference=reference,
+            student_samples=jnp.concatenate([samples0[None], samples]),
+            gen_loss=losses[:, 0],
+            fake_loss=losses[:, 1],
+            gan_gen_loss=losses[:, 2],
+            gan_disc_loss=losses[:, 3],
+            fake_error=jnp.concatenate([fake_err0[None], fake_err]),
+            teacher_error=teacher_error,
+            teacher_loss=jnp.mean(teacher_losses[-100:]),
+            diverged_step=state[4],
+            student_params=state[0],
+            fake_params=state[1],
+        )
+
+    return train
