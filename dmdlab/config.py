@@ -33,9 +33,10 @@ class DMDConfig:
     Data: ``dim`` d, ``n_modes`` K, ``mode_std`` s, optional ``intrinsic_dim`` m (means
     in an m-dim subspace). Networks: ``width``, ``depth``, EDM ``sigma_data``.
     Teacher: ``teacher`` is the real score ("network": an MLP trained for
-    ``teacher_steps``; "oracle": the exact mixture denoiser; "memorizing": the exact
-    denoiser of ``memorize_n`` samples). The student is the teacher network read at
-    ``sigma_max`` (init "teacher" = a copy of its weights, "random" = fresh weights);
+    ``teacher_steps`` on batches of ``teacher_batch_size``; "oracle": the exact mixture
+    denoiser; "memorizing": the exact denoiser of ``memorize_n`` samples). The student
+    is the teacher network read at ``sigma_max`` (init "teacher" = a copy of its
+    weights, "random" = fresh weights);
     ``student_steps`` > 1 gives a few-step student on a Karras ladder from ``sigma_max``
     down to ``student_sigma_min``, trained with backward simulation.
     Training: ``steps`` generator updates, each after ``fake_ratio`` fake-score
@@ -59,7 +60,8 @@ class DMDConfig:
     depth: int = 3
     # teacher
     teacher: str = "network"
-    teacher_steps: int = 2000
+    teacher_steps: int = 4000
+    teacher_batch_size: int = 512
     teacher_lr: float = 1e-3
     memorize_n: int = 64
     # student
@@ -99,6 +101,7 @@ class DMDConfig:
         for name in ("student_steps",):
             need(getattr(self, name) >= 1, name, "an integer >= 1")
         need(self.batch_size >= 2, "batch_size", "an integer >= 2")
+        need(self.teacher_batch_size >= 2, "teacher_batch_size", "an integer >= 2")
         need(self.eval_n >= 8, "eval_n", "an integer >= 8")
         need(self.ode_steps >= 2, "ode_steps", "an integer >= 2")
         need(self.teacher_steps >= 0, "teacher_steps", "an integer >= 0")

@@ -49,20 +49,36 @@ def _compiled(static: DMDConfig, n_devices: int):
 
 
 def run_seeds(
-    config: DMDConfig, seeds, *, n_devices: int | None = None
+    config: DMDConfig,
+    seeds,
+    *,
+    hparams: Hyperparams | None = None,
+    n_devices: int | None = None,
 ) -> tuple[TrainOutput, dict]:
     """Train every seed of ``config`` in one program; returns (outputs with a leading
     seed axis, timing dict with ``compile_s`` and ``run_s``).
 
-    The seed axis is padded to a multiple of the device count (padding runs are
-    dropped), so any number of seeds runs on any number of devices.
+    ``hparams`` (optional) gives each seed its own learning rates, as arrays of shape
+    (len(seeds),): one compiled program then trains a learning-rate sweep. The seed
+    axis is padded to a multiple of the device count (padding runs are dropped), so
+    any number of seeds runs on any number of devices.
     """
     seeds = normalize_seeds(seeds)
     n_dev = n_devices or jax.local_device_count()
     n_pad = -len(seeds) % n_dev
     padded = seeds + [seeds[-1]] * n_pad
     keys = jax.vmap(jax.random.key)(jnp.asarray(padded, dtype=jnp.uint32))
-    hp = jax.tree.map(lambda v: jnp.full((len(padded),), v), Hyperparams.of(config))
+    if hparams is None:
+        hparams = jax.tree.map(lambda v: jnp.full((len(seeds),), v), Hyperparams.of(config))
+    for name, value in hparams._asdict().items():
+        if jnp.shape(value) != (len(seeds),):
+            raise ValueError(
+                f"hparams.{name} must have shape ({len(seeds)},), got {jnp.shape(value)}"
+            )
+    hp = jax.tree.map(
+        lambda v: jnp.concatenate([jnp.asarray(v, jnp.float32), jnp.full((n_pad,), v[-1])]),
+        hparams,
+    )
     fn = _compiled(config.static_part(), n_dev)
     t0 = time.perf_counter()
     lowered = fn.lower(keys, hp)
@@ -71,7 +87,9 @@ def run_seeds(
     out = compiled(keys, hp)
     out = jax.block_until_ready(out)
     t2 = time.perf_counter()
-    out = jax.tree.map(lambda x: x[: len(seeds)], out)
+    # Gather to the host before dropping the padding: slicing a sharded axis to a
+    # size the mesh does not divide would need a collective.
+    out = jax.tree.map(lambda x: np.asarray(x)[: len(seeds)], jax.device_get(out))
     return out, {"compile_s": t1 - t0, "run_s": t2 - t1}
 
 

@@ -153,7 +153,7 @@ def make_train(config: DMDConfig) -> Callable[[jax.Array, Hyperparams], TrainOut
             data,
             spec,
             steps=c.teacher_steps,
-            batch_size=c.batch_size,
+            batch_size=c.teacher_batch_size,
             learning_rate=hp.teacher_lr,
             sigma_max=c.sigma_max,
         )
@@ -273,6 +273,10 @@ def make_train(config: DMDConfig) -> Callable[[jax.Array, Hyperparams], TrainOut
                 dmd_step, state, (steps, jax.random.split(k, c.eval_every))
             )
             samples, fake_err = record(state)
+            # Finite weights can still map held-out noise to inf: that is divergence too.
+            diverged_step = state[4]
+            bad = ~jnp.all(jnp.isfinite(samples)) & (diverged_step < 0)
+            state = (*state[:4], jnp.where(bad, steps[-1], diverged_step))
             return state, (samples, fake_err, jnp.nanmean(losses, axis=0))
 
         state0 = (student0, fake0, gen_opt.init(student0), fake_opt.init(fake0), jnp.int32(-1))

@@ -38,16 +38,13 @@ def gaussian_denoiser(mean: jax.Array, cov: jax.Array):
 
     D(x, σ) = mean + Σ (Σ + σ² I)⁻¹ (x − mean).
     """
-    d = mean.shape[0]
+    # One eigendecomposition serves every σ: Σ(Σ + σ²I)⁻¹ = V diag(λ/(λ + σ²)) Vᵀ.
+    lam, vecs = jnp.linalg.eigh(cov)
 
     def denoise(x, sigma):
         sigma = jnp.broadcast_to(jnp.asarray(sigma, x.dtype), x.shape[:1])
-
-        def one(xi, si):
-            gain = jnp.linalg.solve(cov + si**2 * jnp.eye(d), cov)  # (Σ+σ²)⁻¹Σ, Σ symmetric
-            return mean + (xi - mean) @ gain
-
-        return jax.vmap(one)(x, sigma)
+        gain = lam / (lam + sigma[:, None] ** 2)  # (n, d)
+        return mean + (((x - mean) @ vecs) * gain) @ vecs.T
 
     return denoise
 

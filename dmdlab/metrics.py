@@ -86,12 +86,14 @@ def pairing_inefficiency(z, x) -> float:
     metric is invariant to rescaling and translating x). E_pair is the coupling's
     mean cost, E_OT the optimal transport (exact assignment over the n samples,
     SciPy's ``linear_sum_assignment``), E_indep the mean over all n² pairs.
-    0 = optimal-transport pairing, ≈ 1 = random pairing, > 1 = worse than random.
-    Cost O(n³) on the host; n ≈ 512 takes milliseconds.
+    0 = optimal-transport pairing, ≈ 1 = random pairing, > 1 = worse than random;
+    NaN for non-finite input. Cost O(n³) on the host; n ≈ 512 takes milliseconds.
     """
     z, x = check_paired(z, x, "z", "x")
     z = np.asarray(z, dtype=np.float64)
     x = np.asarray(x, dtype=np.float64)
+    if not (np.all(np.isfinite(z)) and np.all(np.isfinite(x))):
+        return float("nan")  # a diverged run has no pairing to measure
     mean = x.mean(0)
     scale = np.sqrt(np.mean(np.sum((x - mean) ** 2, -1)) / x.shape[1])
     zt = mean + scale * z

@@ -42,10 +42,14 @@ def teacher_map(
     *,
     sigma_max: float = 80.0,
     sigma_min: float = 0.002,
-    steps: int = 40,
+    steps: int = 200,
     rho: float = 7.0,
 ) -> jax.Array:
     """T(z) for noise z (n, d) → data (n, d), by Heun's method on ``steps`` Karras levels.
+
+    The default of 200 levels keeps the single-Gaussian map within 5e-4 of the exact
+    one (relative to T(z) − μ, s ≥ 0.2); EDM's usual 18–40 levels err by ~1% there,
+    although they already agree with it on >99% of mode assignments.
 
     ``denoise(x (n, d), σ scalar) -> (n, d)`` is any teacher. The cost is 2·steps − 1
     denoiser calls. Jit-able and vmappable (``steps`` must be static).

@@ -8,8 +8,19 @@ import optax
 __all__ = ["adamw"]
 
 
-def adamw(learning_rate, *, warmup: int = 100, clip: float = 10.0, weight_decay: float = 0.01):
+def adamw(
+    learning_rate,
+    *,
+    warmup: int = 100,
+    decay_steps: int | None = None,
+    clip: float = 10.0,
+    weight_decay: float = 0.01,
+):
     """AdamW (β 0.9/0.999) after global-norm clipping, with a linear learning-rate warmup.
+
+    With ``decay_steps`` the rate then follows a cosine down to 1% at that step (used
+    for the teacher, whose final accuracy it improves; DMD2's own networks keep a
+    constant rate).
 
     ``learning_rate`` may be a traced scalar: it enters through
     ``optax.inject_hyperparams``, so runs that differ only in learning rate share one
@@ -17,7 +28,11 @@ def adamw(learning_rate, *, warmup: int = 100, clip: float = 10.0, weight_decay:
     """
 
     def schedule(count):
-        return learning_rate * jnp.minimum(1.0, (count + 1) / max(warmup, 1))
+        rate = learning_rate * jnp.minimum(1.0, (count + 1) / max(warmup, 1))
+        if decay_steps is not None:
+            progress = jnp.clip((count - warmup) / max(decay_steps - warmup, 1), 0.0, 1.0)
+            rate = rate * (0.01 + 0.99 * 0.5 * (1.0 + jnp.cos(jnp.pi * progress)))
+        return rate
 
     return optax.chain(
         optax.clip_by_global_norm(clip),

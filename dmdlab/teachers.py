@@ -110,8 +110,8 @@ def train_network_teacher(
     data: GaussianMixture,
     spec: NetSpec,
     *,
-    steps: int = 2000,
-    batch_size: int = 256,
+    steps: int = 4000,
+    batch_size: int = 512,
     learning_rate=1e-3,
     sigma_max: float = SIGMA_MAX,
     init_params=None,
@@ -123,7 +123,7 @@ def train_network_teacher(
     """
     k_init, k_train = jax.random.split(key)
     params = spec.init(k_init) if init_params is None else init_params
-    opt = adamw(learning_rate)
+    opt = adamw(learning_rate, decay_steps=steps)
 
     def step(carry, k):
         params, opt_state = carry

@@ -1,0 +1,390 @@
+"""Sweeps: a grid of configs × seeds, stored cell by cell so an interrupted run resumes.
+
+Layout of a sweep directory::
+
+    cells/<cell id>.parquet   one finished grid point (all its seeds), written atomically
+    cells/<cell id>.json      its config, seeds and timings
+    results.parquet, results.csv   every finished cell, in grid order (tidy: one row per
+                                   seed per recorded step)
+    manifest.json             base config, grid, seeds, versions, device, wall/compile times
+    *.png                     figures (dmdlab.plotting)
+
+A cell's id hashes its full config and its seed list, so a changed config is a new
+cell and is never mixed with old results.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import hashlib
+import itertools
+import json
+import os
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import jax
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from dmdlab.config import DMDConfig, parse_field_value
+from dmdlab.distill import normalize_seeds, run_seeds
+from dmdlab.evaluate import metrics_table
+
+__all__ = [
+    "PRESETS",
+    "Preset",
+    "SweepSpec",
+    "cell_id",
+    "load_results",
+    "parse_grid",
+    "parse_sets",
+    "run_sweep",
+    "summarize",
+    "trend_sentence",
+]
+
+SUMMARY_METRICS = [
+    "copying",
+    "kappa",
+    "pairing_inefficiency",
+    "teacher_pairing_inefficiency",
+    "coverage_min",
+    "loglik_gap",
+    "teacher_loglik_gap",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    """A named sweep: base config, grid (field → values) and seed count."""
+
+    description: str
+    base: DMDConfig
+    grid: dict
+    seeds: int
+
+
+PRESETS: dict[str, Preset] = {
+    "default": Preset(
+        "d = 2, 8, 32, 128 × 3 seeds, 600 generator steps; ~6–9 min on 2 CPU cores.",
+        DMDConfig(width=256, depth=3, steps=600, eval_every=100, teacher_steps=4000),
+        {"dim": [2, 8, 32, 128]},
+        3,
+    ),
+    "full": Preset(
+        "d = 2 … 1024 × 8 seeds, 2000 generator steps, 8000 teacher steps; for a GPU.",
+        DMDConfig(width=256, depth=3, steps=2000, eval_every=100, teacher_steps=8000),
+        {"dim": [2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]},
+        8,
+    ),
+    "tiny": Preset(
+        "d = 2, 4 × 2 seeds, a 32-wide net for 40 steps: seconds, for tests and smoke runs.",
+        DMDConfig(
+            n_modes=3,
+            width=32,
+            depth=2,
+            teacher_steps=200,
+            teacher_batch_size=128,
+            steps=40,
+            eval_every=20,
+            batch_size=64,
+            fake_ratio=2,
+            eval_n=64,
+            ode_steps=20,
+            warmup=5,
+        ),
+        {"dim": [2, 4]},
+        2,
+    ),
+}
+
+
+# ---------------------------------------------------------------- specification
+@dataclasses.dataclass(frozen=True)
+class SweepSpec:
+    """What to run: ``cells()`` lists one config per grid point (grid order)."""
+
+    base: DMDConfig
+    grid: dict
+    seeds: tuple[int, ...]
+
+    def cells(self) -> list[DMDConfig]:
+        names = list(self.grid)
+        combos = itertools.product(*(self.grid[n] for n in names))
+        return [self.base.replace(**dict(zip(names, c, strict=True))) for c in combos]
+
+    @classmethod
+    def build(cls, preset: str = "default", sets=(), grids=(), seeds=None) -> SweepSpec:
+        """From CLI-style strings: ``sets`` like "field=value", ``grids`` like
+        "field=v1,v2". Every value is parsed and every cell validated here, before any
+        compute."""
+        if preset not in PRESETS:
+            raise ValueError(f"unknown preset {preset!r}; presets: {', '.join(PRESETS)}")
+        p = PRESETS[preset]
+        base = p.base.replace(**parse_sets(sets))
+        grid = dict(p.grid)
+        grid.update(parse_grid(grids))
+        grid = {k: v for k, v in grid.items()}
+        for name in grid:
+            if name in parse_sets(sets):
+                raise ValueError(f"field {name!r} is both --set and --grid; pick one")
+        spec = cls(base, grid, tuple(normalize_seeds(p.seeds if seeds is None else seeds)))
+        spec.cells()  # validates every grid point now
+        return spec
+
+
+def parse_sets(items) -> dict:
+    """["field=value", …] → {field: typed value}; errors name the field."""
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise ValueError(f"--set expects field=value, got {item!r}")
+        name, text = item.split("=", 1)
+        out[name.strip()] = parse_field_value(name.strip(), text)
+    return out
+
+
+def parse_grid(items) -> dict:
+    """["field=v1,v2,…", …] → {field: [typed values]}; errors name the field."""
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise ValueError(f"--grid expects field=v1,v2,..., got {item!r}")
+        name, text = item.split("=", 1)
+        name = name.strip()
+        values = [parse_field_value(name, v) for v in text.split(",") if v.strip()]
+        if not values:
+            raise ValueError(f"--grid {name}: no values given")
+        out[name] = values
+    return out
+
+
+def cell_id(config: DMDConfig, seeds) -> str:
+    """Content id of a cell: its full config and its seed list."""
+    blob = json.dumps({"config": config.to_dict(), "seeds": list(seeds)}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------- store
+def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    write(tmp)
+    os.replace(tmp, path)  # atomic on POSIX: readers see the old file or the new one
+
+
+def _write_json(path: Path, obj) -> None:
+    _atomic_write(path, lambda p: p.write_text(json.dumps(obj, indent=2, default=str)))
+
+
+def _write_table(path: Path, table: pd.DataFrame) -> None:
+    _atomic_write(path, lambda p: table.to_parquet(p, index=False))
+
+
+def load_results(out_dir) -> pd.DataFrame:
+    """The results table of a sweep directory."""
+    return pd.read_parquet(Path(out_dir) / "results.parquet")
+
+
+def _git_commit() -> str | None:
+    try:
+        here = Path(__file__).resolve().parent
+        res = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5
+        )
+        return res.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+# ---------------------------------------------------------------- running
+def run_sweep(
+    spec: SweepSpec,
+    out_dir,
+    *,
+    shard: tuple[int, int] = (0, 1),
+    log: Callable[[str], None] = print,
+    progress: bool = True,
+    plot: bool = True,
+) -> pd.DataFrame | None:
+    """Run every unfinished cell of ``spec`` (those of shard i of N), then merge.
+
+    Returns the merged results table, or None when other shards' cells are still
+    missing (each shard then only writes its cells; a later run merges).
+    """
+    from dmdlab import __version__
+
+    out = Path(out_dir)
+    (out / "cells").mkdir(parents=True, exist_ok=True)
+    i, n = shard
+    cells = spec.cells()
+    ids = [cell_id(c, spec.seeds) for c in cells]
+    mine = [k for k in range(len(cells)) if k % n == i]
+    todo = [k for k in mine if not (out / "cells" / f"{ids[k]}.parquet").exists()]
+    skipped = len(mine) - len(todo)
+    if skipped:
+        log(f"resuming: {skipped} of {len(mine)} cells already finished, skipping them")
+    t_start = time.perf_counter()
+    bar = None
+    if progress and todo:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(todo), desc="cells", unit="cell")
+    for k in todo:
+        config = cells[k]
+        t0 = time.perf_counter()
+        result, timing = run_seeds(config, spec.seeds)
+        table = metrics_table(config, result, spec.seeds)
+        timing["wall_s"] = time.perf_counter() - t0
+        table.insert(0, "cell", ids[k])
+        _write_table(out / "cells" / f"{ids[k]}.parquet", table)
+        _write_json(
+            out / "cells" / f"{ids[k]}.json",
+            {"config": config.to_dict(), "seeds": list(spec.seeds), "timing": timing},
+        )
+        msg = _cell_line(spec, config, table, timing)
+        if bar is not None:
+            bar.write(msg)
+            bar.update(1)
+        else:
+            log(msg)
+    if bar is not None:
+        bar.close()
+
+    missing = [k for k in range(len(cells)) if not (out / "cells" / f"{ids[k]}.parquet").exists()]
+    if missing:
+        log(f"{len(missing)} of {len(cells)} cells not finished yet (other shards); not merging")
+        return None
+    results = pd.concat([pd.read_parquet(out / "cells" / f"{c}.parquet") for c in ids])
+    results = results.reset_index(drop=True)
+    _write_table(out / "results.parquet", results)
+    _atomic_write(out / "results.csv", lambda p: results.to_csv(p, index=False))
+    timings = {c: json.loads((out / "cells" / f"{c}.json").read_text())["timing"] for c in ids}
+    devices = jax.local_devices()
+    manifest = {
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "base_config": spec.base.to_dict(),
+        "grid": spec.grid,
+        "seeds": list(spec.seeds),
+        "cells": [
+            {"id": c, **{k: getattr(cfg, k) for k in spec.grid}}
+            for c, cfg in zip(ids, cells, strict=True)
+        ],
+        "dmdlab_version": __version__,
+        "git_commit": _git_commit(),
+        "jax_version": jax.__version__,
+        "device_kind": devices[0].device_kind,
+        "device_count": len(devices),
+        "platform": devices[0].platform,
+        "this_run_wall_s": time.perf_counter() - t_start,
+        "cells_skipped_this_run": skipped,
+        "cell_timings": timings,
+        "total_cell_wall_s": sum(t["wall_s"] for t in timings.values()),
+        "total_compile_s": sum(t["compile_s"] for t in timings.values()),
+    }
+    _write_json(out / "manifest.json", manifest)
+    if plot:
+        from dmdlab.plotting import plot_sweep
+
+        plot_sweep(results, out, grid=list(spec.grid))
+    return results
+
+
+def _cell_line(spec, config, table, timing) -> str:
+    last = table[(table.step == table.step.max()) & ~table.diverged]
+    label = " ".join(f"{k}={getattr(config, k)}" for k in spec.grid)
+    n_div = int(table.groupby("seed").diverged.any().sum())
+    div = f" ({n_div} diverged)" if n_div else ""
+    return (
+        f"{label}: C={last.copying.mean():.3f} κ={last.kappa.mean():.3f} "
+        f"ΔE={last.pairing_inefficiency.mean():.3f} cov_min={last.coverage_min.mean():.2f} "
+        f"gap={last.loglik_gap.mean():.3f}{div}  "
+        f"[{timing['wall_s']:.0f}s, compile {timing['compile_s']:.0f}s]"
+    )
+
+
+# ---------------------------------------------------------------- summary
+def _ci95(values: np.ndarray) -> float:
+    values = values[np.isfinite(values)]
+    if len(values) < 2:
+        return float("nan")
+    return float(stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values)))
+
+
+def summarize(results: pd.DataFrame, by=("dim",), step: int | None = None) -> pd.DataFrame:
+    """Mean and 95% t-interval half-width over seeds, per grid point, at ``step``
+    (default: the last recorded step). Diverged seeds are excluded and counted."""
+    by = list(by)
+    step = int(results.step.max()) if step is None else step
+    at = results[results.step == step]
+    rows = []
+    for key, group in at.groupby(by, sort=True):
+        key = key if isinstance(key, tuple) else (key,)
+        ok = group[~group.diverged]
+        row = dict(zip(by, key, strict=True))
+        row["seeds"] = len(ok)
+        row["diverged"] = int(group.diverged.sum())
+        for m in SUMMARY_METRICS:
+            if m in ok:
+                v = ok[m].to_numpy(dtype=float)
+                row[m] = float(np.nanmean(v)) if len(v) else float("nan")
+                row[f"{m}_ci"] = _ci95(v)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def trend_sentence(results: pd.DataFrame, metric: str = "copying") -> str:
+    """One sentence, computed from the data, on whether ``metric`` rises with dim
+    (Spearman rank correlation of per-seed final values with dim)."""
+    last = results[(results.step == results.step.max()) & ~results.diverged]
+    if last.dim.nunique() < 2:
+        return "Only one dimension in this run: no trend to report."
+    rho, p = stats.spearmanr(last.dim, last[metric])
+    means = last.groupby("dim")[metric].mean()
+    lo, hi = means.index.min(), means.index.max()
+    span = f"{metric} {means[lo]:.2f} at d={lo} → {means[hi]:.2f} at d={hi}"
+    if p < 0.05 and rho > 0:
+        verdict = "rises with dimension"
+    elif p < 0.05 and rho < 0:
+        verdict = "falls with dimension"
+    else:
+        verdict = "shows no significant trend with dimension"
+    return (
+        f"In this run, {metric} {verdict} (Spearman ρ = {rho:.2f}, p = {p:.2g}, "
+        f"n = {len(last)} seed-runs): {span}."
+    )
+
+
+def format_summary(results: pd.DataFrame, by=("dim",)) -> str:
+    """The end-of-sweep text: a table of mean ± 95% CI and the trend sentences."""
+    table = summarize(results, by)
+    lines = [f"Summary at step {int(results.step.max())} (mean ± 95% CI over seeds):"]
+    header = [*by, "seeds", *SUMMARY_METRICS]
+    short = {
+        "copying": "C",
+        "kappa": "κ",
+        "pairing_inefficiency": "ΔE",
+        "teacher_pairing_inefficiency": "ΔE_teacher",
+        "coverage_min": "cov_min",
+        "loglik_gap": "gap/d",
+        "teacher_loglik_gap": "gap/d_teacher",
+    }
+    lines.append("  ".join(f"{short.get(h, h):>15}" for h in header))
+    for _, row in table.iterrows():
+        cells = [f"{row[b]!s:>15}" for b in by] + [f"{int(row['seeds']):>15}"]
+        for m in SUMMARY_METRICS:
+            cells.append(f"{row[m]:>7.3f} ± {row[m + '_ci']:<5.3f}".rjust(15))
+        lines.append("  ".join(cells))
+    n_div = int(results.groupby(["cell", "seed"]).diverged.any().sum()) if "cell" in results else 0
+    if n_div:
+        lines.append(f"{n_div} seed-run(s) diverged and are excluded from the means above.")
+    else:
+        lines.append("No run diverged.")
+    if "dim" in by:
+        lines.append(trend_sentence(results, "copying"))
+        lines.append(trend_sentence(results, "kappa"))
+    return "\n".join(lines)

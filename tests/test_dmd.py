@@ -1,0 +1,175 @@
+"""The DMD engine: the exactly solvable linear case, determinism, options, divergence, sharding."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from dmdlab import (
+    DMDConfig,
+    Hyperparams,
+    LinearStudent,
+    distill,
+    metrics_table,
+    polar,
+    run_seeds,
+    train_linear_student,
+)
+from dmdlab.metrics import copying_score
+
+TINY = DMDConfig(
+    dim=4,
+    n_modes=3,
+    width=32,
+    depth=2,
+    teacher_steps=300,
+    teacher_batch_size=128,
+    steps=40,
+    eval_every=20,
+    batch_size=64,
+    fake_ratio=2,
+    eval_n=64,
+    ode_steps=20,
+    warmup=5,
+)
+
+
+# ---------------------------------------------------------------- exactly solvable case
+def _linear_case(key, d, rotation):
+    k1, k2, k3 = jax.random.split(key, 3)
+    s, mu = 0.5, jax.random.normal(k1, (d,))
+    u, _ = jnp.linalg.qr(jax.random.normal(k2, (d, d)))
+    p0 = (u * jax.random.uniform(k3, (d,), minval=0.2, maxval=1.5)) @ u.T  # SPD, ≠ s I
+    student, qs = jax.jit(
+        lambda st: train_linear_student(
+            key, st, mu, s, steps=2500, batch_size=2048, learning_rate=0.5
+        )
+    )(LinearStudent(p0 @ rotation, jnp.zeros(d)))
+    z = jax.random.normal(jax.random.fold_in(key, 7), (4000, d))
+    teacher = mu + s * (80.0 * z - mu) / np.sqrt(s**2 + 80.0**2)  # exact T(z)
+    return student, qs, s, mu, float(copying_score(student(z), teacher))
+
+
+@pytest.mark.parametrize("d", [8, 32])
+def test_linear_gaussian_keeps_its_rotation(key, d):
+    q0, _ = jnp.linalg.qr(jax.random.normal(jax.random.fold_in(key, d), (d, d)))
+    student, qs, s, mu, c = _linear_case(key, d, q0)
+    p, _ = polar(student.A)
+    # the distribution is matched: Σ = A Aᵀ → s² I and b → μ ...
+    np.testing.assert_allclose(p, s * np.eye(d), atol=1e-3)
+    np.testing.assert_allclose(student.b, mu, atol=1e-3)
+    # ... but the pairing is the one it started with: Q never moved, C = tr(Q0)/d
+    drift = jnp.max(jnp.linalg.norm(qs - q0, axis=(1, 2))) / np.sqrt(d)
+    assert float(drift) < 0.1
+    assert c == pytest.approx(float(jnp.trace(q0)) / d, abs=0.05)
+
+
+def test_linear_gaussian_teacher_init_copies(key):
+    _, _, _, _, c = _linear_case(key, 16, jnp.eye(16))
+    assert c > 0.98
+
+
+# ---------------------------------------------------------------- the network engine
+@pytest.fixture(scope="module")
+def tiny_table():
+    return distill(TINY, [0, 1])
+
+
+def test_table_schema_and_steps(tiny_table):
+    required = {
+        "seed", "step", "copying", "mode_agreement", "kappa", "pairing_inefficiency",
+        "teacher_pairing_inefficiency", "coverage_min", "coverage_max", "loglik_gap",
+        "diverged", "dim", "n_modes", "init", "teacher", "fake_ratio",
+    }  # fmt: skip
+    assert required <= set(tiny_table.columns)
+    assert sorted(tiny_table.step.unique()) == [0, 20, 40]
+    assert len(tiny_table) == 2 * 3 and not tiny_table.diverged.any()
+    assert np.isfinite(tiny_table[["copying", "kappa", "loglik_gap"]].to_numpy()).all()
+
+
+def test_same_seed_same_numbers_different_seed_different_run(tiny_table):
+    again = distill(TINY, [0, 1])
+    cols = ["copying", "kappa", "pairing_inefficiency", "loglik_gap", "gen_loss"]
+    np.testing.assert_array_equal(again[cols].to_numpy(), tiny_table[cols].to_numpy())
+    s0, s1 = (tiny_table[tiny_table.seed == s] for s in (0, 1))
+    assert not np.allclose(s0.copying.to_numpy(), s1.copying.to_numpy())
+
+
+def test_learning_rate_shares_the_compiled_program():
+    from dmdlab.distill import _compiled
+
+    before = _compiled.cache_info().misses
+    distill(TINY.replace(generator_lr=5e-4), [0])
+    distill(TINY.replace(generator_lr=2e-4), [0])
+    assert _compiled.cache_info().misses - before <= 1
+
+
+def test_divergence_is_flagged_per_seed_without_touching_the_others(tiny_table):
+    lr = jnp.array([TINY.generator_lr, 1e30], jnp.float32)  # seed 1 blows up
+    hp = Hyperparams.of(TINY)
+    hp = Hyperparams(lr, jnp.full(2, hp.fake_lr), jnp.full(2, hp.teacher_lr))
+    out, _ = run_seeds(TINY, [0, 1], hparams=hp)
+    assert int(out.diverged_step[0]) == -1
+    assert int(out.diverged_step[1]) >= 1
+    table = metrics_table(TINY, out, [0, 1])
+    # the healthy seed is exactly what it is in a batch where nothing diverged
+    cols = ["copying", "kappa", "loglik_gap"]
+    np.testing.assert_array_equal(
+        table[table.seed == 0][cols].to_numpy(), tiny_table[tiny_table.seed == 0][cols].to_numpy()
+    )
+    bad = table[(table.seed == 1) & (table.step == table.step.max())]
+    assert bad.diverged.all() and bad.copying.isna().all()
+
+
+def test_diverged_rows_are_marked_and_not_averaged():
+    table = distill(TINY.replace(generator_lr=1e30), [0])
+    last = table[table.step == table.step.max()]
+    assert last.diverged.all()
+    assert last.copying.isna().all()
+
+
+def test_gan_and_regression_change_the_loss():
+    base = distill(TINY, [0])
+    gan = distill(TINY.replace(gan_weight=0.5), [0])
+    assert (gan.gan_gen_loss.iloc[1:] > 0).all() and (gan.gan_disc_loss.iloc[1:] > 0).all()
+    assert (base.gan_gen_loss.iloc[1:] == 0).all()
+    assert not np.allclose(gan.gen_loss.iloc[1:], base.gen_loss.iloc[1:])
+
+
+def test_regression_term_drives_copying_to_one():
+    cfg = TINY.replace(dim=8, steps=200, eval_every=100, regression_weight=50.0)
+    table = distill(cfg, [0])
+    end = table[table.step == 200].copying.iloc[0]
+    assert end > 0.9
+
+
+def test_few_step_student_runs_with_backward_simulation():
+    table = distill(TINY.replace(student_steps=3), [0])
+    assert np.isfinite(table.copying).all()
+
+
+def test_sharded_seed_axis_matches_one_device(tmp_path):
+    code = textwrap.dedent(
+        """
+        import jax, numpy as np
+        from dmdlab import distill
+        from tests.test_dmd import TINY
+        assert jax.local_device_count() == 4
+        cols = ["copying", "kappa", "pairing_inefficiency", "loglik_gap"]
+        four = distill(TINY, [0, 1, 2], n_devices=4)[cols].to_numpy()
+        one = distill(TINY, [0, 1, 2], n_devices=1)[cols].to_numpy()
+        np.testing.assert_allclose(four, one, rtol=1e-4, atol=1e-4)
+        print("SHARDED-OK")
+        """
+    )
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    res = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=root, capture_output=True, text=True
+    )
+    assert "SHARDED-OK" in res.stdout, res.stderr[-3000:]

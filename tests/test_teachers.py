@@ -1,0 +1,77 @@
+"""Teachers: the trained network approaches the oracle as it trains; all share one interface."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from dmdlab import (
+    GaussianMixture,
+    MemorizingTeacher,
+    NetSpec,
+    OracleTeacher,
+    train_network_teacher,
+)
+from dmdlab.metrics import denoiser_error
+from dmdlab.networks import edm_precond
+from dmdlab.teachers import sample_teacher_sigma
+
+
+def test_edm_preconditioning_identities():
+    sigma, sd = jnp.array([0.01, 1.0, 80.0]), 0.5
+    c_skip, c_out, c_in, _ = edm_precond(sigma, sd)
+    # unit variance of the network's input and target (Karras et al. 2022, App. B.6)
+    np.testing.assert_allclose(c_in**2 * (sd**2 + sigma**2), 1.0, rtol=1e-6)
+    # c_out² + c_skip² σ_d² ... the effective target weight: c_out² = σ² σ_d² / (σ² + σ_d²)
+    np.testing.assert_allclose(c_out**2, sigma**2 * sd**2 / (sigma**2 + sd**2), rtol=1e-5)
+    np.testing.assert_allclose(c_skip, sd**2 / (sigma**2 + sd**2), rtol=1e-6)
+
+
+def test_teacher_sigma_covers_sigma_max(key):
+    s = sample_teacher_sigma(key, 20000)
+    assert float(s.min()) >= 0.002 and float(s.max()) <= 80.0
+    assert float(jnp.mean(s > 40.0)) > 0.02  # log-uniform half reaches σ_max
+
+
+def test_trained_teacher_approaches_the_oracle(key):
+    m = GaussianMixture.random(key, 2, 4, std=0.2)
+    spec = NetSpec(dim=2, width=64, depth=2)
+    sigmas = (0.1, 1.0, 10.0)
+
+    errs = []
+    for steps in (0, 150, 1500):
+        teacher, _ = train_network_teacher(jax.random.key(1), m, spec, steps=steps, batch_size=256)
+        errs.append(np.asarray(denoiser_error(teacher, m, jax.random.key(2), sigmas, n=1024)))
+    errs = np.stack(errs)
+    # error falls with training (averaged over σ bands: single bands jitter by ~0.01),
+    # ends below the untrained error at every band, and ends small
+    mean = errs.mean(axis=1)
+    assert mean[0] > mean[1] > mean[2], errs
+    assert np.all(errs[2] < errs[0]) and np.all(errs[2] < 0.1), errs
+
+
+def test_teachers_share_the_denoise_interface(key):
+    m = GaussianMixture.random(key, 3, 2)
+    pts = m.sample(key, 10)
+    x = jax.random.normal(key, (5, 3))
+    for teacher in (OracleTeacher(m), MemorizingTeacher(pts)):
+        assert teacher(x, 1.0).shape == (5, 3)
+        np.testing.assert_allclose(teacher(x, 1.0), teacher.denoise(x, 1.0))
+    # the memorizing teacher at tiny σ returns the nearest training point
+    near = MemorizingTeacher(pts)(pts + 1e-3, 1e-3)
+    np.testing.assert_allclose(near, pts, atol=1e-4)
+
+
+def test_network_teacher_is_a_pytree(key):
+    m = GaussianMixture.random(key, 3, 2)
+    teacher, _ = train_network_teacher(key, m, NetSpec(3, 16, 1), steps=2, batch_size=8)
+    leaves = jax.tree.leaves(teacher)
+    assert leaves and all(isinstance(a, jax.Array) for a in leaves)
+    out = jax.jit(lambda t, x: t(x, 2.0))(teacher, jnp.ones((4, 3)))
+    assert out.shape == (4, 3)
+
+
+@pytest.mark.parametrize("points", [jnp.zeros((3,)), jnp.zeros((1, 2, 3))])
+def test_memorizing_teacher_rejects_bad_points(points):
+    with pytest.raises(ValueError, match="points"):
+        GaussianMixture.empirical(points)
