@@ -32,6 +32,8 @@ METRIC_COLUMNS = [
     "coverage_max",
     "loglik_gap",
     "sliced_w2",
+    "teacher_coverage_min",
+    "teacher_loglik_gap",
     "gen_loss",
     "fake_loss",
     "gan_gen_loss",
@@ -65,7 +67,8 @@ def metrics_table(config: DMDConfig, out: TrainOutput, seeds) -> pd.DataFrame:
     """Metrics of every seed at every recorded step, plus the config's fields.
 
     ``out`` has a leading seed axis matching ``seeds``. Coverage columns are per-mode
-    fractions divided by the mode's weight (1 = exactly its share). ``sliced_w2`` is in
+    fractions divided by the mode's weight (1 = exactly its share); ``teacher_*``
+    fidelity columns measure the teacher's own samples T(z) the same way. ``sliced_w2`` is in
     units of the data's standard deviation. Rows at or after a seed's divergence have
     ``diverged=True`` and NaN metrics, so no average can include them by accident.
     """
@@ -78,6 +81,13 @@ def metrics_table(config: DMDConfig, out: TrainOutput, seeds) -> pd.DataFrame:
         out.mixture, out.teacher_samples, out.reference, out.student_samples
     )
     per_seed = jax.device_get(per_seed)
+    # The teacher's own samples T(z) through the same fidelity metrics: the level a
+    # student that matches its real score can reach.
+    teacher = jax.device_get(
+        jax.vmap(_sample_metrics)(
+            out.mixture, out.teacher_samples, out.reference, out.teacher_samples
+        )
+    )
     rows = []
     steps = np.arange(n_evals) * config.eval_every
     for i, seed in enumerate(seeds):
@@ -91,6 +101,8 @@ def metrics_table(config: DMDConfig, out: TrainOutput, seeds) -> pd.DataFrame:
                 row[name] = float(values[i, e])
             row["pairing_inefficiency"] = pairing_inefficiency(z, out.student_samples[i, e])
             row["teacher_pairing_inefficiency"] = teacher_de
+            row["teacher_coverage_min"] = float(teacher["coverage_min"][i])
+            row["teacher_loglik_gap"] = float(teacher["loglik_gap"][i])
             row["gen_loss"] = float(out.gen_loss[i, e])
             row["fake_loss"] = float(out.fake_loss[i, e])
             row["gan_gen_loss"] = float(out.gan_gen_loss[i, e])

@@ -126,13 +126,14 @@ class SweepSpec:
         if preset not in PRESETS:
             raise ValueError(f"unknown preset {preset!r}; presets: {', '.join(PRESETS)}")
         p = PRESETS[preset]
-        base = p.base.replace(**parse_sets(sets))
-        grid = dict(p.grid)
-        grid.update(parse_grid(grids))
-        grid = {k: v for k, v in grid.items()}
-        for name in grid:
-            if name in parse_sets(sets):
-                raise ValueError(f"field {name!r} is both --set and --grid; pick one")
+        fixed, swept = parse_sets(sets), parse_grid(grids)
+        both = sorted(set(fixed) & set(swept))
+        if both:
+            raise ValueError(f"field(s) {both} given with both --set and --grid; pick one")
+        base = p.base.replace(**fixed)
+        # an explicit --set pins a field the preset sweeps
+        grid = {k: v for k, v in p.grid.items() if k not in fixed}
+        grid.update(swept)
         spec = cls(base, grid, tuple(normalize_seeds(p.seeds if seeds is None else seeds)))
         spec.cells()  # validates every grid point now
         return spec
@@ -374,7 +375,7 @@ def format_summary(results: pd.DataFrame, by=("dim",)) -> str:
         "teacher_loglik_gap": "gap/d_teacher",
     }
     lines.append("  ".join(f"{short.get(h, h):>15}" for h in header))
-    for _, row in table.iterrows():
+    for row in table.to_dict("records"):
         cells = [f"{row[b]!s:>15}" for b in by] + [f"{int(row['seeds']):>15}"]
         for m in SUMMARY_METRICS:
             cells.append(f"{row[m]:>7.3f} ± {row[m + '_ci']:<5.3f}".rjust(15))

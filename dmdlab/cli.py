@@ -1,0 +1,151 @@
+"""The ``dmdlab`` command line: ``sweep``, ``run`` and ``plot``.
+
+dmdlab sweep --preset default --out results/default
+dmdlab sweep --preset default --grid dim=2,32 --set gan_weight=3e-3 --seeds 4
+dmdlab run --set dim=32 --seeds 2 --out results/one
+dmdlab plot results/default
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from dmdlab.config import DMDConfig, field_names
+
+__all__ = ["main"]
+
+
+def _presets_text() -> str:
+    from dmdlab.sweep import PRESETS
+
+    lines = ["presets:"]
+    lines += [f"  {name:<8} {p.description}" for name, p in PRESETS.items()]
+    lines.append("")
+    lines.append("config fields (--set/--grid), with defaults:")
+    defaults = DMDConfig().to_dict()
+    lines += [f"  {n} = {defaults[n]!r}" for n in field_names()]
+    return "\n".join(lines)
+
+
+def _parse_shard(text: str) -> tuple[int, int]:
+    try:
+        i, n = (int(p) for p in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--shard expects i/N, got {text!r}") from None
+    if not (n >= 1 and 0 <= i < n):
+        raise argparse.ArgumentTypeError(f"--shard i/N needs 0 <= i < N, got {text!r}")
+    return i, n
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seeds expects an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"--seeds expects an integer >= 1, got {value}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dmdlab",
+        description="DMD distillation on Gaussian mixtures: does the student copy the teacher?",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_presets_text(),
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add_config_options(p, grid: bool):
+        p.add_argument(
+            "--preset", default="default", help="named starting point (see the list below)"
+        )
+        p.add_argument(
+            "--set",
+            dest="sets",
+            action="append",
+            default=[],
+            metavar="FIELD=VALUE",
+            help="override one config field (repeatable); parsed by the field's type",
+        )
+        if grid:
+            p.add_argument(
+                "--grid",
+                dest="grids",
+                action="append",
+                default=[],
+                metavar="FIELD=V1,V2,...",
+                help="sweep a field over values (repeatable; the product is run)",
+            )
+        p.add_argument("--seeds", type=_positive_int, help="number of seeds (default: preset's)")
+        p.add_argument("--out", type=Path, help="output directory")
+
+    sweep = sub.add_parser(
+        "sweep",
+        help="run a grid of configs × seeds, resumably, then table + figures",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_presets_text(),
+    )
+    add_config_options(sweep, grid=True)
+    sweep.add_argument(
+        "--shard",
+        type=_parse_shard,
+        default=(0, 1),
+        metavar="i/N",
+        help="run only cells i, i+N, … (for N machines sharing --out); a later run merges",
+    )
+    sweep.add_argument("--no-plot", action="store_true", help="skip the figures")
+
+    run = sub.add_parser(
+        "run",
+        help="run one config (the preset's base, with --set overrides) for some seeds",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_presets_text(),
+    )
+    add_config_options(run, grid=False)
+
+    plot = sub.add_parser("plot", help="redraw the figures of a finished sweep directory")
+    plot.add_argument("out", type=Path, help="sweep directory holding results.parquet")
+    return parser
+
+
+def main(argv=None) -> int:
+    """Entry point of the ``dmdlab`` command; returns the exit status."""
+    args = _parser().parse_args(argv)
+    from dmdlab.sweep import SweepSpec, format_summary, load_results, run_sweep
+
+    if args.command == "plot":
+        import json
+
+        from dmdlab.plotting import plot_sweep
+
+        results = load_results(args.out)
+        manifest = json.loads((args.out / "manifest.json").read_text())
+        for path in plot_sweep(results, args.out, grid=list(manifest["grid"])):
+            print(path)
+        return 0
+
+    try:
+        grids = args.grids if args.command == "sweep" else []
+        spec = SweepSpec.build(args.preset, args.sets, grids, args.seeds)
+        if args.command == "run":
+            spec = SweepSpec(spec.base, {"dim": [spec.base.dim]}, spec.seeds)
+    except ValueError as err:
+        print(f"dmdlab {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    out = args.out or Path("results") / (args.preset if args.command == "sweep" else "run")
+    n_cells = len(spec.cells())
+    print(f"{n_cells} cell(s) × {len(spec.seeds)} seed(s) → {out}")
+    t0 = time.perf_counter()
+    shard = args.shard if args.command == "sweep" else (0, 1)
+    no_plot = getattr(args, "no_plot", False)
+    results = run_sweep(spec, out, shard=shard, plot=not no_plot)
+    if results is None:
+        return 0
+    print()
+    print(format_summary(results, by=list(spec.grid)))
+    print(f"\nwall time {time.perf_counter() - t0:.0f} s; results, manifest and figures in {out}")
+    return 0

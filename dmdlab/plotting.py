@@ -1,0 +1,142 @@
+"""Figures of a results table (seaborn). Shared by the CLI, the studies and the notebooks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files, not windows: works headless and in CI
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+
+__all__ = [
+    "plot_copying_over_training",
+    "plot_copying_vs_dim",
+    "plot_fidelity_vs_dim",
+    "plot_sweep",
+]
+
+
+def _final(results: pd.DataFrame) -> pd.DataFrame:
+    last = results[results.step == results.step.max()]
+    return last[~last.diverged]
+
+
+def _hue(grid) -> str | None:
+    others = [g for g in (grid or []) if g != "dim"]
+    return others[0] if others else None
+
+
+def _title(results: pd.DataFrame, what: str) -> str:
+    r = results.iloc[0]
+    return (
+        f"{what}\nK={r.n_modes} modes, std={r.mode_std}, teacher={r.teacher}, init={r.init}, "
+        f"{int(results.step.max())} generator steps, {results.seed.nunique()} seeds"
+    )
+
+
+def plot_copying_vs_dim(results: pd.DataFrame, ax=None, grid=None):
+    """C and κ (left) and ΔE of student and teacher (right) against dim, 95% CI bands."""
+    last = _final(results)
+    hue = _hue(grid)
+    if ax is None:
+        _, ax = plt.subplots(1, 2, figsize=(11, 4.2))
+    long = last.melt(
+        id_vars=["dim", "seed", *([hue] if hue else [])],
+        value_vars=["copying", "kappa"],
+        var_name="metric",
+    )
+    sns.lineplot(
+        long, x="dim", y="value", hue=hue, style="metric", marker="o", errorbar=("ci", 95), ax=ax[0]
+    )
+    ax[0].set(xscale="log", xlabel="ambient dimension d", ylabel="score (1 = copies the teacher)")
+    ax[0].axhline(0, color="grey", lw=0.8)
+    ax[0].set_title("copying score C and mode agreement κ")
+    long = last.melt(
+        id_vars=["dim", "seed", *([hue] if hue else [])],
+        value_vars=["pairing_inefficiency", "teacher_pairing_inefficiency"],
+        var_name="coupling",
+    ).replace({"pairing_inefficiency": "student", "teacher_pairing_inefficiency": "teacher"})
+    sns.lineplot(
+        long,
+        x="dim",
+        y="value",
+        hue=hue,
+        style="coupling",
+        marker="o",
+        errorbar=("ci", 95),
+        ax=ax[1],
+    )
+    ax[1].set(xscale="log", xlabel="ambient dimension d", ylabel="ΔE (0 = OT, 1 = random)")
+    ax[1].set_title("pairing inefficiency ΔE")
+    return ax
+
+
+def plot_fidelity_vs_dim(results: pd.DataFrame, ax=None, grid=None):
+    """Fidelity against dim: worst-mode coverage, log-likelihood gap (student and teacher)."""
+    last = _final(results)
+    hue = _hue(grid)
+    if ax is None:
+        _, ax = plt.subplots(1, 3, figsize=(14, 4.2))
+    ids = ["dim", "seed", *([hue] if hue else [])]
+    cov = last.melt(
+        id_vars=ids, value_vars=["coverage_min", "teacher_coverage_min"], var_name="who"
+    ).replace({"coverage_min": "student", "teacher_coverage_min": "teacher"})
+    sns.lineplot(cov, x="dim", y="value", hue=hue, style="who", marker="o", ax=ax[0])
+    ax[0].set(xscale="log", xlabel="ambient dimension d", ylabel="min_k share_k / π_k")
+    ax[0].axhline(1, color="grey", lw=0.8)
+    ax[0].set_title("worst-covered mode (1 = exact share, 0 = dropped)")
+    gap = last.melt(
+        id_vars=ids, value_vars=["loglik_gap", "teacher_loglik_gap"], var_name="who"
+    ).replace({"loglik_gap": "student", "teacher_loglik_gap": "teacher"})
+    sns.lineplot(gap, x="dim", y="value", hue=hue, style="who", marker="o", ax=ax[1])
+    ax[1].set(xscale="log", xlabel="ambient dimension d", ylabel="nats per dimension")
+    ax[1].axhline(0, color="grey", lw=0.8)
+    ax[1].set_title("log-likelihood gap to true samples")
+    sns.lineplot(last, x="dim", y="sliced_w2", hue=hue, marker="o", ax=ax[2])
+    ax[2].set(xscale="log", xlabel="ambient dimension d", ylabel="data standard deviations")
+    ax[2].set_title("sliced W2 to true samples")
+    return ax
+
+
+def plot_copying_over_training(results: pd.DataFrame, ax=None, grid=None):
+    """C against generator step, one line per dim (95% CI bands over seeds)."""
+    ok = results[~results.diverged]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 4.2))
+    sns.lineplot(
+        ok,
+        x="step",
+        y="copying",
+        hue="dim",
+        style=_hue(grid),
+        palette="viridis",
+        errorbar=("ci", 95),
+        ax=ax,
+    )
+    ax.set(xlabel="generator step", ylabel="copying score C")
+    ax.axhline(0, color="grey", lw=0.8)
+    return ax
+
+
+def plot_sweep(results: pd.DataFrame, out_dir, grid=None) -> list[Path]:
+    """Write copying_vs_dim.png, fidelity_vs_dim.png, copying_over_training.png."""
+    out = Path(out_dir)
+    sns.set_theme(style="whitegrid", context="notebook")
+    paths = []
+    for name, fn, what in [
+        ("copying_vs_dim.png", plot_copying_vs_dim, "Copying vs dimension"),
+        ("fidelity_vs_dim.png", plot_fidelity_vs_dim, "Fidelity vs dimension"),
+        ("copying_over_training.png", plot_copying_over_training, "Copying over training"),
+    ]:
+        ax = fn(results, grid=grid)
+        fig = (ax[0] if hasattr(ax, "__len__") else ax).figure
+        fig.suptitle(_title(results, what), fontsize=10)
+        fig.tight_layout()
+        fig.savefig(out / name, dpi=120)
+        plt.close(fig)
+        paths.append(out / name)
+    return paths

@@ -1,0 +1,142 @@
+"""The sweep store and CLI on the tiny preset: schema, atomic cells, resume, shards, errors."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from dmdlab.cli import main
+from dmdlab.sweep import SweepSpec, cell_id, format_summary, run_sweep, summarize
+
+# One compiled program serves every cell: only a dynamic field (a learning rate) varies.
+LR_GRID = ["generator_lr=0.001,0.0005,0.0002"]
+
+
+def _spec(seeds=2):
+    return SweepSpec.build("tiny", ["dim=2"], LR_GRID, seeds)
+
+
+class Interrupt(Exception):
+    pass
+
+
+def _kill_after_first_cell(msg):
+    if "generator_lr" in msg and "[" in msg:  # the per-cell line, printed after the write
+        raise Interrupt
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    out = tmp_path_factory.mktemp("full")
+    results = run_sweep(_spec(), out, progress=False, plot=True, log=lambda m: None)
+    return out, results
+
+
+def test_store_schema_manifest_and_figures(uninterrupted):
+    out, results = uninterrupted
+    required = {
+        "dim", "seed", "step", "copying", "mode_agreement", "kappa", "pairing_inefficiency",
+        "teacher_pairing_inefficiency", "coverage_min", "coverage_max", "loglik_gap",
+        "diverged", "generator_lr", "fake_ratio", "init", "teacher", "cell",
+    }  # fmt: skip
+    assert required <= set(results.columns)
+    stored = pd.read_parquet(out / "results.parquet")
+    pd.testing.assert_frame_equal(stored, results)
+    csv = pd.read_csv(out / "results.csv")
+    assert len(csv) == len(results) == 3 * 2 * 3  # cells × seeds × recorded steps
+    manifest = json.loads((out / "manifest.json").read_text())
+    for key in ("base_config", "grid", "seeds", "dmdlab_version", "git_commit", "jax_version",
+                "device_kind", "device_count", "cell_timings", "total_compile_s"):  # fmt: skip
+        assert key in manifest
+    assert manifest["grid"] == {"generator_lr": [0.001, 0.0005, 0.0002]}
+    for name in ("copying_vs_dim.png", "fidelity_vs_dim.png", "copying_over_training.png"):
+        assert (out / name).stat().st_size > 10_000
+    assert not list(out.rglob(".*.tmp-*"))  # atomic writes leave no temporaries
+    assert not list(out.rglob("*.pkl")) and not list(out.rglob("*.pickle"))
+
+
+def test_interrupted_sweep_resumes_without_recomputing(tmp_path, uninterrupted):
+    _, full = uninterrupted
+    with pytest.raises(Interrupt):
+        run_sweep(_spec(), tmp_path, progress=False, plot=False, log=_kill_after_first_cell)
+    assert len(list((tmp_path / "cells").glob("*.parquet"))) == 1
+    assert not (tmp_path / "results.parquet").exists()
+    first = next((tmp_path / "cells").glob("*.parquet"))
+    mtime = first.stat().st_mtime_ns
+    # a half-written temporary from a killed writer is not a finished cell
+    (tmp_path / "cells" / ".deadbeef.parquet.tmp-1").write_bytes(b"partial")
+    logs = []
+    resumed = run_sweep(_spec(), tmp_path, progress=False, plot=False, log=logs.append)
+    assert any("1 of 3 cells already finished" in m for m in logs)
+    assert first.stat().st_mtime_ns == mtime  # not recomputed
+    pd.testing.assert_frame_equal(resumed, full)  # nothing lost, nothing duplicated
+
+
+def test_changed_config_is_a_new_cell(tmp_path, uninterrupted):
+    a = _spec().cells()[0]
+    assert cell_id(a, (0, 1)) != cell_id(a.replace(fake_ratio=3), (0, 1))
+    assert cell_id(a, (0, 1)) != cell_id(a, (0, 1, 2))
+
+
+def test_shards_merge_into_the_unsharded_table(tmp_path, uninterrupted):
+    _, full = uninterrupted
+    for i in range(3):
+        part = run_sweep(_spec(), tmp_path, shard=(i, 3), progress=False, plot=False,
+                         log=lambda m: None)  # fmt: skip
+        assert (part is None) == (i < 2)  # only the last shard finds every cell done
+    merged = run_sweep(_spec(), tmp_path, progress=False, plot=False, log=lambda m: None)
+    pd.testing.assert_frame_equal(merged, full)
+
+
+def test_summary_excludes_diverged_seeds_and_says_so(uninterrupted):
+    _, full = uninterrupted
+    broken = full.copy()
+    last = broken.step == broken.step.max()
+    hit = last & (broken.seed == 1) & (broken.generator_lr == 0.001)
+    broken.loc[hit, "diverged"] = True
+    broken.loc[hit, "copying"] = float("nan")
+    table = summarize(broken, by=["generator_lr"])
+    row = table[table.generator_lr == 0.001].iloc[0]
+    assert row.seeds == 1 and row.diverged == 1
+    ok = full[last & (full.seed == 0) & (full.generator_lr == 0.001)].copying.iloc[0]
+    assert row.copying == pytest.approx(ok)
+    assert "1 seed-run(s) diverged and are excluded" in format_summary(broken, by=["generator_lr"])
+
+
+@pytest.mark.parametrize(
+    "argv, field",
+    [
+        (["sweep", "--preset", "tiny", "--grid", "dim=-3,4"], "dim"),
+        (["sweep", "--preset", "tiny", "--grid", "dimm=3"], "dimm"),
+        (["sweep", "--preset", "tiny", "--set", "n_modes=two"], "n_modes"),
+        (["sweep", "--preset", "tiny", "--set", "teacher=gan"], "teacher"),
+        (["sweep", "--preset", "nope"], "preset"),
+        (["run", "--preset", "tiny", "--set", "mode_std=0"], "mode_std"),
+    ],
+)
+def test_cli_rejects_bad_values_before_running(argv, field, tmp_path, capsys):
+    assert main([*argv, "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert field in err
+    assert not (tmp_path / "x").exists()  # nothing ran, nothing was written
+
+
+def test_cli_help_lists_presets(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["sweep", "--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    for name in ("default", "full", "tiny", "--grid", "--set", "--shard", "gan_weight"):
+        assert name in text
+
+
+def test_cli_run_and_plot(tmp_path, capsys):
+    out = tmp_path / "one"
+    argv = ["run", "--preset", "tiny", "--set", "dim=2", "--set", "generator_lr=0.001"]
+    assert main([*argv, "--seeds", "2", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "Summary at step 40" in text and "No run diverged." in text
+    assert (out / "results.parquet").exists()
+    (out / "copying_vs_dim.png").unlink()
+    assert main(["plot", str(out)]) == 0
+    assert (out / "copying_vs_dim.png").exists()
