@@ -15,7 +15,7 @@ from dmdlab.evaluate import metrics_table
 from dmdlab.linear import LinearStudent, gaussian_denoiser, polar, train_linear_student
 from dmdlab.mixture import GaussianMixture
 from dmdlab.networks import DenoiserNet, NetSpec, edm_precond
-from dmdlab.ode import karras_sigmas, teacher_map, teacher_map_adaptive
+from dmdlab.ode import karras_sigmas, teacher_map, teacher_map_adaptive, teacher_path
 from dmdlab.teachers import (
     MemorizingTeacher,
     NetworkTeacher,
@@ -54,6 +54,7 @@ __all__ = [
     "student_ladder",
     "teacher_map",
     "teacher_map_adaptive",
+    "teacher_path",
     "train_linear_student",
     "train_network_teacher",
 ]

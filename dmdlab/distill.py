@@ -15,6 +15,7 @@ from jax.sharding import PartitionSpec as P
 from dmdlab.config import DMDConfig
 from dmdlab.dmd import Hyperparams, TrainOutput, make_train
 from dmdlab.evaluate import metrics_table
+from dmdlab.mixture import GaussianMixture
 
 __all__ = ["distill", "normalize_seeds", "run_seeds"]
 
@@ -35,17 +36,19 @@ def normalize_seeds(seeds) -> list[int]:
     return [int(s) for s in seeds]
 
 
-@functools.lru_cache(maxsize=32)
-def _compiled(static: DMDConfig, n_devices: int):
-    """jit(vmap(train)) with the seed axis sharded over ``n_devices`` local devices.
-
-    Keyed on the config's static part, so configs differing only in learning rates
-    reuse the program (their rates arrive as traced ``Hyperparams``).
-    """
+def _sharded(config: DMDConfig, n_devices: int, mixture=None):
+    """jit(vmap(train)) with the seed axis sharded over ``n_devices`` local devices."""
     mesh = jax.make_mesh((n_devices,), ("seed",), devices=jax.local_devices()[:n_devices])
     seed_axis = NamedSharding(mesh, P("seed"))
-    train = jax.vmap(make_train(static))
+    train = jax.vmap(make_train(config, mixture))
     return jax.jit(train, in_shardings=(seed_axis, seed_axis), out_shardings=seed_axis)
+
+
+@functools.lru_cache(maxsize=32)
+def _compiled(static: DMDConfig, n_devices: int):
+    """The sharded program, cached on the config's static part: configs differing only
+    in learning rates reuse it (their rates arrive as traced ``Hyperparams``)."""
+    return _sharded(static, n_devices)
 
 
 def run_seeds(
@@ -54,6 +57,7 @@ def run_seeds(
     *,
     hparams: Hyperparams | None = None,
     n_devices: int | None = None,
+    mixture: GaussianMixture | None = None,
 ) -> tuple[TrainOutput, dict]:
     """Train every seed of ``config`` in one program; returns (outputs with a leading
     seed axis, timing dict with ``compile_s`` and ``run_s``).
@@ -61,7 +65,8 @@ def run_seeds(
     ``hparams`` (optional) gives each seed its own learning rates, as arrays of shape
     (len(seeds),): one compiled program then trains a learning-rate sweep. The seed
     axis is padded to a multiple of the device count (padding runs are dropped), so
-    any number of seeds runs on any number of devices.
+    any number of seeds runs on any number of devices. ``mixture`` replaces the
+    per-seed random mixture by one of your own (see :func:`dmdlab.make_train`).
     """
     seeds = normalize_seeds(seeds)
     n_dev = n_devices or jax.local_device_count()
@@ -79,7 +84,10 @@ def run_seeds(
         lambda v: jnp.concatenate([jnp.asarray(v, jnp.float32), jnp.full((n_pad,), v[-1])]),
         hparams,
     )
-    fn = _compiled(config.static_part(), n_dev)
+    if mixture is None:
+        fn = _compiled(config.static_part(), n_dev)
+    else:  # the mixture is baked into the program: no cache
+        fn = _sharded(config.static_part(), n_dev, mixture)
     t0 = time.perf_counter()
     lowered = fn.lower(keys, hp)
     compiled = lowered.compile()
@@ -93,17 +101,23 @@ def run_seeds(
     return out, {"compile_s": t1 - t0, "run_s": t2 - t1}
 
 
-def distill(config: DMDConfig, seeds=4, *, n_devices: int | None = None) -> pd.DataFrame:
+def distill(
+    config: DMDConfig,
+    seeds=4,
+    *,
+    n_devices: int | None = None,
+    mixture: GaussianMixture | None = None,
+) -> pd.DataFrame:
     """Distill ``config`` for each seed; one row per seed per recorded step.
 
     ``seeds``: a count n (seeds 0…n−1) or a list of ints. Columns: ``seed, step,
     copying, mode_agreement, kappa, pairing_inefficiency, teacher_pairing_inefficiency,
     coverage_min, coverage_max, loglik_gap, sliced_w2``, losses, denoiser errors per σ
     band, ``diverged``/``diverged_step``, then every config field. Timings are in
-    ``table.attrs``.
+    ``table.attrs``. ``mixture``: distill this mixture instead of a random one per seed.
     """
     seeds = normalize_seeds(seeds)
-    out, timing = run_seeds(config, seeds, n_devices=n_devices)
+    out, timing = run_seeds(config, seeds, n_devices=n_devices, mixture=mixture)
     table = metrics_table(config, out, seeds)
     table.attrs.update(timing)
     return table

@@ -103,9 +103,19 @@ def _pick_sigma(key, n, grid, lo=0, hi=KARRAS_GRID):
     return grid[jax.random.randint(key, (n,), lo, hi)]
 
 
-def make_train(config: DMDConfig) -> Callable[[jax.Array, Hyperparams], TrainOutput]:
-    """Pure ``train(key, hparams) -> TrainOutput`` for ``config``. Jit and vmap it."""
+def make_train(
+    config: DMDConfig, mixture: GaussianMixture | None = None
+) -> Callable[[jax.Array, Hyperparams], TrainOutput]:
+    """Pure ``train(key, hparams) -> TrainOutput`` for ``config``. Jit and vmap it.
+
+    By default each key draws its own mixture (``GaussianMixture.random`` with the
+    config's dim, n_modes, mode_std, intrinsic_dim); pass ``mixture`` to distill a
+    mixture of your own instead (its dim must equal ``config.dim``).
+    """
     c = config
+    if mixture is not None and mixture.dim != c.dim:
+        raise ValueError(f"mixture.dim = {mixture.dim} must equal config.dim = {c.dim}")
+    custom_mixture = mixture
     spec = NetSpec(c.dim, c.width, c.depth, c.sigma_data)
     ladder = student_ladder(c)
     grid = karras_sigmas(KARRAS_GRID, c.sigma_max, 0.002)
@@ -144,7 +154,9 @@ def make_train(config: DMDConfig) -> Callable[[jax.Array, Hyperparams], TrainOut
         k_mix, k_mem, k_teacher, k_init, k_eval, k_reg, k_loop, k_err = keys
 
         # --- the exact world and the teacher
-        mixture = GaussianMixture.random(k_mix, c.dim, c.n_modes, c.mode_std, c.intrinsic_dim)
+        mixture = custom_mixture
+        if mixture is None:
+            mixture = GaussianMixture.random(k_mix, c.dim, c.n_modes, c.mode_std, c.intrinsic_dim)
         data = mixture
         if c.teacher == "memorizing":
             data = GaussianMixture.empirical(mixture.sample(k_mem, c.memorize_n))

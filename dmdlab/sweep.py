@@ -71,8 +71,8 @@ class Preset:
 
 PRESETS: dict[str, Preset] = {
     "default": Preset(
-        "d = 2, 8, 32, 128 × 3 seeds, 600 generator steps; ~6–9 min on 2 CPU cores.",
-        DMDConfig(width=256, depth=3, steps=600, eval_every=100, teacher_steps=4000),
+        "d = 2, 8, 32, 128 × 3 seeds, 600 generator steps; ~8 min on 2 CPU cores.",
+        DMDConfig(width=256, depth=3, steps=600, eval_every=100, teacher_steps=3000),
         {"dim": [2, 8, 32, 128]},
         3,
     ),

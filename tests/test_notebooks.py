@@ -1,0 +1,25 @@
+"""Every notebook runs top to bottom in its quick configuration (DMDLAB_QUICK=1)."""
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+sys.path.insert(0, str(NOTEBOOKS))
+
+pytest.importorskip("nbclient")
+pytest.importorskip("jupytext")
+pytest.importorskip("ipykernel")
+
+import run_all  # noqa: E402
+
+
+@pytest.mark.parametrize("source", run_all.notebooks(), ids=lambda p: p.stem)
+def test_notebook_executes(source, monkeypatch):
+    monkeypatch.setenv("DMDLAB_QUICK", "1")
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    target = run_all.execute(source, timeout=300)
+    assert target.exists()
+    assert os.path.getsize(target) > 1000
