@@ -4,10 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # files, not windows: works headless and in CI
-
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns

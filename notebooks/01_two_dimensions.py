@@ -85,7 +85,8 @@ logp = np.asarray(mix.log_prob(jnp.stack([xx.ravel(), yy.ravel()], 1))).reshape(
 ax.contour(xx, yy, logp, levels=12, colors="grey", linewidths=0.5)
 for i in range(path.shape[1]):
     ax.plot(path[late, i, 0], path[late, i, 1], lw=0.8)
-ax.set(title="exact-denoiser ODE paths, σ < 3", xlabel="x₁", ylabel="x₂", aspect="equal")
+ax.set(title="exact-denoiser ODE paths, σ < 3", xlabel="x₁", ylabel="x₂", aspect="equal",
+       xlim=(-3, 3), ylim=(-3, 3))  # fmt: skip
 
 # %% [markdown]
 # ## The student's samples over the data density

@@ -1,6 +1,5 @@
 """Every notebook runs top to bottom in its quick configuration (DMDLAB_QUICK=1)."""
 
-import os
 import sys
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import run_all  # noqa: E402
 @pytest.mark.parametrize("source", run_all.notebooks(), ids=lambda p: p.stem)
 def test_notebook_executes(source, monkeypatch):
     monkeypatch.setenv("DMDLAB_QUICK", "1")
-    monkeypatch.setenv("MPLBACKEND", "Agg")
     target = run_all.execute(source, timeout=300)
     assert target.exists()
-    assert os.path.getsize(target) > 1000
+    # figures rendered inline, as a reader sees them
+    assert '"image/png"' in target.read_text()
