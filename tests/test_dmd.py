@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from dmdlab import (
-    DMDConfig,
     Hyperparams,
     LinearStudent,
     distill,
@@ -21,22 +20,9 @@ from dmdlab import (
     train_linear_student,
 )
 from dmdlab.metrics import copying_score
+from dmdlab.sweep import PRESETS
 
-TINY = DMDConfig(
-    dim=4,
-    n_modes=3,
-    width=32,
-    depth=2,
-    teacher_steps=300,
-    teacher_batch_size=128,
-    steps=40,
-    eval_every=20,
-    batch_size=64,
-    fake_ratio=2,
-    eval_n=64,
-    ode_steps=20,
-    warmup=5,
-)
+TINY = PRESETS["tiny"].base.replace(dim=4)  # a 32-wide net, 40 steps: seconds
 
 
 # ---------------------------------------------------------------- exactly solvable case
