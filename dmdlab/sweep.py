@@ -139,14 +139,19 @@ class SweepSpec:
         return spec
 
 
+def _split_assignment(item: str, flag: str, form: str) -> tuple[str, str]:
+    if "=" not in item:
+        raise ValueError(f"{flag} expects {form}, got {item!r}")
+    name, text = item.split("=", 1)
+    return name.strip(), text
+
+
 def parse_sets(items) -> dict:
     """["field=value", …] → {field: typed value}; errors name the field."""
     out = {}
     for item in items:
-        if "=" not in item:
-            raise ValueError(f"--set expects field=value, got {item!r}")
-        name, text = item.split("=", 1)
-        out[name.strip()] = parse_field_value(name.strip(), text)
+        name, text = _split_assignment(item, "--set", "field=value")
+        out[name] = parse_field_value(name, text)
     return out
 
 
@@ -154,10 +159,7 @@ def parse_grid(items) -> dict:
     """["field=v1,v2,…", …] → {field: [typed values]}; errors name the field."""
     out = {}
     for item in items:
-        if "=" not in item:
-            raise ValueError(f"--grid expects field=v1,v2,..., got {item!r}")
-        name, text = item.split("=", 1)
-        name = name.strip()
+        name, text = _split_assignment(item, "--grid", "field=v1,v2,...")
         values = [parse_field_value(name, v) for v in text.split(",") if v.strip()]
         if not values:
             raise ValueError(f"--grid {name}: no values given")

@@ -95,14 +95,16 @@ def test_sliced_wasserstein(key, mixture):
     assert float(sliced_wasserstein(key, 2 * a, 2 * b)) == pytest.approx(2 * same, rel=1e-4)
 
 
-def test_denoiser_error_is_zero_for_the_oracle_and_one_for_twice_its_error(key, mixture):
+def test_denoiser_error_is_zero_for_the_oracle_and_exact_for_the_identity(key, mixture):
     sigmas = (0.1, 1.0, 10.0)
     err = denoiser_error(mixture.denoise, mixture, key, sigmas, n=256)
     np.testing.assert_allclose(err, 0.0, atol=1e-8)
-    # D = D* + (D* − x0)-sized independent noise doubles the MSE... use the identity
-    # instead: the no-op denoiser D(x) = x has excess = E‖x − D*‖².
-    x_err = denoiser_error(lambda x, s: x, mixture, key, sigmas, n=256)
-    assert bool(jnp.all(x_err > 0))
+    # For N(μ, s² I) and the no-op denoiser D(x) = x: excess E‖x − D*‖² = d σ⁴/(s² + σ²)
+    # and optimal error d s² σ²/(s² + σ²), so the ratio is exactly σ²/s².
+    s = 0.5
+    gauss = GaussianMixture(jnp.ones(1), jnp.zeros((1, 8)), jnp.array([s]))
+    x_err = denoiser_error(lambda x, sig: x, gauss, key, sigmas, n=8192)
+    np.testing.assert_allclose(x_err, np.square(sigmas) / s**2, rtol=0.05)
 
 
 def test_metrics_reject_mismatched_shapes(mixture):
