@@ -3,9 +3,9 @@
     >>> cfg = DMDConfig(dim=32, steps=400)
     >>> cfg.replace(gan_weight=3e-3).hash()   # a stable 12-hex-digit id
 
-Fields whose values only enter as numbers (learning rates) are *dynamic*: runs that
-differ only in them share one compiled program. Everything else fixes shapes or
-program structure and is *static*.
+Fields whose values only enter as numbers (learning rates, loss weights) are *dynamic*:
+runs that differ only in them share one compiled program. Everything else fixes shapes
+or program structure and is *static*. A loss weight's on/off (0 or not) is structure.
 """
 
 from __future__ import annotations
@@ -23,7 +23,15 @@ _CHOICES = {
     "teacher": ("network", "oracle", "memorizing"),
     "init": ("teacher", "random"),
 }
-DYNAMIC_FIELDS = ("generator_lr", "fake_lr", "teacher_lr")
+DYNAMIC_FIELDS = (
+    "generator_lr",
+    "fake_lr",
+    "teacher_lr",
+    "gan_weight",
+    "gan_disc_weight",
+    "regression_weight",
+)
+_SWITCHED = ("gan_weight", "regression_weight")  # 0 turns the term off: keep 0 vs > 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,8 +162,12 @@ class DMDConfig:
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
     def static_part(self) -> DMDConfig:
-        """This config with the dynamic fields at fixed values: the compile-cache key."""
-        return dataclasses.replace(self, **{f: 1.0 for f in DYNAMIC_FIELDS})
+        """This config with the dynamic fields at fixed values: the compile-cache key.
+
+        A switched term (``gan_weight``, ``regression_weight``) keeps whether it is on."""
+        fixed = {f: 1.0 for f in DYNAMIC_FIELDS}
+        fixed.update({f: float(getattr(self, f) > 0) for f in _SWITCHED})
+        return dataclasses.replace(self, **fixed)
 
     @property
     def n_evals(self) -> int:

@@ -40,11 +40,16 @@ ERROR_SIGMAS = (0.01, 0.1, 1.0, 10.0, 80.0)  # σ bands where denoiser error is 
 
 
 class Hyperparams(NamedTuple):
-    """The dynamic (traced, vmappable) fields of a run: learning rates, as scalars."""
+    """The dynamic (traced, vmappable) fields of a run, as scalars: learning rates and
+    loss weights (``config.DYNAMIC_FIELDS``). Whether a weighted term exists at all is
+    fixed by the config (weight 0 = off), so a weight > 0 here only scales it."""
 
     generator_lr: jax.Array
     fake_lr: jax.Array
     teacher_lr: jax.Array
+    gan_weight: jax.Array
+    gan_disc_weight: jax.Array
+    regression_weight: jax.Array
 
     @classmethod
     def of(cls, config: DMDConfig) -> Hyperparams:
@@ -216,7 +221,7 @@ def make_train(
                 disc = jnp.mean(jax.nn.softplus(logit_fake)) + jnp.mean(
                     jax.nn.softplus(-logit_real)
                 )
-                return dsm + c.gan_disc_weight * disc, (dsm, disc)
+                return dsm + hp.gan_disc_weight * disc, (dsm, disc)
 
             (_, (dsm, disc)), grads = jax.value_and_grad(loss_fn, has_aux=True)(fake)
             updates, fake_state = fake_opt.update(grads, fake_state, fake)
@@ -242,11 +247,11 @@ def make_train(
                     x_gan = x + s_gan[:, None] * jax.random.normal(k_gn, x.shape)
                     _, logit = spec.apply_with_logit(fake, x_gan, s_gan)
                     gan = jnp.mean(jax.nn.softplus(-logit))
-                    total = total + c.gan_weight * gan
+                    total = total + hp.gan_weight * gan
                 if reg_on:
                     idx = jax.random.randint(k_reg_b, (c.batch_size,), 0, c.regression_pairs)
                     pred = spec.apply(p, c.sigma_max * z_reg[idx], c.sigma_max)
-                    total = total + c.regression_weight * jnp.mean((pred - t_reg[idx]) ** 2)
+                    total = total + hp.regression_weight * jnp.mean((pred - t_reg[idx]) ** 2)
                 return total, (dm, gan)
 
             (_, (dm, gan)), grads = jax.value_and_grad(loss_fn, has_aux=True)(student)

@@ -48,6 +48,20 @@ def test_hash_is_stable_and_content_based():
     # learning rates are dynamic: they do not change the compiled program's key
     assert a.static_part() == a.replace(generator_lr=5e-4).static_part()
     assert a.static_part() != a.replace(fake_ratio=3).static_part()
+    # loss weights too, but a term's on/off is structure
+    gan = a.replace(gan_weight=3e-3)
+    assert gan.static_part() == a.replace(gan_weight=3e-2, gan_disc_weight=1.0).static_part()
+    assert gan.static_part() != a.static_part()
+    assert a.replace(regression_weight=0.5).static_part() != a.static_part()
+
+
+def test_hyperparams_are_the_dynamic_fields():
+    from dmdlab.config import DYNAMIC_FIELDS
+    from dmdlab.dmd import Hyperparams
+
+    assert Hyperparams._fields == DYNAMIC_FIELDS
+    hp = Hyperparams.of(DMDConfig(gan_weight=3e-3))
+    assert float(hp.gan_weight) == pytest.approx(3e-3)
 
 
 def test_parse_field_value_by_type_never_eval():

@@ -97,8 +97,7 @@ def test_learning_rate_shares_the_compiled_program(tiny_table):
 
 def test_divergence_is_flagged_per_seed_without_touching_the_others(tiny_table):
     lr = jnp.array([TINY.generator_lr, 1e30], jnp.float32)  # seed 1 blows up
-    hp = Hyperparams.of(TINY)
-    hp = Hyperparams(lr, jnp.full(2, hp.fake_lr), jnp.full(2, hp.teacher_lr))
+    hp = jax.tree.map(lambda v: jnp.full(2, v), Hyperparams.of(TINY))._replace(generator_lr=lr)
     out, _ = run_seeds(TINY, [0, 1], hparams=hp)
     assert int(out.diverged_step[0]) == -1
     assert int(out.diverged_step[1]) >= 1
@@ -125,6 +124,13 @@ def test_gan_and_regression_change_the_loss(tiny_table):
     assert (gan.gan_gen_loss.iloc[1:] > 0).all() and (gan.gan_disc_loss.iloc[1:] > 0).all()
     assert (base.gan_gen_loss.iloc[1:] == 0).all()
     assert not np.allclose(gan.gen_loss.iloc[1:], base.gen_loss.iloc[1:])
+    # another GAN weight is a traced number: same program, different training
+    from dmdlab.distill import _compiled
+
+    before = _compiled.cache_info().misses
+    weaker = distill(TINY.replace(gan_weight=0.05), [0])
+    assert _compiled.cache_info().misses == before
+    assert not np.allclose(weaker.copying.iloc[1:], gan.copying.iloc[1:])
 
 
 def test_regression_term_drives_copying_to_one():
