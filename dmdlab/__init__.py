@@ -8,6 +8,7 @@ Data flows one way: config → mixture/teacher → trainer → metrics → resul
 """
 
 from dmdlab import metrics
+from dmdlab.compile_cache import enable_compilation_cache
 from dmdlab.config import DMDConfig
 from dmdlab.distill import distill, run_seeds
 from dmdlab.dmd import Hyperparams, TrainOutput, dmd_gradient, make_train, student_ladder
@@ -43,6 +44,7 @@ __all__ = [
     "distill",
     "dmd_gradient",
     "edm_precond",
+    "enable_compilation_cache",
     "gaussian_denoiser",
     "karras_sigmas",
     "make_train",

@@ -115,6 +115,9 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     """Entry point of the ``dmdlab`` command; returns the exit status."""
     args = _parser().parse_args(argv)
+    from dmdlab.compile_cache import enable_compilation_cache
+
+    enable_compilation_cache()
     from dmdlab.sweep import SweepSpec, format_summary, load_results, run_sweep
 
     if args.command == "plot":

@@ -32,6 +32,7 @@ import dmdlab
 from dmdlab import metrics
 
 QUICK = os.environ.get("DMDLAB_QUICK") == "1"
+dmdlab.enable_compilation_cache()  # a rerun of this notebook skips XLA compilation
 config = dmdlab.DMDConfig(
     dim=2,
     n_modes=8,

@@ -33,6 +33,7 @@ from dmdlab.plotting import plot_copying_over_training, plot_copying_vs_dim
 from dmdlab.sweep import SweepSpec, format_summary, load_results, run_sweep
 
 QUICK = os.environ.get("DMDLAB_QUICK") == "1"
+dmdlab.enable_compilation_cache()  # a rerun of this notebook skips XLA compilation
 stored = Path("../results/default")
 if (stored / "results.parquet").exists() and not QUICK:
     results = load_results(stored)

@@ -28,6 +28,7 @@ import dmdlab
 from dmdlab import metrics
 
 QUICK = os.environ.get("DMDLAB_QUICK") == "1"
+dmdlab.enable_compilation_cache()  # a rerun of this notebook skips XLA compilation
 key = jax.random.key(42)
 
 # %% [markdown]
