@@ -9,10 +9,14 @@ import pandas as pd
 import seaborn as sns
 
 __all__ = [
+    "plot_collapse",
     "plot_copying_over_training",
     "plot_copying_vs_dim",
     "plot_fidelity_vs_dim",
+    "plot_heatmap",
+    "plot_metric_by_level",
     "plot_sweep",
+    "save_figure",
 ]
 
 
@@ -136,3 +140,89 @@ def plot_sweep(results: pd.DataFrame, out_dir, grid=None) -> list[Path]:
         plt.close(fig)
         paths.append(out / name)
     return paths
+
+
+def plot_metric_by_level(
+    results: pd.DataFrame, factor: str, metric: str = "copying", x: str = "dim", ax=None
+):
+    """Final ``metric`` against ``x`` (log axis), one line per level of ``factor``,
+    with 95% CI bands over seeds."""
+    last = _final_per_cell(results)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 4.2))
+    sns.lineplot(
+        last.assign(**{factor: last[factor].astype(str)}),
+        x=x,
+        y=metric,
+        hue=factor,
+        marker="o",
+        errorbar=("ci", 95),
+        ax=ax,
+    )
+    ax.set(xscale="log", xlabel=x, ylabel=metric)
+    ax.axhline(0, color="grey", lw=0.8)
+    return ax
+
+
+def plot_heatmap(
+    table: pd.DataFrame, x: str, y: str, value: str, boundary: pd.Series | None = None, ax=None
+):
+    """Heatmap of ``value`` over the (``y`` rows × ``x`` columns) grid of ``table``
+    (one row per grid point), annotated. ``boundary`` maps each y level to a d* (in
+    units of x), drawn as a line between the columns it falls between (log scale)."""
+    import numpy as np
+
+    grid = table.pivot(index=y, columns=x, values=value).sort_index(ascending=False)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(1.1 * grid.shape[1] + 2.5, 0.8 * grid.shape[0] + 1.5))
+    sns.heatmap(grid, annot=True, fmt=".2f", cmap="viridis", ax=ax, cbar_kws={"label": value})
+    if boundary is not None:
+        cols = np.log(grid.columns.to_numpy(float))
+        xs, ys = [], []
+        for row, level in enumerate(grid.index):
+            d_star = boundary.get(level, float("nan"))
+            if np.isfinite(d_star):
+                # column centres sit at 0.5, 1.5, …; interpolate in log x between them
+                xs.append(0.5 + np.interp(np.log(d_star), cols, np.arange(len(cols))))
+                ys.append(row + 0.5)
+        if xs:
+            ax.plot(xs, ys, "w--o", lw=2, label="d* (halfway crossing)")
+            ax.legend(loc="lower right", fontsize=8)
+    return ax
+
+
+def plot_collapse(final: pd.DataFrame, variable: str, group: str, metric: str = "copying", ax=None):
+    """Per-seed final ``metric`` against a scaling ``variable`` (log axis), coloured by
+    ``group``: the curves collapse if the colours fall on one curve."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 4.2))
+    sns.lineplot(
+        final.assign(**{group: final[group].astype(str)}),
+        x=variable,
+        y=metric,
+        hue=group,
+        marker="o",
+        errorbar=("ci", 95),
+        ax=ax,
+    )
+    ax.set(xscale="log", xlabel=variable, ylabel=metric)
+    return ax
+
+
+def save_figure(ax, path, title: str | None = None) -> Path:
+    """Save the figure holding ``ax`` (an axis or an array of axes) and close it."""
+    fig = (ax.flat[0] if hasattr(ax, "flat") else ax).figure
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)
+
+
+def _final_per_cell(results: pd.DataFrame) -> pd.DataFrame:
+    """Rows at each cell's own last step (cells may differ in ``steps``), not diverged."""
+    key = "cell" if "cell" in results else None
+    last = results.groupby(key).step.transform("max") if key else results.step.max()
+    at = results[results.step == last]
+    return at[~at.diverged]

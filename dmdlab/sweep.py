@@ -213,21 +213,26 @@ def run_sweep(
     log: Callable[[str], None] = print,
     progress: bool = True,
     plot: bool = True,
+    cell_store=None,
 ) -> pd.DataFrame | None:
     """Run every unfinished cell of ``spec`` (those of shard i of N), then merge.
 
     Returns the merged results table, or None when other shards' cells are still
     missing (each shard then only writes its cells; a later run merges).
+    ``cell_store`` (default ``out_dir/cells``) is where cells are kept; sweeps that
+    share one reuse each other's finished cells (a cell is keyed by config and seeds).
     """
     from dmdlab import __version__
 
     out = Path(out_dir)
-    (out / "cells").mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    store = Path(cell_store) if cell_store is not None else out / "cells"
+    store.mkdir(parents=True, exist_ok=True)
     i, n = shard
     cells = spec.cells()
     ids = [cell_id(c, spec.seeds) for c in cells]
     mine = [k for k in range(len(cells)) if k % n == i]
-    todo = [k for k in mine if not (out / "cells" / f"{ids[k]}.parquet").exists()]
+    todo = [k for k in mine if not (store / f"{ids[k]}.parquet").exists()]
     skipped = len(mine) - len(todo)
     if skipped:
         log(f"resuming: {skipped} of {len(mine)} cells already finished, skipping them")
@@ -244,9 +249,9 @@ def run_sweep(
         table = metrics_table(config, result, spec.seeds)
         timing["wall_s"] = time.perf_counter() - t0
         table.insert(0, "cell", ids[k])
-        _write_table(out / "cells" / f"{ids[k]}.parquet", table)
+        _write_table(store / f"{ids[k]}.parquet", table)
         _write_json(
-            out / "cells" / f"{ids[k]}.json",
+            store / f"{ids[k]}.json",
             {"config": config.to_dict(), "seeds": list(spec.seeds), "timing": timing},
         )
         msg = _cell_line(spec, config, table, timing)
@@ -258,15 +263,15 @@ def run_sweep(
     if bar is not None:
         bar.close()
 
-    missing = [k for k in range(len(cells)) if not (out / "cells" / f"{ids[k]}.parquet").exists()]
+    missing = [k for k in range(len(cells)) if not (store / f"{ids[k]}.parquet").exists()]
     if missing:
         log(f"{len(missing)} of {len(cells)} cells not finished yet (other shards); not merging")
         return None
-    results = pd.concat([pd.read_parquet(out / "cells" / f"{c}.parquet") for c in ids])
+    results = pd.concat([pd.read_parquet(store / f"{c}.parquet") for c in ids])
     results = results.reset_index(drop=True)
     _write_table(out / "results.parquet", results)
     _atomic_write(out / "results.csv", lambda p: results.to_csv(p, index=False))
-    timings = {c: json.loads((out / "cells" / f"{c}.json").read_text())["timing"] for c in ids}
+    timings = {c: json.loads((store / f"{c}.json").read_text())["timing"] for c in ids}
     devices = jax.local_devices()
     manifest = {
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
@@ -283,8 +288,10 @@ def run_sweep(
         "device_kind": devices[0].device_kind,
         "device_count": len(devices),
         "platform": devices[0].platform,
+        "compilation_cache": jax.config.jax_compilation_cache_dir,
         "this_run_wall_s": time.perf_counter() - t_start,
         "cells_skipped_this_run": skipped,
+        "cell_store": str(store),
         "cell_timings": timings,
         "total_cell_wall_s": sum(t["wall_s"] for t in timings.values()),
         "total_compile_s": sum(t["compile_s"] for t in timings.values()),

@@ -1,0 +1,190 @@
+"""Statistics over a results table: final values, effects with intervals, d*, collapse.
+
+Everything here reads the tidy table a sweep writes (one row per seed per recorded
+step) and returns numbers or small tables; the studies phrase their sentences from
+these. Diverged seed-runs are always excluded (and counted by the callers).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+__all__ = [
+    "bootstrap_transition",
+    "collapse_quality",
+    "compare_levels",
+    "effect_sentence",
+    "final_rows",
+    "mean_ci",
+    "transition_dimension",
+]
+
+
+def final_rows(results: pd.DataFrame, step: int | None = None) -> pd.DataFrame:
+    """The rows at ``step`` (default: each cell's last recorded step) that did not diverge."""
+    if step is None:
+        last = results.groupby("cell").step.transform("max") if "cell" in results else None
+        at = results[results.step == (last if last is not None else results.step.max())]
+    else:
+        at = results[results.step == step]
+    return at[~at.diverged.astype(bool)]
+
+
+def mean_ci(values) -> tuple[float, float, int]:
+    """(mean, 95% t-interval half-width, n) of the finite entries of ``values`` (n,).
+
+    The half-width is NaN with fewer than two values."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if len(v) == 0:
+        return float("nan"), float("nan"), 0
+    if len(v) < 2:
+        return float(v.mean()), float("nan"), 1
+    half = stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))
+    return float(v.mean()), float(half), len(v)
+
+
+def _welch(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
+    """(mean(a) − mean(b), 95% Welch half-width, two-sided p)."""
+    diff = a.mean() - b.mean()
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    se = np.sqrt(va + vb)
+    if se == 0:
+        return float(diff), 0.0, float("nan") if diff == 0 else 0.0
+    dof = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    p = 2 * stats.t.sf(abs(diff) / se, dof)
+    return float(diff), float(stats.t.ppf(0.975, dof) * se), float(p)
+
+
+def compare_levels(
+    results: pd.DataFrame, factor: str, baseline, metric: str = "copying", by: str = "dim"
+) -> pd.DataFrame:
+    """Each level of ``factor`` against ``baseline``, per value of ``by``, at the final step.
+
+    One row per (by, level): mean, 95% CI half-width and n of ``metric`` over seeds,
+    and the difference to the baseline level with a 95% half-width and p-value. When
+    both levels ran the same seeds (same mixture, same teacher per seed), the test is
+    paired over seeds, which removes the between-mixture spread; otherwise Welch's.
+    NaN where either side has fewer than two seeds.
+    """
+    last = final_rows(results)
+    rows = []
+    for key, group in last.groupby(by, sort=True):
+        base = group[group[factor] == baseline].set_index("seed")[metric].astype(float)
+        base = base[np.isfinite(base)]
+        for level, sub in group.groupby(factor, sort=True):
+            v = sub.set_index("seed")[metric].astype(float)
+            v = v[np.isfinite(v)]
+            m, ci, n = mean_ci(v.to_numpy())
+            row = {by: key, factor: level, "mean": m, "ci": ci, "n": n}
+            row["diff"] = row["diff_ci"] = row["p"] = float("nan")
+            row["test"] = ""
+            if len(v) >= 2 and len(base) >= 2 and level != baseline:
+                if set(v.index) == set(base.index):
+                    d = (v - base.loc[v.index]).to_numpy()
+                    row["diff"], row["diff_ci"], _ = mean_ci(d)
+                    row["p"] = _paired_p(d)
+                    row["test"] = "paired"
+                else:
+                    row["diff"], row["diff_ci"], row["p"] = _welch(v.to_numpy(), base.to_numpy())
+                    row["test"] = "welch"
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _paired_p(d: np.ndarray) -> float:
+    if np.ptp(d) <= 1e-12 * max(1.0, float(np.abs(d).max())):  # constant: t undefined
+        return float("nan") if d[0] == 0 else 0.0
+    return float(stats.ttest_1samp(d, 0.0).pvalue)
+
+
+def effect_sentence(
+    row: dict, base: dict, metric: str, label: str, base_label: str, by: str = "dim"
+) -> str:
+    """One sentence from a :func:`compare_levels` row and its baseline row.
+
+    The verdict follows the interval of the difference: "no detectable effect" when it
+    contains 0, else "higher"/"lower" with the size."""
+    head = (
+        f"{metric} at {by}={row[by]} is {row['mean']:.2f} ± {row['ci']:.2f} with {label} "
+        f"and {base['mean']:.2f} ± {base['ci']:.2f} with {base_label}"
+    )
+    if not np.isfinite(row["diff"]):
+        return head + " (too few seeds for an interval of the difference)."
+    lo, hi = row["diff"] - row["diff_ci"], row["diff"] + row["diff_ci"]
+    kind = f"{row['test']} " if row.get("test") else ""
+    interval = f"{kind}difference {row['diff']:+.2f}, 95% CI [{lo:+.2f}, {hi:+.2f}]"
+    if lo <= 0 <= hi:
+        return f"{head}: no detectable effect ({interval})."
+    word = "higher" if row["diff"] > 0 else "lower"
+    return f"{head}: {word} with {label} ({interval}, p = {row['p']:.2g})."
+
+
+def transition_dimension(results: pd.DataFrame, metric: str = "copying") -> float:
+    """d*: where the per-dim mean final ``metric`` first crosses halfway between its
+    lowest-d and highest-d means, interpolating linearly in log d. NaN when it never
+    crosses, or with fewer than three dims (with two, the crossing is always their
+    log-midpoint and says nothing)."""
+    means = final_rows(results).groupby("dim")[metric].mean().sort_index()
+    dims, values = means.index.to_numpy(float), means.to_numpy(float)
+    if len(dims) < 3 or not np.all(np.isfinite(values)):
+        return float("nan")
+    if values[0] == values[-1]:  # no change between the ends: nothing to cross
+        return float("nan")
+    half = 0.5 * (values[0] + values[-1])
+    for i in range(len(dims) - 1):
+        a, b = values[i] - half, values[i + 1] - half
+        if a == 0:
+            return float(dims[i])
+        if a * b < 0:
+            t = a / (a - b)
+            return float(np.exp(np.log(dims[i]) + t * (np.log(dims[i + 1]) - np.log(dims[i]))))
+    return float("nan")
+
+
+def bootstrap_transition(
+    results: pd.DataFrame, metric: str = "copying", n_boot: int = 1000, seed: int = 0
+) -> tuple[float, float, float]:
+    """(2.5%, 97.5%, fraction of draws with a crossing) of d* under a bootstrap over
+    seeds within each dim. The interval is NaN when under half the draws cross."""
+    rng = np.random.default_rng(seed)
+    last = final_rows(results)
+    groups = [g for _, g in last.groupby("dim")]
+    draws = []
+    for _ in range(n_boot):
+        sample = pd.concat([g.iloc[rng.integers(0, len(g), len(g))] for g in groups])
+        draws.append(transition_dimension(sample, metric))
+    draws = np.asarray(draws)
+    ok = draws[np.isfinite(draws)]
+    frac = len(ok) / n_boot
+    if frac < 0.5:
+        return float("nan"), float("nan"), frac
+    return float(np.percentile(ok, 2.5)), float(np.percentile(ok, 97.5)), frac
+
+
+def collapse_quality(
+    x: np.ndarray, y: np.ndarray, group: np.ndarray, degree: int = 2
+) -> tuple[float, float]:
+    """How well curves y(x) of several groups fall on one curve.
+
+    Returns (R² of one polynomial of ``degree`` in x fitted to all groups pooled,
+    R² of a separate polynomial per group). Equal values mean a perfect collapse:
+    knowing the group adds nothing once x is known. x, y, group: (n,).
+    """
+    x, y, group = (np.asarray(a) for a in (x, y, group))
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y, group = x[ok], y[ok], group[ok]
+    total = np.sum((y - y.mean()) ** 2)
+    if total == 0 or len(y) <= degree + 1:
+        return float("nan"), float("nan")
+
+    def residual(xs, ys):
+        deg = min(degree, len(np.unique(xs)) - 1)
+        coef = np.polyfit(xs, ys, deg)
+        return np.sum((ys - np.polyval(coef, xs)) ** 2)
+
+    pooled = 1 - residual(x, y) / total
+    separate = 1 - sum(residual(x[group == g], y[group == g]) for g in np.unique(group)) / total
+    return float(pooled), float(separate)

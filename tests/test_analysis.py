@@ -1,0 +1,87 @@
+"""dmdlab.analysis against hand-computable cases (no training involved)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from dmdlab.analysis import (
+    bootstrap_transition,
+    collapse_quality,
+    compare_levels,
+    effect_sentence,
+    final_rows,
+    mean_ci,
+    transition_dimension,
+)
+
+
+def _table(values: dict, factor="variant", steps=(0, 100)) -> pd.DataFrame:
+    """Rows for {(dim, level): [per-seed final values]}; step 0 rows hold NaN."""
+    rows = []
+    for (dim, level), vals in values.items():
+        for seed, v in enumerate(vals):
+            for step in steps:
+                rows.append({"cell": f"{dim}-{level}", "dim": dim, factor: level, "seed": seed,
+                             "step": step, "copying": v if step == steps[-1] else np.nan,
+                             "diverged": False})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_mean_ci_is_the_t_interval():
+    v = np.array([1.0, 2.0, 4.0, np.nan])
+    m, half, n = mean_ci(v)
+    assert n == 3 and m == pytest.approx(7 / 3)
+    assert half == pytest.approx(stats.t.ppf(0.975, 2) * np.std(v[:3], ddof=1) / np.sqrt(3))
+    assert np.isnan(mean_ci([1.0])[1]) and mean_ci([])[2] == 0
+
+
+def test_final_rows_drop_diverged_and_take_each_cells_last_step():
+    t = _table({(2, "a"): [1.0, 2.0]})
+    t.loc[(t.seed == 1), "diverged"] = True
+    last = final_rows(t)
+    assert list(last.seed) == [0] and (last.step == 100).all()
+
+
+def test_paired_difference_removes_the_shared_seed_effect():
+    # each seed has its own offset (its mixture); the treatment adds exactly 0.1
+    offsets = [0.0, 0.5, -0.4, 0.9]
+    t = _table({(8, "off"): offsets, (8, "on"): [o + 0.1 for o in offsets]})
+    row = compare_levels(t, "variant", "off").set_index("variant").loc["on"]
+    assert row["test"] == "paired" and row["diff"] == pytest.approx(0.1)
+    assert row["diff_ci"] == pytest.approx(0.0, abs=1e-12) and row["p"] < 1e-10
+    base = compare_levels(t, "variant", "off").set_index("variant").loc["off"]
+    assert "higher with on" in effect_sentence(row, base, "copying", "on", "off", by="dim")
+
+
+def test_unpaired_levels_use_welch_and_report_no_effect_when_the_interval_holds_zero():
+    t = _table({(8, "off"): [0.0, 1.0, 0.5], (8, "on"): [0.1, 0.9]})
+    t.loc[t.variant == "on", "seed"] += 10  # different seeds: not paired
+    table = compare_levels(t, "variant", "off").set_index("variant")
+    row, base = table.loc["on"], table.loc["off"]
+    expected = stats.ttest_ind([0.1, 0.9], [0.0, 1.0, 0.5], equal_var=False).pvalue
+    assert row["test"] == "welch" and row["p"] == pytest.approx(expected)
+    assert "no detectable effect" in effect_sentence(row, base, "copying", "on", "off", by="dim")
+
+
+def test_transition_dimension_interpolates_in_log_d():
+    # C = 0 at d = 2, 8 and 1 at d = 32, 128: halfway (0.5) between 8 and 32 → d* = 16
+    t = _table({(2, "x"): [0, 0], (8, "x"): [0, 0], (32, "x"): [1, 1], (128, "x"): [1, 1]})
+    assert transition_dimension(t) == pytest.approx(16.0)
+    lo, hi, frac = bootstrap_transition(t, n_boot=50)
+    assert lo == pytest.approx(16.0) and hi == pytest.approx(16.0) and frac == 1.0
+    flat = _table({(2, "x"): [0.3, 0.3], (8, "x"): [0.3, 0.3], (32, "x"): [0.3, 0.3]})
+    assert np.isnan(transition_dimension(flat))
+    two = _table({(2, "x"): [0, 0], (32, "x"): [1, 1]})
+    assert np.isnan(transition_dimension(two))  # two dims say nothing about d*
+
+
+def test_collapse_quality_limits():
+    x = np.tile(np.linspace(0, 1, 6), 3)
+    group = np.repeat([0, 1, 2], 6)
+    same = x**2  # one curve for all groups: pooling loses nothing
+    pooled, separate = collapse_quality(x, same, group)
+    assert pooled == pytest.approx(1.0) and separate == pytest.approx(1.0)
+    shifted = x**2 + group  # each group its own offset: pooling on x loses a lot
+    pooled, separate = collapse_quality(x, shifted, group)
+    assert separate == pytest.approx(1.0) and pooled < 0.5
