@@ -1,0 +1,152 @@
+"""Plumbing shared by the study scripts: modes, running variants through the sweep
+store, and writing a report whose header says how and where it was produced.
+
+Training, metrics and statistics all come from dmdlab (``run_sweep``,
+``dmdlab.analysis``); this file only arranges them.
+
+Modes: ``full`` (the default; GPU-sized), ``--quick`` (a few CPU minutes per study) and
+``--smoke`` (the tiny preset, seconds of compute, for the test suite).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import jax
+import pandas as pd
+
+from dmdlab import __version__
+from dmdlab.compile_cache import enable_compilation_cache
+from dmdlab.config import DMDConfig
+from dmdlab.sweep import PRESETS, SweepSpec, run_sweep
+
+HERE = Path(__file__).resolve().parent
+
+# quick: a 128-wide student/teacher, 300 DMD steps. Large enough that the 2-D student
+# matches the data (coverage, likelihood gap), small enough for minutes on 2 cores.
+BASES = {
+    "smoke": PRESETS["tiny"].base,
+    "quick": DMDConfig(width=128, depth=3, steps=300, eval_every=100, teacher_steps=1500),
+    "full": PRESETS["full"].base,
+}
+SEEDS = {"smoke": 2, "quick": 3, "full": 8}
+
+
+def parse_args(doc: str, argv=None) -> argparse.Namespace:
+    """--quick / --smoke / --out; ``args.mode`` is "full", "quick" or "smoke"."""
+    parser = argparse.ArgumentParser(
+        description=doc.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true", help="CPU-sized: a few minutes")
+    mode.add_argument("--smoke", action="store_true", help="tiny configs, for tests")
+    parser.add_argument("--out", type=Path, help="output directory")
+    args = parser.parse_args(argv)
+    args.mode = "smoke" if args.smoke else "quick" if args.quick else "full"
+    return args
+
+
+class Study:
+    """One study run: a directory holding one sweep store per part, and the report.
+
+    ``out`` defaults to studies/out/<name>-<mode> (full mode: studies/out/<name>).
+    Finished cells live in <out>/../cells-<mode>, shared by every study of that mode,
+    so a configuration two studies both need (the base at each d) is trained once.
+    """
+
+    def __init__(self, name: str, args: argparse.Namespace):
+        self.name, self.mode = name, args.mode
+        suffix = "" if self.mode == "full" else f"-{self.mode}"
+        self.out = Path(args.out) if args.out else HERE / "out" / f"{name}{suffix}"
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.store = self.out.parent / f"cells-{self.mode}"
+        flag = {"full": "", "quick": " --quick", "smoke": " --smoke"}[self.mode]
+        self.command = f"python studies/{name}.py{flag}"
+        self.base = BASES[self.mode]
+        self.seeds = tuple(range(SEEDS[self.mode]))
+        self.parts: list[str] = []
+        self._t0 = time.perf_counter()
+        enable_compilation_cache()
+
+    def sweep(self, part: str, grid: dict, base: DMDConfig | None = None) -> pd.DataFrame:
+        """Run (or resume) the product ``grid`` over ``base`` into <out>/<part>."""
+        spec = SweepSpec(base or self.base, grid, self.seeds)
+        spec.cells()  # validate every cell before any compute
+        self.parts.append(part)
+        results = run_sweep(
+            spec, self.out / part, plot=False, progress=False, cell_store=self.store
+        )
+        return results.assign(part=part)
+
+    def variants(self, variants: dict[str, dict], grid: dict, column: str) -> pd.DataFrame:
+        """Each named variant (field overrides of the base) swept over ``grid``; one
+        table with the variant's name in ``column``. Validates all before running."""
+        bases = {name: self.base.replace(**changes) for name, changes in variants.items()}
+        for base in bases.values():
+            SweepSpec(base, grid, self.seeds).cells()
+        tables = [
+            self.sweep(f"{column}-{name}", grid, base).assign(**{column: name})
+            for name, base in bases.items()
+        ]
+        return pd.concat(tables, ignore_index=True)
+
+    def figure(self, name: str) -> str:
+        return str(self.out / name)
+
+    def write_report(self, title: str, body: list[str], figures: list[str]) -> str:
+        """report.md (header: command, machine, wall times) and study.json."""
+        wall = time.perf_counter() - self._t0
+        cell_wall = 0.0
+        for part in self.parts:
+            manifest = json.loads((self.out / part / "manifest.json").read_text())
+            cell_wall += manifest["total_cell_wall_s"]
+        dev = jax.local_devices()[0]
+        machine = (
+            f"{platform.machine()} host with {os.cpu_count()} CPU cores; jax {jax.__version__} "
+            f"on {dev.platform}/{dev.device_kind} × {jax.local_device_count()}; "
+            f"dmdlab {__version__}"
+        )
+        lines = [
+            f"# {title}",
+            "",
+            f"Regenerate: `{self.command}` (mode: {self.mode}, seeds per cell: "
+            f"{len(self.seeds)}).  ",
+            f"Machine: {machine}.  ",
+            f"Compute: {cell_wall:.0f} s summed over cells (this invocation {wall:.0f} s; "
+            "finished cells are reused on a rerun). Per-part sweep stores and manifests: "
+            f"{', '.join(f'`{p}/`' for p in self.parts)}.",
+            "",
+            *body,
+            "",
+            *[f"![{Path(f).stem}]({Path(f).name})" for f in figures],
+        ]
+        text = "\n".join(lines) + "\n"
+        (self.out / "report.md").write_text(text)
+        meta = {
+            "study": self.name,
+            "mode": self.mode,
+            "command": self.command,
+            "machine": machine,
+            "cell_wall_s": cell_wall,
+            "this_run_wall_s": wall,
+            "parts": self.parts,
+            "argv": sys.argv,
+        }
+        (self.out / "study.json").write_text(json.dumps(meta, indent=2))
+        return text
+
+
+def fmt_table(table: pd.DataFrame, floats: str = "{:.3f}") -> str:
+    """A small DataFrame as a markdown table."""
+    cols = list(table.columns)
+    lines = ["| " + " | ".join(map(str, cols)) + " |", "|" + "---|" * len(cols)]
+    for row in table.itertuples(index=False):
+        cells = [floats.format(v) if isinstance(v, float) else str(v) for v in row]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)

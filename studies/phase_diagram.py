@@ -1,0 +1,71 @@
+"""Study 6 — C over two-dimensional grids, with the transition boundary drawn on them.
+
+    python studies/phase_diagram.py --quick   # CPU: 3 × 3 grids × 3 seeds
+    python studies/phase_diagram.py           # GPU: 5 × 4 grids × 8 seeds
+
+Two maps of the final copying score: ambient d × number of modes K, and ambient d ×
+intrinsic dimension m of the means (m ≤ d; cells with m > d are left out). For each
+row (a K or an m) the halfway crossing d* of C along d is computed as in the
+dimension study and drawn across the heatmap; a row without a crossing gets no point.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from _common import Study, fmt_table, parse_args
+from dmdlab.analysis import bootstrap_transition, final_rows, transition_dimension
+from dmdlab.plotting import plot_heatmap, save_figure
+
+GRIDS = {
+    "smoke": {"dims": [2, 4], "K": [3], "m_dims": [2], "m": [2]},  # reuses the base programs
+    "quick": {"dims": [2, 8, 32], "K": [2, 8, 32], "m_dims": [8, 16, 32], "m": [1, 4]},
+    "full": {"dims": [2, 8, 32, 128, 512], "K": [2, 8, 32, 128], "m_dims": [8, 32, 128, 512],
+             "m": [1, 2, 8, 32]},
+}  # fmt: skip
+
+
+def _map(results: pd.DataFrame, row: str, title: str, path: str) -> list[str]:
+    final = final_rows(results)
+    cells = final.groupby([row, "dim"]).copying.mean().reset_index()
+    boundary, lines = {}, []
+    for level, group in results.groupby(row):
+        d_star = transition_dimension(group)
+        lo, hi, _ = bootstrap_transition(group, n_boot=300)
+        boundary[level] = d_star
+        ci = f"[{lo:.3g}, {hi:.3g}]" if np.isfinite(lo) else "no stable interval"
+        lines.append(
+            f"- {row} = {level}: "
+            + (f"d* = {d_star:.3g}, 95% bootstrap {ci}" if np.isfinite(d_star) else "no crossing")
+        )
+    ax = plot_heatmap(cells, "dim", row, "copying", boundary=pd.Series(boundary))
+    save_figure(ax, path, title)
+    table = cells.pivot(index=row, columns="dim", values="copying").reset_index()
+    table.columns = [str(c) if c == row else f"d={c}" for c in table.columns]
+    return ["", fmt_table(table.round(3)), "", *lines]
+
+
+def main(argv=None) -> None:
+    args = parse_args(__doc__, argv)
+    study = Study("phase_diagram", args)
+    g = GRIDS[args.mode]
+    by_k = study.sweep("d_x_K", {"n_modes": g["K"], "dim": g["dims"]})
+    # m ≤ d: one sweep per m over the dims that can hold it
+    parts = []
+    for m in g["m"]:
+        dims = [d for d in g["m_dims"] if d >= m]
+        parts.append(study.sweep(f"d_x_m-{m}", {"dim": dims}, study.base.replace(intrinsic_dim=m)))
+    by_m = pd.concat(parts, ignore_index=True)
+    body = ["## Final C over d × K (mean over seeds)"]
+    body += _map(by_k, "n_modes", "Final C over d × K", study.figure("phase_d_x_K.png"))
+    body += ["", "## Final C over d × intrinsic dimension m (mean over seeds)"]
+    body += _map(by_m, "intrinsic_dim", "Final C over d × m", study.figure("phase_d_x_m.png"))
+    n_div = sum(int(r.groupby(["cell", "seed"]).diverged.any().sum()) for r in (by_k, by_m))
+    body += ["", f"{n_div} seed-run(s) diverged and are excluded." if n_div else "No run diverged."]
+    print(study.write_report("Phase diagrams of copying", body,
+                             ["phase_d_x_K.png", "phase_d_x_m.png"]))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

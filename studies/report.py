@@ -1,0 +1,79 @@
+"""Study 7 — collect every study's report into one document, studies/REPORT.md.
+
+    python studies/report.py --quick     # from studies/out/*-quick (what is committed)
+    python studies/report.py             # from the full-mode outputs
+
+Reads each study's report.md, re-links its figures relative to the collected
+document, and adds a table of how each was produced. Studies not run yet are listed
+with the command that produces them; nothing is written about a study without data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ORDER = ["dimension", "adversarial", "memorization", "freedom", "scaling", "phase_diagram"]
+CLAIMS = {
+    "dimension": "copying grows with dimension",
+    "adversarial": "copying is not caused by the GAN term",
+    "memorization": "copying is not caused by teacher memorization",
+    "freedom": "limited geometric freedom sets the transition",
+    "scaling": "C depends on √d / σ_max",
+    "phase_diagram": "where the transition lies over d × K and d × m",
+}
+
+
+def collect(root: Path, suffix: str, target: Path) -> str:
+    """The collected markdown for the study directories <root>/<name><suffix>."""
+    lines = [
+        "# dmdlab studies: what the numbers say",
+        "",
+        "Each section below is one study's own report, generated from its results by the "
+        "command it names; sentences in them are computed from the numbers. Read every "
+        "conclusion with its interval, and with the fidelity columns: copying numbers from a "
+        "student that does not match the data are not evidence either way.",
+        "",
+        "| study | claim tested | command | compute (s) | machine |",
+        "|---|---|---|---|---|",
+    ]
+    sections = []
+    for name in ORDER:
+        folder = root / f"{name}{suffix}"
+        meta_path = folder / "study.json"
+        if not meta_path.exists():
+            lines.append(f"| {name} | {CLAIMS[name]} | not run yet | | |")
+            continue
+        meta = json.loads(meta_path.read_text())
+        lines.append(
+            f"| [{name}](#{name}) | {CLAIMS[name]} | `{meta['command']}` | "
+            f"{meta['cell_wall_s']:.0f} | {meta['machine']} |"
+        )
+        link = folder.relative_to(target.parent).as_posix()
+        text = (folder / "report.md").read_text()
+        text = re.sub(r"\]\(([^)/]+\.png)\)", "](" + link + r"/\1)", text)
+        text = re.sub(r"^# ", f'<a id="{name}"></a>\n\n## ', text, count=1, flags=re.M)
+        sections.append(text)
+    return "\n".join(lines) + "\n\n" + "\n\n".join(sections)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="collect the --quick outputs")
+    parser.add_argument("--root", type=Path, help="folder holding the study outputs")
+    parser.add_argument("--output", type=Path, help="where to write (default studies/REPORT.md)")
+    args = parser.parse_args(argv)
+    if args.root is not None:  # an explicit folder holds <name>/ (any mode)
+        root, suffix = args.root, ""
+    else:
+        root, suffix = HERE / "out", "-quick" if args.quick else ""
+    target = args.output or HERE / "REPORT.md"
+    target.write_text(collect(root.resolve(), suffix, target.resolve()))
+    print(f"wrote {target}")
+
+
+if __name__ == "__main__":
+    main()
