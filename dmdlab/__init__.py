@@ -11,7 +11,15 @@ from dmdlab import metrics
 from dmdlab.compile_cache import enable_compilation_cache
 from dmdlab.config import DMDConfig
 from dmdlab.distill import distill, run_seeds
-from dmdlab.dmd import Hyperparams, TrainOutput, dmd_gradient, make_train, student_ladder
+from dmdlab.dmd import (
+    DMDProgram,
+    Hyperparams,
+    TrainOutput,
+    dmd_gradient,
+    make_program,
+    make_train,
+    student_ladder,
+)
 from dmdlab.evaluate import metrics_table
 from dmdlab.linear import LinearStudent, gaussian_denoiser, polar, train_linear_student
 from dmdlab.mixture import GaussianMixture
@@ -30,6 +38,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "DMDConfig",
+    "DMDProgram",
     "DenoiserNet",
     "GaussianMixture",
     "Hyperparams",
@@ -47,6 +56,7 @@ __all__ = [
     "enable_compilation_cache",
     "gaussian_denoiser",
     "karras_sigmas",
+    "make_program",
     "make_train",
     "metrics",
     "metrics_table",

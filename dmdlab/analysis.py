@@ -16,6 +16,7 @@ __all__ = [
     "collapse_quality",
     "compare_levels",
     "effect_sentence",
+    "fidelity_flags",
     "final_rows",
     "mean_ci",
     "transition_dimension",
@@ -188,3 +189,35 @@ def collapse_quality(
     pooled = 1 - residual(x, y) / total
     separate = 1 - sum(residual(x[group == g], y[group == g]) for g in np.unique(group)) / total
     return float(pooled), float(separate)
+
+
+FIDELITY_LIMITS = {"coverage_min": 0.5, "loglik_gap": 1.0}
+
+
+def fidelity_flags(results: pd.DataFrame, by=("dim",)) -> pd.DataFrame:
+    """Grid points whose student (or teacher) does not match the data, at the final step.
+
+    Mean over seeds per ``by`` group of worst-mode coverage (flagged below 0.5: some
+    mode gets under half its share) and log-likelihood gap per dimension (flagged above
+    1 nat). Copying numbers from such cells measure a student that has not learned the
+    distribution. Returns only the flagged rows, with a ``why`` column.
+    """
+    last = final_rows(results)
+    cols = ["coverage_min", "loglik_gap", "teacher_coverage_min", "teacher_loglik_gap"]
+    cols = [c for c in cols if c in last]
+    means = last.groupby(list(by))[cols].mean().reset_index()
+    why = []
+    for row in means.itertuples(index=False):
+        reasons = []
+        for who, prefix in (("student", ""), ("teacher", "teacher_")):
+            cov, gap = (
+                getattr(row, f"{prefix}coverage_min", None),
+                getattr(row, f"{prefix}loglik_gap", None),
+            )
+            if cov is not None and cov < FIDELITY_LIMITS["coverage_min"]:
+                reasons.append(f"{who} worst-mode coverage {cov:.2f}")
+            if gap is not None and gap > FIDELITY_LIMITS["loglik_gap"]:
+                reasons.append(f"{who} gap {gap:.2f} nats/dim")
+        why.append("; ".join(reasons))
+    means["why"] = why
+    return means[means.why != ""].reset_index(drop=True)

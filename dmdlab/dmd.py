@@ -23,13 +23,17 @@ from dmdlab.mixture import GaussianMixture
 from dmdlab.networks import NetSpec
 from dmdlab.ode import karras_sigmas, teacher_map
 from dmdlab.optim import adamw
-from dmdlab.teachers import denoising_loss, train_network_teacher
+from dmdlab.teachers import NetworkTeacher, denoising_loss, train_network_teacher
 
 __all__ = [
     "ERROR_SIGMAS",
+    "DMDContext",
+    "DMDProgram",
+    "DMDState",
     "Hyperparams",
     "TrainOutput",
     "dmd_gradient",
+    "make_program",
     "make_train",
     "student_ladder",
 ]
@@ -108,6 +112,53 @@ def _pick_sigma(key, n, grid, lo=0, hi=KARRAS_GRID):
     return grid[jax.random.randint(key, (n,), lo, hi)]
 
 
+class DMDContext(NamedTuple):
+    """What stays fixed while one seed's student trains (built by ``DMDProgram.setup``)."""
+
+    hp: Hyperparams
+    mixture: GaussianMixture  # the data distribution
+    data: GaussianMixture  # what the real score was built from: the mixture or N points
+    teacher: NetworkTeacher  # the trained teacher network (student and fake start here)
+    z_eval: jax.Array  # (n, d) held-out noise
+    eps_eval: jax.Array  # (max(L−1, 1), n, d) re-noising draws of a few-step student
+    teacher_samples: jax.Array  # (n, d) T(z_eval)
+    reference: jax.Array  # (n, d) true samples
+    teacher_error: jax.Array  # (len(ERROR_SIGMAS),)
+    teacher_loss: jax.Array  # ()
+    z_reg: jax.Array | None  # (regression_pairs, d) DMD1 regression noise, when used
+    t_reg: jax.Array | None  # (regression_pairs, d) its teacher targets
+    k_err: jax.Array  # key for the denoiser-error estimates
+
+
+class DMDState(NamedTuple):
+    """What one generator step updates."""
+
+    student: object
+    fake: object
+    gen_state: object
+    fake_state: object
+    diverged_step: jax.Array  # () first non-finite step, −1 while healthy
+
+
+class DMDProgram(NamedTuple):
+    """The pieces of one DMD run, each pure and jit-able (one seed; vmap for more).
+
+    ``setup(key, hp) -> (ctx, state)``: mixture, teacher, evaluation set, initial state.
+    ``step(ctx, state, step, key) -> (state, losses (4,))``: ``fake_ratio`` fake-score
+    updates then one generator update (losses: DM, fake DSM, GAN gen, GAN disc).
+    ``record(ctx, state) -> (samples (n, d), fake_error (len(ERROR_SIGMAS),))``.
+    ``schedule(key) -> (indices (steps,), keys (steps,))``: the step numbers 1…steps and
+    the key ``train`` gives each step, for a loop that reproduces it.
+    ``train(key, hp) -> TrainOutput``: all of it, the steps fused in ``lax.scan``.
+    """
+
+    setup: Callable
+    step: Callable
+    record: Callable
+    schedule: Callable
+    train: Callable[[jax.Array, Hyperparams], TrainOutput]
+
+
 def make_train(
     config: DMDConfig, mixture: GaussianMixture | None = None
 ) -> Callable[[jax.Array, Hyperparams], TrainOutput]:
@@ -117,6 +168,12 @@ def make_train(
     config's dim, n_modes, mode_std, intrinsic_dim); pass ``mixture`` to distill a
     mixture of your own instead (its dim must equal ``config.dim``).
     """
+    return make_program(config, mixture).train
+
+
+def make_program(config: DMDConfig, mixture: GaussianMixture | None = None) -> DMDProgram:
+    """The :class:`DMDProgram` of ``config``: ``train`` plus the setup/step/record it is
+    built from (a per-step loop over ``step`` gives the same updates as ``train``)."""
     c = config
     if mixture is not None and mixture.dim != c.dim:
         raise ValueError(f"mixture.dim = {mixture.dim} must equal config.dim = {c.dim}")
@@ -127,6 +184,10 @@ def make_train(
     n_ladder = c.student_steps
     gan_on = c.gan_weight > 0
     reg_on = c.regression_weight > 0
+
+    def real_score(teacher, mixture, data):
+        """The real score's denoiser: the network, the exact mixture, or the N points."""
+        return {"network": teacher, "oracle": mixture, "memorizing": data}[c.teacher].denoise
 
     def chain_inputs(params, z, eps):
         """Inputs (L, n, d) each ladder step sees when the student runs on z, no gradient."""
@@ -154,9 +215,12 @@ def make_train(
         x_in = chain_inputs(params, z, eps)[i]
         return x_in, jnp.full((c.batch_size,), ladder[i])
 
-    def train(key: jax.Array, hp: Hyperparams) -> TrainOutput:
-        keys = jax.random.split(key, 8)
-        k_mix, k_mem, k_teacher, k_init, k_eval, k_reg, k_loop, k_err = keys
+    def optimizers(hp: Hyperparams):
+        return adamw(hp.generator_lr, warmup=c.warmup), adamw(hp.fake_lr, warmup=c.warmup)
+
+    def setup(key: jax.Array, hp: Hyperparams) -> tuple[DMDContext, DMDState]:
+        k_mix, k_mem, k_teacher, k_init, k_eval, k_reg, k_loop, k_err = jax.random.split(key, 8)
+        del k_loop  # the training loop's keys come from ``schedule``
 
         # --- the exact world and the teacher
         mixture = custom_mixture
@@ -174,9 +238,7 @@ def make_train(
             learning_rate=hp.teacher_lr,
             sigma_max=c.sigma_max,
         )
-        real = {"network": teacher.denoise, "oracle": mixture.denoise, "memorizing": data.denoise}[
-            c.teacher
-        ]
+        real = real_score(teacher, mixture, data)
 
         # --- held-out evaluation set: the same z for student and teacher
         k_z, k_eps, k_ref = jax.random.split(k_eval, 3)
@@ -187,15 +249,38 @@ def make_train(
         teacher_error = denoiser_error(real, mixture, k_err, ERROR_SIGMAS, n=c.eval_n)
 
         # --- DMD1's regression bank of teacher pairs (only built when used)
+        z_reg = t_reg = None
         if reg_on:
             z_reg = jax.random.normal(k_reg, (c.regression_pairs, c.dim))
             t_reg = teacher_map(real, z_reg, sigma_max=c.sigma_max, steps=c.ode_steps)
 
+        ctx = DMDContext(
+            hp=hp,
+            mixture=mixture,
+            data=data,
+            teacher=teacher,
+            z_eval=z_eval,
+            eps_eval=eps_eval,
+            teacher_samples=t_eval,
+            reference=reference,
+            teacher_error=teacher_error,
+            teacher_loss=jnp.mean(teacher_losses[-100:]),
+            z_reg=z_reg,
+            t_reg=t_reg,
+            k_err=k_err,
+        )
         # --- student and fake score start as copies of the teacher network
         student0 = teacher.params if c.init == "teacher" else spec.init(k_init)
         fake0 = teacher.params
-        gen_opt = adamw(hp.generator_lr, warmup=c.warmup)
-        fake_opt = adamw(hp.fake_lr, warmup=c.warmup)
+        gen_opt, fake_opt = optimizers(hp)
+        state = DMDState(
+            student0, fake0, gen_opt.init(student0), fake_opt.init(fake0), jnp.int32(-1)
+        )
+        return ctx, state
+
+    def step(ctx: DMDContext, state: DMDState, step_index, key) -> tuple[DMDState, jax.Array]:
+        hp, data, real = ctx.hp, ctx.data, real_score(ctx.teacher, ctx.mixture, ctx.data)
+        gen_opt, fake_opt = optimizers(hp)
 
         def fake_update(carry, k):
             student, fake, fake_state = carry
@@ -250,75 +335,81 @@ def make_train(
                     total = total + hp.gan_weight * gan
                 if reg_on:
                     idx = jax.random.randint(k_reg_b, (c.batch_size,), 0, c.regression_pairs)
-                    pred = spec.apply(p, c.sigma_max * z_reg[idx], c.sigma_max)
-                    total = total + hp.regression_weight * jnp.mean((pred - t_reg[idx]) ** 2)
+                    pred = spec.apply(p, c.sigma_max * ctx.z_reg[idx], c.sigma_max)
+                    total = total + hp.regression_weight * jnp.mean((pred - ctx.t_reg[idx]) ** 2)
                 return total, (dm, gan)
 
             (_, (dm, gan)), grads = jax.value_and_grad(loss_fn, has_aux=True)(student)
             updates, gen_state = gen_opt.update(grads, gen_state, student)
             return optax.apply_updates(student, updates), gen_state, dm, gan
 
-        def dmd_step(state, inp):
-            step, k = inp
-            student, fake, gen_state, fake_state, diverged_step = state
-            k_fake, k_gen = jax.random.split(k)
-            (_, fake_new, fake_state_new), (dsm, disc) = jax.lax.scan(
-                fake_update, (student, fake, fake_state), jax.random.split(k_fake, c.fake_ratio)
-            )
-            student_new, gen_state_new, dm, gan = gen_update(student, gen_state, fake_new, k_gen)
-            new = (student_new, fake_new, gen_state_new, fake_state_new)
-            old = (student, fake, gen_state, fake_state)
-            losses = jnp.stack([dm, jnp.mean(dsm), gan, jnp.mean(disc)])
-            ok = _all_finite((new, losses)) & (diverged_step < 0)
-            # A diverged run freezes at its last finite state; the others go on.
-            kept = jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)
-            diverged_step = jnp.where(ok | (diverged_step >= 0), diverged_step, step)
-            return (*kept, diverged_step), jnp.where(ok, losses, jnp.nan)
+        student, fake, gen_state, fake_state, diverged_step = state
+        k_fake, k_gen = jax.random.split(key)
+        (_, fake_new, fake_state_new), (dsm, disc) = jax.lax.scan(
+            fake_update, (student, fake, fake_state), jax.random.split(k_fake, c.fake_ratio)
+        )
+        student_new, gen_state_new, dm, gan = gen_update(student, gen_state, fake_new, k_gen)
+        new = (student_new, fake_new, gen_state_new, fake_state_new)
+        old = (student, fake, gen_state, fake_state)
+        losses = jnp.stack([dm, jnp.mean(dsm), gan, jnp.mean(disc)])
+        ok = _all_finite((new, losses)) & (diverged_step < 0)
+        # A diverged run freezes at its last finite state; the others go on.
+        kept = jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)
+        diverged_step = jnp.where(ok | (diverged_step >= 0), diverged_step, step_index)
+        return DMDState(*kept, diverged_step), jnp.where(ok, losses, jnp.nan)
 
-        def record(state):
-            student, fake = state[0], state[1]
-            samples = generate(student, z_eval, eps_eval)
-            fake_err = denoiser_error(
-                lambda x, s: spec.apply(fake, x, s), mixture, k_err, ERROR_SIGMAS, n=256
-            )
-            return samples, fake_err
+    def record(ctx: DMDContext, state: DMDState):
+        samples = generate(state.student, ctx.z_eval, ctx.eps_eval)
+        fake_err = denoiser_error(
+            lambda x, s: spec.apply(state.fake, x, s), ctx.mixture, ctx.k_err, ERROR_SIGMAS, n=256
+        )
+        return samples, fake_err
 
-        def eval_block(state, inp):
-            block, k = inp
-            steps = block * c.eval_every + 1 + jnp.arange(c.eval_every)
-            state, losses = jax.lax.scan(
-                dmd_step, state, (steps, jax.random.split(k, c.eval_every))
-            )
-            samples, fake_err = record(state)
+    n_blocks = c.steps // c.eval_every
+
+    def schedule(key: jax.Array):
+        k_loop = jax.random.split(key, 8)[6]  # setup's key split, slot 6
+        keys = jax.vmap(lambda k: jax.random.split(k, c.eval_every))(
+            jax.random.split(k_loop, n_blocks)
+        )
+        return jnp.arange(1, c.steps + 1), keys.reshape(c.steps)
+
+    def train(key: jax.Array, hp: Hyperparams) -> TrainOutput:
+        ctx, state0 = setup(key, hp)
+        indices, keys = schedule(key)
+
+        def one_step(state, inp):
+            return step(ctx, state, *inp)
+
+        def eval_block(state, block):
+            steps, block_keys = block
+            state, losses = jax.lax.scan(one_step, state, (steps, block_keys))
+            samples, fake_err = record(ctx, state)
             # Finite weights can still map held-out noise to inf: that is divergence too.
-            diverged_step = state[4]
-            bad = ~jnp.all(jnp.isfinite(samples)) & (diverged_step < 0)
-            state = (*state[:4], jnp.where(bad, steps[-1], diverged_step))
+            bad = ~jnp.all(jnp.isfinite(samples)) & (state.diverged_step < 0)
+            state = state._replace(diverged_step=jnp.where(bad, steps[-1], state.diverged_step))
             return state, (samples, fake_err, jnp.nanmean(losses, axis=0))
 
-        state0 = (student0, fake0, gen_opt.init(student0), fake_opt.init(fake0), jnp.int32(-1))
-        samples0, fake_err0 = record(state0)
-        n_blocks = c.steps // c.eval_every
-        state, (samples, fake_err, losses) = jax.lax.scan(
-            eval_block, state0, (jnp.arange(n_blocks), jax.random.split(k_loop, n_blocks))
-        )
+        samples0, fake_err0 = record(ctx, state0)
+        blocks = (indices.reshape(n_blocks, c.eval_every), keys.reshape(n_blocks, c.eval_every))
+        state, (samples, fake_err, losses) = jax.lax.scan(eval_block, state0, blocks)
         losses = jnp.concatenate([jnp.full((1, 4), jnp.nan), losses])
         return TrainOutput(
-            mixture=mixture,
-            z=z_eval,
-            teacher_samples=t_eval,
-            reference=reference,
+            mixture=ctx.mixture,
+            z=ctx.z_eval,
+            teacher_samples=ctx.teacher_samples,
+            reference=ctx.reference,
             student_samples=jnp.concatenate([samples0[None], samples]),
             gen_loss=losses[:, 0],
             fake_loss=losses[:, 1],
             gan_gen_loss=losses[:, 2],
             gan_disc_loss=losses[:, 3],
             fake_error=jnp.concatenate([fake_err0[None], fake_err]),
-            teacher_error=teacher_error,
-            teacher_loss=jnp.mean(teacher_losses[-100:]),
-            diverged_step=state[4],
-            student_params=state[0],
-            fake_params=state[1],
+            teacher_error=ctx.teacher_error,
+            teacher_loss=ctx.teacher_loss,
+            diverged_step=state.diverged_step,
+            student_params=state.student,
+            fake_params=state.fake,
         )
 
-    return train
+    return DMDProgram(setup, step, record, schedule, train)

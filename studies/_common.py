@@ -22,6 +22,7 @@ import jax
 import pandas as pd
 
 from dmdlab import __version__
+from dmdlab.analysis import fidelity_flags
 from dmdlab.compile_cache import enable_compilation_cache
 from dmdlab.config import DMDConfig
 from dmdlab.sweep import PRESETS, SweepSpec, run_sweep
@@ -71,6 +72,7 @@ class Study:
         self.base = BASES[self.mode]
         self.seeds = tuple(range(SEEDS[self.mode]))
         self.parts: list[str] = []
+        self._fidelity: list[str] = []
         self._t0 = time.perf_counter()
         enable_compilation_cache()
 
@@ -82,6 +84,9 @@ class Study:
         results = run_sweep(
             spec, self.out / part, plot=False, progress=False, cell_store=self.store
         )
+        for row in fidelity_flags(results, by=list(grid)).to_dict("records"):
+            where = ", ".join(f"{k}={row[k]}" for k in grid)
+            self._fidelity.append(f"- `{part}` {where}: {row['why']}")
         return results.assign(part=part)
 
     def variants(self, variants: dict[str, dict], grid: dict, column: str) -> pd.DataFrame:
@@ -123,6 +128,15 @@ class Study:
             f"{', '.join(f'`{p}/`' for p in self.parts)}.",
             "",
             *body,
+            "",
+            "## Fidelity check",
+            "",
+            "Grid points where, averaged over seeds, the student or the real score does not "
+            "match the data (worst-mode coverage < 0.5 or log-likelihood gap > 1 nat/dim). "
+            "Copying numbers there describe a model that has not learned the distribution; "
+            "weigh them accordingly.",
+            "",
+            *(self._fidelity or ["None: every grid point passes both checks."]),
             "",
             *[f"![{Path(f).stem}]({Path(f).name})" for f in figures],
         ]

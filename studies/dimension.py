@@ -56,6 +56,12 @@ def main(argv=None) -> None:
             else f"no stable interval: only {frac:.0%} of bootstrap draws cross"
         )
         body.append(f"The halfway crossing d* is {d_star:.3g} ({interval}).")
+        steps = np.diff(table.copying.to_numpy())
+        if not (np.all(steps >= 0) or np.all(steps <= 0)):
+            body.append(
+                "C is not monotone in d in this run, so d* only marks where it first "
+                "crosses halfway; read it together with the table."
+            )
     elif results.dim.nunique() < 3:
         body.append("Fewer than three dimensions: d* is not defined.")
     else:

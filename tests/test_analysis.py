@@ -85,3 +85,17 @@ def test_collapse_quality_limits():
     shifted = x**2 + group  # each group its own offset: pooling on x loses a lot
     pooled, separate = collapse_quality(x, shifted, group)
     assert separate == pytest.approx(1.0) and pooled < 0.5
+
+
+def test_fidelity_flags_name_the_failing_check():
+    from dmdlab.analysis import fidelity_flags
+
+    t = _table({(2, "x"): [0.5, 0.5], (32, "x"): [0.5, 0.5]})
+    t["coverage_min"] = np.where(t.dim == 32, 0.2, 0.9)
+    t["loglik_gap"] = np.where(t.dim == 32, 0.1, 1.5)
+    flags = fidelity_flags(t).set_index("dim")
+    assert "coverage 0.20" in flags.loc[32, "why"] and "gap" not in flags.loc[32, "why"]
+    assert "student gap 1.50" in flags.loc[2, "why"]
+    t["loglik_gap"] = 0.1
+    t["coverage_min"] = 0.9
+    assert fidelity_flags(t).empty
