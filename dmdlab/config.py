@@ -22,6 +22,7 @@ __all__ = ["DYNAMIC_FIELDS", "DMDConfig", "parse_field_value"]
 _CHOICES = {
     "teacher": ("network", "oracle", "memorizing"),
     "init": ("teacher", "random"),
+    "matmul_dtype": ("float32", "bfloat16"),
 }
 DYNAMIC_FIELDS = (
     "generator_lr",
@@ -39,7 +40,9 @@ class DMDConfig:
     """One DMD distillation run on a Gaussian mixture (SCIENCE.md §4).
 
     Data: ``dim`` d, ``n_modes`` K, ``mode_std`` s, optional ``intrinsic_dim`` m (means
-    in an m-dim subspace). Networks: ``width``, ``depth``, EDM ``sigma_data``.
+    in an m-dim subspace). Networks: ``width``, ``depth``, EDM ``sigma_data``,
+    ``matmul_dtype`` ("float32": exact f32 products; "bfloat16": bf16 products and
+    activations with f32 parameters, for speed on GPUs).
     Teacher: ``teacher`` is the real score ("network": an MLP trained for
     ``teacher_steps`` on batches of ``teacher_batch_size``; "oracle": the exact mixture
     denoiser; "memorizing": the exact denoiser of ``memorize_n`` samples). The student
@@ -66,6 +69,7 @@ class DMDConfig:
     # networks
     width: int = 256
     depth: int = 3
+    matmul_dtype: str = "float32"
     # teacher
     teacher: str = "network"
     teacher_steps: int = 4000

@@ -178,7 +178,7 @@ def make_program(config: DMDConfig, mixture: GaussianMixture | None = None) -> D
     if mixture is not None and mixture.dim != c.dim:
         raise ValueError(f"mixture.dim = {mixture.dim} must equal config.dim = {c.dim}")
     custom_mixture = mixture
-    spec = NetSpec(c.dim, c.width, c.depth, c.sigma_data)
+    spec = NetSpec(c.dim, c.width, c.depth, c.sigma_data, c.matmul_dtype)
     ladder = student_ladder(c)
     grid = karras_sigmas(KARRAS_GRID, c.sigma_max, 0.002)
     n_ladder = c.student_steps

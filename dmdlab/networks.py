@@ -8,12 +8,20 @@ as flax NNX state so training code stays purely functional: ``apply(params, x, �
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
-__all__ = ["DenoiserNet", "NetSpec", "edm_precond"]
+__all__ = ["MATMUL_DTYPES", "DenoiserNet", "NetSpec", "edm_precond"]
+
+# GPUs default to TF32 for f32 products (10-bit mantissa); "float32" asks for the real thing.
+_MATMUL = {
+    "float32": {"dtype": jnp.float32, "precision": jax.lax.Precision.HIGHEST},
+    "bfloat16": {"dtype": jnp.bfloat16},
+}
+MATMUL_DTYPES = tuple(_MATMUL)
 
 
 def edm_precond(sigma: jax.Array, sigma_data: float):
@@ -32,23 +40,30 @@ class DenoiserNet(nnx.Module):
     Every hidden layer gets its own projection of the σ embedding (a standard way
     to let each layer depend on the noise level). ``__call__`` maps x (n, d), σ (n,)
     to D(x, σ) (n, d); ``features`` returns the last hidden layer (n, width) that
-    DMD2's discriminator head reads.
+    DMD2's discriminator head reads. ``matmul_dtype`` "float32" multiplies in full f32
+    (no TF32 on GPUs); "bfloat16" multiplies and activates in bf16, parameters f32.
     """
 
-    def __init__(self, dim: int, width: int, depth: int, sigma_data: float, *, rngs: nnx.Rngs):
+    def __init__(
+        self,
+        dim: int,
+        width: int,
+        depth: int,
+        sigma_data: float,
+        *,
+        rngs: nnx.Rngs,
+        matmul_dtype: str = "float32",
+    ):
         n_freq = 16
         self.sigma_data = sigma_data
         self.n_freq = n_freq
-        self.inp = nnx.Linear(dim, width, rngs=rngs)
-        self.emb = nnx.Linear(2 * n_freq, width, rngs=rngs)
-        self.hidden = nnx.List(
-            [nnx.Linear(width, width, rngs=rngs) for _ in range(max(depth - 1, 0))]
-        )
-        self.hidden_emb = nnx.List(
-            [nnx.Linear(2 * n_freq, width, rngs=rngs) for _ in range(max(depth - 1, 0))]
-        )
-        self.out = nnx.Linear(width, dim, rngs=rngs)
-        self.gan_head = nnx.Linear(width, 1, rngs=rngs)
+        linear = functools.partial(nnx.Linear, rngs=rngs, **_MATMUL[matmul_dtype])
+        self.inp = linear(dim, width)
+        self.emb = linear(2 * n_freq, width)
+        self.hidden = nnx.List([linear(width, width) for _ in range(max(depth - 1, 0))])
+        self.hidden_emb = nnx.List([linear(2 * n_freq, width) for _ in range(max(depth - 1, 0))])
+        self.out = linear(width, dim)
+        self.gan_head = linear(width, 1)
 
     def _trunk(self, x: jax.Array, sigma: jax.Array):
         _, _, c_in, c_noise = edm_precond(sigma, self.sigma_data)
@@ -77,16 +92,31 @@ class NetSpec:
     """Static description of the denoiser family; ``init`` and ``apply`` are pure.
 
     ``init(key)`` returns a parameter pytree (vmappable over keys);
-    ``apply(params, x (n, d), σ scalar or (n,))`` returns D(x, σ) (n, d).
+    ``apply(params, x (n, d), σ scalar or (n,))`` returns D(x, σ) (n, d), float32
+    whatever ``matmul_dtype`` the products use.
     """
 
     dim: int
     width: int = 256
     depth: int = 3
     sigma_data: float = 1.0
+    matmul_dtype: str = "float32"
+
+    def __post_init__(self):
+        if self.matmul_dtype not in _MATMUL:
+            raise ValueError(
+                f"matmul_dtype={self.matmul_dtype!r} is invalid: allowed {MATMUL_DTYPES}"
+            )
 
     def _build(self, key) -> DenoiserNet:
-        return DenoiserNet(self.dim, self.width, self.depth, self.sigma_data, rngs=nnx.Rngs(key))
+        return DenoiserNet(
+            self.dim,
+            self.width,
+            self.depth,
+            self.sigma_data,
+            rngs=nnx.Rngs(key),
+            matmul_dtype=self.matmul_dtype,
+        )
 
     @property
     def graphdef(self):
@@ -102,12 +132,13 @@ class NetSpec:
     def apply(self, params, x: jax.Array, sigma) -> jax.Array:
         """D_params(x, σ): x (n, d), σ scalar or (n,) → (n, d)."""
         sigma = jnp.broadcast_to(jnp.asarray(sigma, x.dtype), x.shape[:1])
-        return self.module(params)(x, sigma)
+        return self.module(params)(x, sigma).astype(x.dtype)
 
     def apply_with_logit(self, params, x: jax.Array, sigma):
         """(D(x, σ) (n, d), discriminator logit (n,))."""
         sigma = jnp.broadcast_to(jnp.asarray(sigma, x.dtype), x.shape[:1])
-        return self.module(params).denoise_and_logit(x, sigma)
+        out, logit = self.module(params).denoise_and_logit(x, sigma)
+        return out.astype(x.dtype), logit.astype(x.dtype)
 
 
 _GRAPHDEFS: dict = {}

@@ -15,6 +15,7 @@ from dmdlab.config import parse_field_value
         (dict(mode_std=0.0), "mode_std"),
         (dict(teacher="gan"), "teacher"),
         (dict(init="zeros"), "init"),
+        (dict(matmul_dtype="float16"), "matmul_dtype"),
         (dict(steps=100, eval_every=30), "eval_every"),
         (dict(intrinsic_dim=20, dim=8), "intrinsic_dim"),
         (dict(fake_ratio=0), "fake_ratio"),

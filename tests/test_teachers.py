@@ -33,9 +33,11 @@ def test_teacher_sigma_covers_sigma_max(key):
     assert float(jnp.mean(s > 40.0)) > 0.02  # log-uniform half reaches σ_max
 
 
-def test_trained_teacher_approaches_the_oracle(key):
+@pytest.mark.parametrize("matmul_dtype", ["float32", "bfloat16"])
+def test_trained_teacher_approaches_the_oracle(key, matmul_dtype):
+    # bf16 products must not cost the teacher its accuracy either
     m = GaussianMixture.random(key, 2, 4, std=0.2)
-    spec = NetSpec(dim=2, width=64, depth=2)
+    spec = NetSpec(dim=2, width=64, depth=2, matmul_dtype=matmul_dtype)
     sigmas = (0.1, 1.0, 10.0)
 
     errs = []
@@ -75,3 +77,11 @@ def test_network_teacher_is_a_pytree(key):
 def test_memorizing_teacher_rejects_bad_points(points):
     with pytest.raises(ValueError, match="points"):
         GaussianMixture.empirical(points)
+
+
+def test_bfloat16_products_keep_float32_outputs_and_reject_unknown_dtypes(key):
+    spec = NetSpec(dim=3, width=16, depth=2, matmul_dtype="bfloat16")
+    out = spec.apply(spec.init(key), jnp.ones((4, 3)), 1.0)
+    assert out.dtype == jnp.float32 and out.shape == (4, 3)
+    with pytest.raises(ValueError, match="matmul_dtype='float16' is invalid"):
+        NetSpec(dim=3, matmul_dtype="float16")
