@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: test sweep notebooks bench lint clean
+.PHONY: test sweep notebooks bench studies lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ notebooks: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench.py
+
+studies: $(STAMP)
+	for s in dimension adversarial memorization scaling freedom phase_diagram; do \
+		$(PY) studies/$$s.py --quick || exit 1; done
+	$(PY) studies/report.py --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
