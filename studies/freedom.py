@@ -1,13 +1,14 @@
 """Study 4 — what moves the transition? Geometric freedom, one factor at a time.
 
-    python studies/freedom.py --quick    # CPU: d = 2, 8, 32 × 3 seeds, 6 variants
-    python studies/freedom.py            # GPU: d = 2 … 512 × 8 seeds, 9 variants
+    python studies/freedom.py --quick    # CPU: d = 2, 8, 32 × 3 seeds, 7 variants
+    python studies/freedom.py            # GPU: d = 2 … 512 × 8 seeds, 10 variants
 
 The claim under test: students copy in high d because they lack the geometric freedom
 to remap noise. Factors that add or remove freedom should move the copying curve C(d)
 and its halfway crossing d*: fewer intrinsic dimensions m at the same ambient d (the
 data occupy a thinner subspace), the number of modes K, the student's width, a random
-instead of a teacher initialization, a few-step instead of a one-step student, and
+instead of a teacher initialization, a few-step instead of a one-step student, the
+student's width and depth (with the teacher's: the student starts as the teacher), and
 how many fake-score updates precede each generator update.
 
 Design: one factor at a time around the base config, each variant swept over the same
@@ -35,6 +36,7 @@ def variants(mode: str) -> dict[str, dict]:
         "m=2": {"intrinsic_dim": 2},
         "K=32": {"n_modes": 32},
         "width=64": {"width": 64},
+        "depth=2": {"depth": 2},
         "init=random": {"init": "random"},
         "student_steps=2": {"student_steps": 2},
         "fake_ratio=1": {"fake_ratio": 1},
