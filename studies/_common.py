@@ -104,8 +104,12 @@ class Study:
     def figure(self, name: str) -> str:
         return str(self.out / name)
 
-    def write_report(self, title: str, body: list[str], figures: list[str]) -> str:
-        """report.md (header: command, machine, wall times) and study.json."""
+    def write_report(
+        self, title: str, body: list[str], figures: list[str], headline: str = ""
+    ) -> str:
+        """report.md (header: command, machine, wall times) and study.json.
+
+        ``headline``: the one computed sentence REPORT.md shows for this study."""
         wall = time.perf_counter() - self._t0
         cell_wall = 0.0
         for part in self.parts:
@@ -127,6 +131,7 @@ class Study:
             "finished cells are reused on a rerun). Per-part sweep stores and manifests: "
             f"{', '.join(f'`{p}/`' for p in self.parts)}.",
             "",
+            *([f"**In short:** {headline}", ""] if headline else []),
             *body,
             "",
             "## Fidelity check",
@@ -150,6 +155,8 @@ class Study:
             "cell_wall_s": cell_wall,
             "this_run_wall_s": wall,
             "parts": self.parts,
+            "headline": headline,
+            "low_fidelity_points": len(self._fidelity),
             "argv": sys.argv,
         }
         (self.out / "study.json").write_text(json.dumps(meta, indent=2))
@@ -164,3 +171,26 @@ def fmt_table(table: pd.DataFrame, floats: str = "{:.3f}") -> str:
         cells = [floats.format(v) if isinstance(v, float) else str(v) for v in row]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def comparison_headline(table: pd.DataFrame, factor: str, metric: str, label: str) -> str:
+    """One sentence over every non-baseline row of a ``compare_levels`` table: how many
+    differences have a 95% interval excluding 0, and which."""
+    rows = table[table["diff"].notna()]
+    if rows.empty:
+        return f"{label}: too few seeds to compare."
+    lo, hi = rows["diff"] - rows["diff_ci"], rows["diff"] + rows["diff_ci"]
+    hits = rows[(lo > 0) | (hi < 0)]
+    n = len(rows)
+    if hits.empty:
+        big = rows.loc[rows["diff"].abs().idxmax()]
+        return (
+            f"{label}: no detectable difference in {metric} in any of {n} comparisons "
+            f"(largest: {big['diff']:+.2f} ± {big['diff_ci']:.2f} at d = {big.dim}, "
+            f"{factor} = {big[factor]})."
+        )
+    listed = "; ".join(
+        f"{r[factor]} at d = {r.dim}: {r['diff']:+.2f} ± {r['diff_ci']:.2f}"
+        for _, r in hits.iterrows()
+    )
+    return f"{label}: {metric} differs detectably in {len(hits)} of {n} comparisons ({listed})."

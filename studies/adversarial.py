@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 
-from _common import Study, fmt_table, parse_args
+from _common import Study, comparison_headline, fmt_table, parse_args
 from dmdlab.analysis import compare_levels, effect_sentence
 from dmdlab.plotting import plot_metric_by_level, save_figure
 
@@ -28,8 +28,11 @@ def main(argv=None) -> None:
     results = study.variants(variants, {"dim": DIMS[args.mode]}, column="gan")
 
     body = []
+    headline = ""
     for metric in ("copying", "kappa"):
         table = compare_levels(results, "gan", "0", metric)
+        if metric == "copying":
+            headline = comparison_headline(table, "gan", "C", "GAN term vs none")
         body += [f"## {metric} (final step; mean ± 95% CI over seeds)", ""]
         body += [fmt_table(table.round(4)), ""]
         for _, row in table[table.gan != "0"].iterrows():
@@ -48,7 +51,9 @@ def main(argv=None) -> None:
     plot_metric_by_level(results, "gan", "copying", ax=ax[0])
     plot_metric_by_level(results, "gan", "kappa", ax=ax[1])
     save_figure(ax, study.figure("gan_effect.png"), "Copying with and without the GAN term")
-    print(study.write_report("Is copying caused by the GAN term?", body, ["gan_effect.png"]))
+    print(
+        study.write_report("Is copying caused by the GAN term?", body, ["gan_effect.png"], headline)
+    )
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import numpy as np
 from _common import Study, parse_args
 from dmdlab.analysis import bootstrap_transition, transition_dimension
 from dmdlab.plotting import plot_sweep
-from dmdlab.sweep import PRESETS, format_summary, summarize
+from dmdlab.sweep import PRESETS, format_summary, summarize, trend_sentence
 
 # quick: the base every quick study shares (so its cells at d ≤ 32 are reused there)
 GRIDS = {"smoke": None, "quick": {"dim": [2, 8, 32, 128]}, "full": None}
@@ -66,7 +66,10 @@ def main(argv=None) -> None:
         body.append("Fewer than three dimensions: d* is not defined.")
     else:
         body.append("C never crosses halfway between its end levels: no d* in this range.")
-    print(study.write_report("Copying against dimension", body, figures))
+    headline = trend_sentence(results, "copying") + " " + trend_sentence(results, "kappa")
+    if np.isfinite(d_star):
+        headline += f" First halfway crossing of C: d* = {d_star:.3g}."
+    print(study.write_report("Copying against dimension", body, figures, headline))
 
 
 if __name__ == "__main__":

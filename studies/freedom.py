@@ -93,15 +93,16 @@ def main(argv=None) -> None:
             moved.append(f"{r.variant} at d = {r.dim} ({r['diff']:+.2f})")
     body.append("")
     if moved:
-        body.append("Detectable shifts of C relative to the base: " + "; ".join(moved) + ".")
+        headline = "Detectable shifts of C relative to the base: " + "; ".join(moved) + "."
     else:
-        body.append("No variant shifts C detectably at any dimension in this run.")
+        headline = "No variant shifts C detectably at any dimension in this run."
+    body.append(headline)
     n_div = int(results.groupby(["cell", "seed"]).diverged.any().sum())
     body.append(f"{n_div} seed-run(s) diverged and are excluded." if n_div else "No run diverged.")
 
     ax = plot_metric_by_level(results, "variant", "copying")
     save_figure(ax, study.figure("freedom.png"), "Copying vs d, one factor changed at a time")
-    print(study.write_report("What moves the transition?", body, ["freedom.png"]))
+    print(study.write_report("What moves the transition?", body, ["freedom.png"], headline))
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ def _map(results: pd.DataFrame, row: str, title: str, path: str) -> list[str]:
     save_figure(ax, path, title)
     table = cells.pivot(index=row, columns="dim", values="copying").reset_index()
     table.columns = [str(c) if c == row else f"d={c}" for c in table.columns]
-    return ["", fmt_table(table.round(3)), "", *lines]
+    return ["", fmt_table(table.round(3)), "", *lines], [ln[2:] for ln in lines]
 
 
 def main(argv=None) -> None:
@@ -58,13 +58,18 @@ def main(argv=None) -> None:
         parts.append(study.sweep(f"d_x_m-{m}", {"dim": dims}, study.base.replace(intrinsic_dim=m)))
     by_m = pd.concat(parts, ignore_index=True)
     body = ["## Final C over d × K (mean over seeds)"]
-    body += _map(by_k, "n_modes", "Final C over d × K", study.figure("phase_d_x_K.png"))
+    text, k_lines = _map(by_k, "n_modes", "Final C over d × K", study.figure("phase_d_x_K.png"))
+    body += text
     body += ["", "## Final C over d × intrinsic dimension m (mean over seeds)"]
-    body += _map(by_m, "intrinsic_dim", "Final C over d × m", study.figure("phase_d_x_m.png"))
+    text, m_lines = _map(
+        by_m, "intrinsic_dim", "Final C over d × m", study.figure("phase_d_x_m.png")
+    )
+    body += text
+    headline = "Halfway crossings along d: " + "; ".join(k_lines + m_lines) + "."
     n_div = sum(int(r.groupby(["cell", "seed"]).diverged.any().sum()) for r in (by_k, by_m))
     body += ["", f"{n_div} seed-run(s) diverged and are excluded." if n_div else "No run diverged."]
     print(study.write_report("Phase diagrams of copying", body,
-                             ["phase_d_x_K.png", "phase_d_x_m.png"]))  # fmt: skip
+                             ["phase_d_x_K.png", "phase_d_x_m.png"], headline))  # fmt: skip
 
 
 if __name__ == "__main__":

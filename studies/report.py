@@ -37,19 +37,20 @@ def collect(root: Path, suffix: str, target: Path) -> str:
         "conclusion with its interval, and with the fidelity columns: copying numbers from a "
         "student that does not match the data are not evidence either way.",
         "",
-        "| study | claim tested | command | compute (s) | machine |",
-        "|---|---|---|---|---|",
+        "| study | claim tested | in short (computed) | command | compute (s) | machine |",
+        "|---|---|---|---|---|---|",
     ]
     sections = []
     for name in ORDER:
         folder = root / f"{name}{suffix}"
         meta_path = folder / "study.json"
         if not meta_path.exists():
-            lines.append(f"| {name} | {CLAIMS[name]} | not run yet | | |")
+            lines.append(f"| {name} | {CLAIMS[name]} | not run yet | | | |")
             continue
         meta = json.loads(meta_path.read_text())
         lines.append(
-            f"| [{name}](#{name}) | {CLAIMS[name]} | `{meta['command']}` | "
+            f"| [{name}](#{name}) | {CLAIMS[name]} | {meta.get('headline', '')} | "
+            f"`{meta['command']}` | "
             f"{meta['cell_wall_s']:.0f} | {meta['machine']} |"
         )
         link = folder.relative_to(target.parent).as_posix()

@@ -65,7 +65,8 @@ def main(argv=None) -> None:
                      "± CI": ci, "C step 0": m0, "± CI0": ci0, "seeds": n})  # fmt: skip
     body = ["## C by σ_max and d (mean ± 95% CI over seeds)", ""]
     body += [fmt_table(pd.DataFrame(rows).round(4)), "", "## Collapse onto u = √d / σ_max", ""]
-    body += _collapse_lines(final, "final step")
+    final_lines = _collapse_lines(final, "final step")
+    body += final_lines
     body += _collapse_lines(start, "step 0 (teacher read at σ_max)")
     body += [
         "",
@@ -81,7 +82,8 @@ def main(argv=None) -> None:
     plot_collapse(final, "u", "sigma_max", ax=ax[1]).set_title("final C against √d/σ_max")
     plot_collapse(start, "u", "sigma_max", ax=ax[2]).set_title("step-0 C against √d/σ_max")
     save_figure(ax, study.figure("collapse.png"), "Does C depend on √d/σ_max alone?")
-    print(study.write_report("Is copying a function of √d/σ_max?", body, ["collapse.png"]))
+    print(study.write_report("Is copying a function of √d/σ_max?", body, ["collapse.png"],
+                             final_lines[0][2:]))  # fmt: skip
 
 
 if __name__ == "__main__":
