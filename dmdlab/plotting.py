@@ -9,7 +9,6 @@ import pandas as pd
 import seaborn as sns
 
 __all__ = [
-    "plot_collapse",
     "plot_copying_over_training",
     "plot_copying_vs_dim",
     "plot_fidelity_vs_dim",
@@ -143,11 +142,20 @@ def plot_sweep(results: pd.DataFrame, out_dir, grid=None) -> list[Path]:
 
 
 def plot_metric_by_level(
-    results: pd.DataFrame, factor: str, metric: str = "copying", x: str = "dim", ax=None
+    results: pd.DataFrame,
+    factor: str,
+    metric: str = "copying",
+    x: str = "dim",
+    step: int | None = None,
+    ax=None,
 ):
-    """Final ``metric`` against ``x`` (log axis), one line per level of ``factor``,
-    with 95% CI bands over seeds."""
-    last = _final_per_cell(results)
+    """``metric`` against ``x`` (log axis), one line per level of ``factor``, with 95%
+    CI bands over seeds, at ``step`` (default: each cell's final step). Plotted against
+    a scaling variable, the curves collapse if the levels fall on one line."""
+    if step is None:
+        last = _final_per_cell(results)
+    else:
+        last = results[(results.step == step) & ~results.diverged]
     if ax is None:
         _, ax = plt.subplots(figsize=(6.5, 4.2))
     sns.lineplot(
@@ -188,24 +196,6 @@ def plot_heatmap(
         if xs:
             ax.plot(xs, ys, "w--o", lw=2, label="d* (halfway crossing)")
             ax.legend(loc="lower right", fontsize=8)
-    return ax
-
-
-def plot_collapse(final: pd.DataFrame, variable: str, group: str, metric: str = "copying", ax=None):
-    """Per-seed final ``metric`` against a scaling ``variable`` (log axis), coloured by
-    ``group``: the curves collapse if the colours fall on one curve."""
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6.5, 4.2))
-    sns.lineplot(
-        final.assign(**{group: final[group].astype(str)}),
-        x=variable,
-        y=metric,
-        hue=group,
-        marker="o",
-        errorbar=("ci", 95),
-        ax=ax,
-    )
-    ax.set(xscale="log", xlabel=variable, ylabel=metric)
     return ax
 
 

@@ -22,7 +22,7 @@ import jax
 import pandas as pd
 
 from dmdlab import __version__
-from dmdlab.analysis import fidelity_flags
+from dmdlab.analysis import compare_levels, effect_sentence, fidelity_flags
 from dmdlab.compile_cache import enable_compilation_cache
 from dmdlab.config import DMDConfig
 from dmdlab.sweep import PRESETS, SweepSpec, run_sweep
@@ -193,4 +193,30 @@ def comparison_headline(table: pd.DataFrame, factor: str, metric: str, label: st
         f"{r[factor]} at d = {r.dim}: {r['diff']:+.2f} ± {r['diff_ci']:.2f}"
         for _, r in hits.iterrows()
     )
-    return f"{label}: {metric} differs detectably in {len(hits)} of {n} comparisons ({listed})."
+    return (
+        f"{label}: {metric} differs detectably in {len(hits)} of {n} comparisons ({listed}); "
+        "intervals are per comparison, not corrected for multiplicity."
+    )
+
+
+def comparison_sections(
+    results: pd.DataFrame, factor: str, baseline: str, label, base_label: str, heading: str
+) -> tuple[list[str], str]:
+    """Report lines comparing every level of ``factor`` with ``baseline`` on C and κ
+    (table + one computed sentence per comparison), and the headline on C.
+    ``label(level)`` names a level in the sentences."""
+    body, headline = [], ""
+    for metric in ("copying", "kappa"):
+        table = compare_levels(results, factor, baseline, metric)
+        if metric == "copying":
+            headline = comparison_headline(table, factor, "C", heading)
+        body += [f"## {metric}: {heading} (final step; mean ± 95% CI over seeds)", ""]
+        body += [fmt_table(table.round(4)), ""]
+        for _, row in table[table[factor] != baseline].iterrows():
+            base = table[(table.dim == row.dim) & (table[factor] == baseline)].iloc[0]
+            sentence = effect_sentence(row, base, metric, label(row[factor]), base_label)
+            body.append("- " + sentence)
+        body.append("")
+    n_div = int(results.groupby(["cell", "seed"]).diverged.any().sum())
+    body.append(f"{n_div} seed-run(s) diverged and are excluded." if n_div else "No run diverged.")
+    return body, headline

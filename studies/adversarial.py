@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 
-from _common import Study, comparison_headline, fmt_table, parse_args
-from dmdlab.analysis import compare_levels, effect_sentence
+from _common import Study, comparison_sections, fmt_table, parse_args
+from dmdlab.analysis import compare_levels
 from dmdlab.plotting import plot_metric_by_level, save_figure
 
 DIMS = {"smoke": [2], "quick": [2, 8, 32], "full": [2, 8, 32, 128, 512]}
@@ -27,25 +27,12 @@ def main(argv=None) -> None:
     variants = {f"{w:g}": {"gan_weight": w} for w in WEIGHTS[args.mode]}
     results = study.variants(variants, {"dim": DIMS[args.mode]}, column="gan")
 
-    body = []
-    headline = ""
-    for metric in ("copying", "kappa"):
-        table = compare_levels(results, "gan", "0", metric)
-        if metric == "copying":
-            headline = comparison_headline(table, "gan", "C", "GAN term vs none")
-        body += [f"## {metric} (final step; mean ± 95% CI over seeds)", ""]
-        body += [fmt_table(table.round(4)), ""]
-        for _, row in table[table.gan != "0"].iterrows():
-            base = table[(table.dim == row.dim) & (table.gan == "0")].iloc[0]
-            body.append(
-                "- " + effect_sentence(row, base, metric, f"GAN weight {row.gan}", "no GAN term")
-            )
-        body.append("")
+    body, headline = comparison_sections(
+        results, "gan", "0", lambda w: f"GAN weight {w}", "no GAN term", "GAN term vs none"
+    )
     fid = compare_levels(results, "gan", "0", "loglik_gap")
-    body += ["## Fidelity: log-likelihood gap per dimension (lower is better)", ""]
+    body += ["", "## Fidelity: log-likelihood gap per dimension (lower is better)", ""]
     body += [fmt_table(fid[["dim", "gan", "mean", "ci", "n"]].round(4)), ""]
-    n_div = int(results.groupby(["cell", "seed"]).diverged.any().sum())
-    body.append(f"{n_div} seed-run(s) diverged and are excluded." if n_div else "No run diverged.")
 
     _, ax = plt.subplots(1, 2, figsize=(12, 4.2))
     plot_metric_by_level(results, "gan", "copying", ax=ax[0])

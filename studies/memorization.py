@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 
-from _common import Study, comparison_headline, fmt_table, parse_args
-from dmdlab.analysis import compare_levels, effect_sentence, final_rows
+from _common import Study, comparison_sections, fmt_table, parse_args
+from dmdlab.analysis import final_rows
 from dmdlab.plotting import plot_metric_by_level, save_figure
 
 DIMS = {"smoke": [2], "quick": [2, 8, 32], "full": [2, 8, 32, 128, 512]}
@@ -55,21 +55,15 @@ def main(argv=None) -> None:
         fmt_table(quality.round(4)),
         "",
     ]
-    headline = ""
-    for metric in ("copying", "kappa"):
-        table = compare_levels(results, "real", "oracle", metric)
-        if metric == "copying":
-            headline = comparison_headline(table, "real", "C", "Other real scores vs the oracle")
-        body += [f"## {metric} against the oracle score (final step)", ""]
-        body += [fmt_table(table.round(4)), ""]
-        for _, row in table[table.real != "oracle"].iterrows():
-            base = table[(table.dim == row.dim) & (table.real == "oracle")].iloc[0]
-            body.append(
-                "- " + effect_sentence(row, base, metric, f"the {row.real} teacher", "the oracle")
-            )
-        body.append("")
-    n_div = int(results.groupby(["cell", "seed"]).diverged.any().sum())
-    body.append(f"{n_div} seed-run(s) diverged and are excluded." if n_div else "No run diverged.")
+    sections, headline = comparison_sections(
+        results,
+        "real",
+        "oracle",
+        lambda kind: f"the {kind} teacher",
+        "the oracle",
+        "other real scores vs the oracle",
+    )
+    body += sections
 
     _, ax = plt.subplots(1, 2, figsize=(12, 4.2))
     plot_metric_by_level(results, "real", "copying", ax=ax[0])

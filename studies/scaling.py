@@ -22,13 +22,15 @@ import pandas as pd
 
 from _common import Study, fmt_table, parse_args
 from dmdlab.analysis import collapse_quality, final_rows, mean_ci
-from dmdlab.plotting import plot_collapse, save_figure
+from dmdlab.plotting import plot_metric_by_level, save_figure
 
 DIMS = {"smoke": [2], "quick": [2, 8, 32], "full": [2, 8, 32, 128, 512]}
 SIGMA_MAX = {"smoke": [10.0, 80.0], "quick": [5.0, 20.0, 80.0], "full": [5.0, 20.0, 80.0, 160.0]}
 
 
 def _collapse_lines(rows, when: str) -> list[str]:
+    if rows.dim.nunique() < 3:
+        return [f"- {when}: fewer than three dims per σ_max, too few to judge a collapse."]
     u, d, y, g = (rows[c].to_numpy(float) for c in ("u", "dim", "copying", "sigma_max"))
     pooled_u, separate = collapse_quality(np.log(u), y, g)
     pooled_d, _ = collapse_quality(np.log(d), y, g)
@@ -78,9 +80,13 @@ def main(argv=None) -> None:
     body.append(f"{n_div} seed-run(s) diverged and are excluded." if n_div else "No run diverged.")
 
     _, ax = plt.subplots(1, 3, figsize=(16, 4.2))
-    plot_collapse(final, "dim", "sigma_max", ax=ax[0]).set_title("final C against d")
-    plot_collapse(final, "u", "sigma_max", ax=ax[1]).set_title("final C against √d/σ_max")
-    plot_collapse(start, "u", "sigma_max", ax=ax[2]).set_title("step-0 C against √d/σ_max")
+    plot_metric_by_level(results, "sigma_max", ax=ax[0]).set_title("final C against d")
+    plot_metric_by_level(results, "sigma_max", x="u", ax=ax[1]).set_title(
+        "final C against √d/σ_max"
+    )
+    plot_metric_by_level(results, "sigma_max", x="u", step=0, ax=ax[2]).set_title(
+        "step-0 C against √d/σ_max"
+    )
     save_figure(ax, study.figure("collapse.png"), "Does C depend on √d/σ_max alone?")
     print(study.write_report("Is copying a function of √d/σ_max?", body, ["collapse.png"],
                              final_lines[0][2:]))  # fmt: skip
