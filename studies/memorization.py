@@ -41,7 +41,14 @@ def main(argv=None) -> None:
     study = Study("memorization", args)
     results = study.variants(teachers(args.mode), {"dim": DIMS[args.mode]}, column="real")
 
-    body = ["## The real scores' own quality (final step, mean over seeds)", ""]
+    body = [
+        "In every variant the student and the fake score start from the network trained on the "
+        "same data (the N points for memorize-N); only the real score in the DMD gradient and "
+        "the ODE map T that C is measured against change.",
+        "",
+        "## The real scores' own quality (final step, mean over seeds)",
+        "",
+    ]
     last = final_rows(results)
     quality = (
         last.groupby(["dim", "real"])[["teacher_err_s1", "teacher_loglik_gap"]].mean().reset_index()
