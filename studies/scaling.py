@@ -69,7 +69,8 @@ def main(argv=None) -> None:
     body += [fmt_table(pd.DataFrame(rows).round(4)), "", "## Collapse onto u = √d / σ_max", ""]
     final_lines = _collapse_lines(final, "final step")
     body += final_lines
-    body += _collapse_lines(start, "step 0 (teacher read at σ_max)")
+    start_lines = _collapse_lines(start, "step 0 (teacher read at σ_max)")
+    body += start_lines
     body += [
         "",
         "With few σ_max levels and seeds these R² values are descriptive; read them with "
@@ -89,7 +90,7 @@ def main(argv=None) -> None:
     )
     save_figure(ax, study.figure("collapse.png"), "Does C depend on √d/σ_max alone?")
     print(study.write_report("Is copying a function of √d/σ_max?", body, ["collapse.png"],
-                             final_lines[0][2:]))  # fmt: skip
+                             " ".join(ln[2:] for ln in final_lines + start_lines)))  # fmt: skip
 
 
 if __name__ == "__main__":
