@@ -19,6 +19,7 @@ __all__ = [
     "fidelity_flags",
     "final_rows",
     "mean_ci",
+    "monotone_in_dim",
     "transition_dimension",
 ]
 
@@ -143,6 +144,15 @@ def transition_dimension(results: pd.DataFrame, metric: str = "copying") -> floa
             t = a / (a - b)
             return float(np.exp(np.log(dims[i]) + t * (np.log(dims[i + 1]) - np.log(dims[i]))))
     return float("nan")
+
+
+def monotone_in_dim(results: pd.DataFrame, metric: str = "copying") -> bool:
+    """Whether the per-dim mean final ``metric`` only rises or only falls with d.
+
+    A halfway crossing of a non-monotone curve marks where it *first* crosses; the
+    studies say so next to d*."""
+    steps = np.diff(final_rows(results).groupby("dim")[metric].mean().sort_index().to_numpy())
+    return bool(np.all(steps >= 0) or np.all(steps <= 0))
 
 
 def bootstrap_transition(

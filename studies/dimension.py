@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from _common import Study, parse_args
-from dmdlab.analysis import bootstrap_transition, transition_dimension
+from dmdlab.analysis import bootstrap_transition, monotone_in_dim, transition_dimension
 from dmdlab.plotting import plot_sweep
 from dmdlab.sweep import PRESETS, format_summary, summarize, trend_sentence
 
@@ -56,8 +56,7 @@ def main(argv=None) -> None:
             else f"no stable interval: only {frac:.0%} of bootstrap draws cross"
         )
         body.append(f"The halfway crossing d* is {d_star:.3g} ({interval}).")
-        steps = np.diff(table.copying.to_numpy())
-        if not (np.all(steps >= 0) or np.all(steps <= 0)):
+        if not monotone_in_dim(results):
             body.append(
                 "C is not monotone in d in this run, so d* only marks where it first "
                 "crosses halfway; read it together with the table."

@@ -24,7 +24,12 @@ import numpy as np
 import pandas as pd
 
 from _common import Study, fmt_table, parse_args
-from dmdlab.analysis import bootstrap_transition, compare_levels, transition_dimension
+from dmdlab.analysis import (
+    bootstrap_transition,
+    compare_levels,
+    monotone_in_dim,
+    transition_dimension,
+)
 from dmdlab.plotting import plot_metric_by_level, save_figure
 
 DIMS = {"smoke": [2, 4], "quick": [2, 8, 32], "full": [2, 8, 32, 128, 512]}
@@ -65,6 +70,8 @@ def main(argv=None) -> None:
         for _, r in per_dim.iterrows():
             row[f"C(d={r.dim})"] = f"{r['mean']:.2f} ± {r['ci']:.2f}"
         row["d*"] = f"{d_star:.3g}" if np.isfinite(d_star) else "none"
+        if np.isfinite(d_star) and not monotone_in_dim(group):
+            row["d*"] += " (C not monotone: first crossing)"
         row["d* 95% CI"] = f"[{lo:.3g}, {hi:.3g}]" if np.isfinite(lo) else f"unstable ({frac:.0%})"
         rows.append(row)
     body = [

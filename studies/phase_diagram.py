@@ -15,7 +15,12 @@ import numpy as np
 import pandas as pd
 
 from _common import Study, fmt_table, parse_args
-from dmdlab.analysis import bootstrap_transition, final_rows, transition_dimension
+from dmdlab.analysis import (
+    bootstrap_transition,
+    final_rows,
+    monotone_in_dim,
+    transition_dimension,
+)
 from dmdlab.plotting import plot_heatmap, save_figure
 
 GRIDS = {
@@ -38,6 +43,7 @@ def _map(results: pd.DataFrame, row: str, title: str, path: str) -> list[str]:
         lines.append(
             f"- {row} = {level}: "
             + (f"d* = {d_star:.3g}, 95% bootstrap {ci}" if np.isfinite(d_star) else "no crossing")
+            + ("" if monotone_in_dim(group) else " (C not monotone in d: first crossing)")
         )
     ax = plot_heatmap(cells, "dim", row, "copying", boundary=pd.Series(boundary))
     save_figure(ax, path, title)

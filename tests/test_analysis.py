@@ -99,3 +99,10 @@ def test_fidelity_flags_name_the_failing_check():
     t["loglik_gap"] = 0.1
     t["coverage_min"] = 0.9
     assert fidelity_flags(t).empty
+
+
+def test_monotone_in_dim():
+    from dmdlab.analysis import monotone_in_dim
+
+    assert monotone_in_dim(_table({(2, "x"): [0, 0], (8, "x"): [0.5, 0.5], (32, "x"): [1, 1]}))
+    assert not monotone_in_dim(_table({(2, "x"): [0, 0], (8, "x"): [1, 1], (32, "x"): [0.5, 0.5]}))
