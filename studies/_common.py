@@ -73,13 +73,14 @@ class Study:
         self.seeds = tuple(range(SEEDS[self.mode]))
         self.parts: list[str] = []
         self._fidelity: list[str] = []
+        self._n_points = 0
         self._t0 = time.perf_counter()
         enable_compilation_cache()
 
     def sweep(self, part: str, grid: dict, base: DMDConfig | None = None) -> pd.DataFrame:
         """Run (or resume) the product ``grid`` over ``base`` into <out>/<part>."""
         spec = SweepSpec(base or self.base, grid, self.seeds)
-        spec.cells()  # validate every cell before any compute
+        self._n_points += len(spec.cells())  # validates every cell before any compute
         self.parts.append(part)
         results = run_sweep(
             spec, self.out / part, plot=False, progress=False, cell_store=self.store
@@ -157,6 +158,7 @@ class Study:
             "parts": self.parts,
             "headline": headline,
             "low_fidelity_points": len(self._fidelity),
+            "grid_points": self._n_points,
             "argv": sys.argv,
         }
         (self.out / "study.json").write_text(json.dumps(meta, indent=2))

@@ -37,19 +37,21 @@ def collect(root: Path, suffix: str, target: Path) -> str:
         "conclusion with its interval, and with the fidelity columns: copying numbers from a "
         "student that does not match the data are not evidence either way.",
         "",
-        "| study | claim tested | in short (computed) | command | compute (s) | machine |",
-        "|---|---|---|---|---|---|",
+        "| study | claim tested | in short (computed) | grid points failing the fidelity "
+        "check | command | compute (s) | machine |",
+        "|---|---|---|---|---|---|---|",
     ]
     sections = []
     for name in ORDER:
         folder = root / f"{name}{suffix}"
         meta_path = folder / "study.json"
         if not meta_path.exists():
-            lines.append(f"| {name} | {CLAIMS[name]} | not run yet | | | |")
+            lines.append(f"| {name} | {CLAIMS[name]} | not run yet | | | | |")
             continue
         meta = json.loads(meta_path.read_text())
         lines.append(
             f"| [{name}](#{name}) | {CLAIMS[name]} | {meta.get('headline', '')} | "
+            f"{meta.get('low_fidelity_points', '?')} of {meta.get('grid_points', '?')} | "
             f"`{meta['command']}` | "
             f"{meta['cell_wall_s']:.0f} | {meta['machine']} |"
         )
