@@ -16,6 +16,7 @@ __all__ = [
     "collapse_quality",
     "compare_levels",
     "effect_sentence",
+    "ends_differ",
     "fidelity_flags",
     "final_rows",
     "mean_ci",
@@ -124,11 +125,30 @@ def effect_sentence(
     return f"{head}: {word} with {label} ({interval}, p = {row['p']:.2g})."
 
 
-def transition_dimension(results: pd.DataFrame, metric: str = "copying") -> float:
+def ends_differ(results: pd.DataFrame, metric: str = "copying") -> tuple[bool, float]:
+    """Whether the final ``metric`` at the lowest and the highest d differ detectably:
+    (Welch p < 0.05, p). Without that, a halfway crossing locates noise."""
+    last = final_rows(results)
+    lo_d, hi_d = last.dim.min(), last.dim.max()
+    a = last[last.dim == lo_d][metric].to_numpy(float)
+    b = last[last.dim == hi_d][metric].to_numpy(float)
+    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+    if len(a) < 2 or len(b) < 2:
+        return False, float("nan")
+    p = _welch(b, a)[2]
+    return bool(p < 0.05), p
+
+
+def transition_dimension(
+    results: pd.DataFrame, metric: str = "copying", require_change: bool = False
+) -> float:
     """d*: where the per-dim mean final ``metric`` first crosses halfway between its
     lowest-d and highest-d means, interpolating linearly in log d. NaN when it never
     crosses, or with fewer than three dims (with two, the crossing is always their
-    log-midpoint and says nothing)."""
+    log-midpoint and says nothing), or — with ``require_change`` — when the end levels
+    do not differ detectably (:func:`ends_differ`)."""
+    if require_change and not ends_differ(results, metric)[0]:
+        return float("nan")
     means = final_rows(results).groupby("dim")[metric].mean().sort_index()
     dims, values = means.index.to_numpy(float), means.to_numpy(float)
     if len(dims) < 3 or not np.all(np.isfinite(values)):

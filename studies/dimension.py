@@ -14,7 +14,12 @@ from __future__ import annotations
 import numpy as np
 
 from _common import Study, parse_args
-from dmdlab.analysis import bootstrap_transition, monotone_in_dim, transition_dimension
+from dmdlab.analysis import (
+    bootstrap_transition,
+    ends_differ,
+    monotone_in_dim,
+    transition_dimension,
+)
 from dmdlab.plotting import plot_sweep
 from dmdlab.sweep import PRESETS, format_summary, summarize, trend_sentence
 
@@ -36,7 +41,8 @@ def main(argv=None) -> None:
 
     table = summarize(results)
     first, last = table.iloc[0], table.iloc[-1]
-    d_star = transition_dimension(results)
+    d_star = transition_dimension(results, require_change=True)
+    differ, p_ends = ends_differ(results)
     body = [
         f"Config: {what}; dims {grid['dim']}.",
         "",
@@ -63,6 +69,11 @@ def main(argv=None) -> None:
             )
     elif results.dim.nunique() < 3:
         body.append("Fewer than three dimensions: d* is not defined.")
+    elif not differ:
+        body.append(
+            f"C at the lowest and the highest d do not differ detectably (Welch p = "
+            f"{p_ends:.2g}): there is no transition to locate, so no d* is given."
+        )
     else:
         body.append("C never crosses halfway between its end levels: no d* in this range.")
     headline = trend_sentence(results, "copying") + " " + trend_sentence(results, "kappa")

@@ -106,3 +106,18 @@ def test_monotone_in_dim():
 
     assert monotone_in_dim(_table({(2, "x"): [0, 0], (8, "x"): [0.5, 0.5], (32, "x"): [1, 1]}))
     assert not monotone_in_dim(_table({(2, "x"): [0, 0], (8, "x"): [1, 1], (32, "x"): [0.5, 0.5]}))
+
+
+def test_d_star_needs_end_levels_that_differ():
+    from dmdlab.analysis import ends_differ
+
+    noisy = _table(
+        {(2, "x"): [0.8, 0.9, 0.7], (8, "x"): [0.5, 0.6, 0.4], (32, "x"): [0.7, 0.85, 0.7]}
+    )
+    assert not ends_differ(noisy)[0]
+    assert np.isfinite(transition_dimension(noisy))  # a crossing exists...
+    assert np.isnan(transition_dimension(noisy, require_change=True))  # ...but locates noise
+    clear = _table(
+        {(2, "x"): [0.0, 0.1, 0.05], (8, "x"): [0.5, 0.6, 0.4], (32, "x"): [1, 0.9, 0.95]}
+    )
+    assert ends_differ(clear)[0] and np.isfinite(transition_dimension(clear, require_change=True))
