@@ -1,6 +1,6 @@
 """Study 5 — is copying a function of √d / σ_max alone? σ_max as a second axis.
 
-    python studies/scaling.py --quick    # CPU: σ_max = 5, 20, 80 × d = 2, 8, 32 × 3 seeds
+    python studies/scaling.py --quick    # CPU: σ_max = 5, 20, 40, 80 × d = 2, 8, 32 × 3 seeds
     python studies/scaling.py            # GPU: σ_max = 5 … 160 × d = 2 … 512 × 8 seeds
 
 At σ_max the noised data is x = μ + σ_max z; the data's own spread is ~ √d per sample
@@ -25,7 +25,12 @@ from dmdlab.analysis import collapse_quality, final_rows, mean_ci
 from dmdlab.plotting import plot_metric_by_level, save_figure
 
 DIMS = {"smoke": [2], "quick": [2, 8, 32], "full": [2, 8, 32, 128, 512]}
-SIGMA_MAX = {"smoke": [10.0, 80.0], "quick": [5.0, 20.0, 80.0], "full": [5.0, 20.0, 80.0, 160.0]}
+# Neighbouring σ_max levels a factor 2 apart overlap in u = √d/σ_max over the dims' range.
+SIGMA_MAX = {
+    "smoke": [10.0, 80.0],
+    "quick": [5.0, 20.0, 40.0, 80.0],
+    "full": [5.0, 10.0, 20.0, 40.0, 80.0, 160.0],
+}
 
 
 def _collapse_lines(rows, when: str) -> list[str]:
