@@ -15,6 +15,7 @@ __all__ = [
     "bootstrap_transition",
     "collapse_quality",
     "compare_levels",
+    "describe_transition",
     "effect_sentence",
     "ends_differ",
     "fidelity_flags",
@@ -193,6 +194,38 @@ def bootstrap_transition(
     if frac < 0.5:
         return float("nan"), float("nan"), frac
     return float(np.percentile(ok, 2.5)), float(np.percentile(ok, 97.5)), frac
+
+
+def describe_transition(
+    results: pd.DataFrame, metric: str = "copying", n_boot: int = 1000
+) -> tuple[float, str]:
+    """(d*, one sentence about it) for the report of a sweep over dim.
+
+    d* comes from :func:`transition_dimension` with ``require_change``; the sentence
+    gives its bootstrap interval, says when C is not monotone (then d* is only the first
+    crossing), or says why there is no d*: too few dims, end levels alike, no crossing.
+    """
+    d_star = transition_dimension(results, metric, require_change=True)
+    if np.isfinite(d_star):
+        lo, hi, frac = bootstrap_transition(results, metric, n_boot)
+        interval = (
+            f"95% bootstrap interval [{lo:.3g}, {hi:.3g}]"
+            if np.isfinite(lo)
+            else f"no stable interval: only {frac:.0%} of bootstrap draws cross"
+        )
+        text = f"d* = {d_star:.3g} ({interval})"
+        if not monotone_in_dim(results, metric):
+            text += "; not monotone in d, so this is only the first halfway crossing"
+        return d_star, text + "."
+    if final_rows(results).dim.nunique() < 3:
+        return d_star, "fewer than three dims: d* is not defined."
+    differ, p = ends_differ(results, metric)
+    if not differ:
+        return d_star, (
+            f"the lowest-d and highest-d levels do not differ detectably (Welch p = {p:.2g}): "
+            "no transition to locate, so no d*."
+        )
+    return d_star, "never crosses halfway between its end levels: no d* in this range."
 
 
 def collapse_quality(

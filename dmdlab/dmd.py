@@ -108,6 +108,11 @@ def _all_finite(tree) -> jax.Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
 
 
+def _run_keys(key):
+    """The 8 keys one run splits its key into; slot 6 drives the training loop."""
+    return jax.random.split(key, 8)
+
+
 def _pick_sigma(key, n, grid, lo=0, hi=KARRAS_GRID):
     return grid[jax.random.randint(key, (n,), lo, hi)]
 
@@ -219,8 +224,7 @@ def make_program(config: DMDConfig, mixture: GaussianMixture | None = None) -> D
         return adamw(hp.generator_lr, warmup=c.warmup), adamw(hp.fake_lr, warmup=c.warmup)
 
     def setup(key: jax.Array, hp: Hyperparams) -> tuple[DMDContext, DMDState]:
-        k_mix, k_mem, k_teacher, k_init, k_eval, k_reg, k_loop, k_err = jax.random.split(key, 8)
-        del k_loop  # the training loop's keys come from ``schedule``
+        k_mix, k_mem, k_teacher, k_init, k_eval, k_reg, _, k_err = _run_keys(key)
 
         # --- the exact world and the teacher
         mixture = custom_mixture
@@ -368,7 +372,7 @@ def make_program(config: DMDConfig, mixture: GaussianMixture | None = None) -> D
     n_blocks = c.steps // c.eval_every
 
     def schedule(key: jax.Array):
-        k_loop = jax.random.split(key, 8)[6]  # setup's key split, slot 6
+        k_loop = _run_keys(key)[6]
         keys = jax.vmap(lambda k: jax.random.split(k, c.eval_every))(
             jax.random.split(k_loop, n_blocks)
         )

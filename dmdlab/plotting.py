@@ -8,6 +8,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
+from dmdlab.analysis import final_rows
+
 __all__ = [
     "plot_copying_over_training",
     "plot_copying_vs_dim",
@@ -19,9 +21,17 @@ __all__ = [
 ]
 
 
-def _final(results: pd.DataFrame) -> pd.DataFrame:
-    last = results[results.step == results.step.max()]
-    return last[~last.diverged]
+def _student_and_teacher(last: pd.DataFrame, column: str, hue, ax):
+    """``column`` and ``teacher_<column>`` against dim as two line styles."""
+    long = last.melt(
+        id_vars=["dim", "seed", *([hue] if hue else [])],
+        value_vars=[column, f"teacher_{column}"],
+        var_name="who",
+    ).replace({column: "student", f"teacher_{column}": "teacher"})
+    sns.lineplot(
+        long, x="dim", y="value", hue=hue, style="who", marker="o", errorbar=("ci", 95), ax=ax
+    )
+    ax.set(xscale="log", xlabel="ambient dimension d")
 
 
 def _hue(grid) -> str | None:
@@ -39,7 +49,7 @@ def _title(results: pd.DataFrame, what: str) -> str:
 
 def plot_copying_vs_dim(results: pd.DataFrame, ax=None, grid=None):
     """C and κ (left) and ΔE of student and teacher (right) against dim, 95% CI bands."""
-    last = _final(results)
+    last = final_rows(results)
     hue = _hue(grid)
     if ax is None:
         _, ax = plt.subplots(1, 2, figsize=(11, 4.2))
@@ -54,45 +64,24 @@ def plot_copying_vs_dim(results: pd.DataFrame, ax=None, grid=None):
     ax[0].set(xscale="log", xlabel="ambient dimension d", ylabel="score (1 = copies the teacher)")
     ax[0].axhline(0, color="grey", lw=0.8)
     ax[0].set_title("copying score C and mode agreement κ")
-    long = last.melt(
-        id_vars=["dim", "seed", *([hue] if hue else [])],
-        value_vars=["pairing_inefficiency", "teacher_pairing_inefficiency"],
-        var_name="coupling",
-    ).replace({"pairing_inefficiency": "student", "teacher_pairing_inefficiency": "teacher"})
-    sns.lineplot(
-        long,
-        x="dim",
-        y="value",
-        hue=hue,
-        style="coupling",
-        marker="o",
-        errorbar=("ci", 95),
-        ax=ax[1],
-    )
-    ax[1].set(xscale="log", xlabel="ambient dimension d", ylabel="ΔE (0 = OT, 1 = random)")
+    _student_and_teacher(last, "pairing_inefficiency", hue, ax[1])
+    ax[1].set(ylabel="ΔE (0 = OT, 1 = random)")
     ax[1].set_title("pairing inefficiency ΔE")
     return ax
 
 
 def plot_fidelity_vs_dim(results: pd.DataFrame, ax=None, grid=None):
     """Fidelity against dim: worst-mode coverage, log-likelihood gap (student and teacher)."""
-    last = _final(results)
+    last = final_rows(results)
     hue = _hue(grid)
     if ax is None:
         _, ax = plt.subplots(1, 3, figsize=(14, 4.2))
-    ids = ["dim", "seed", *([hue] if hue else [])]
-    cov = last.melt(
-        id_vars=ids, value_vars=["coverage_min", "teacher_coverage_min"], var_name="who"
-    ).replace({"coverage_min": "student", "teacher_coverage_min": "teacher"})
-    sns.lineplot(cov, x="dim", y="value", hue=hue, style="who", marker="o", ax=ax[0])
-    ax[0].set(xscale="log", xlabel="ambient dimension d", ylabel="min_k share_k / π_k")
+    _student_and_teacher(last, "coverage_min", hue, ax[0])
+    ax[0].set(ylabel="min_k share_k / π_k")
     ax[0].axhline(1, color="grey", lw=0.8)
     ax[0].set_title("worst-covered mode (1 = exact share, 0 = dropped)")
-    gap = last.melt(
-        id_vars=ids, value_vars=["loglik_gap", "teacher_loglik_gap"], var_name="who"
-    ).replace({"loglik_gap": "student", "teacher_loglik_gap": "teacher"})
-    sns.lineplot(gap, x="dim", y="value", hue=hue, style="who", marker="o", ax=ax[1])
-    ax[1].set(xscale="log", xlabel="ambient dimension d", ylabel="nats per dimension")
+    _student_and_teacher(last, "loglik_gap", hue, ax[1])
+    ax[1].set(ylabel="nats per dimension")
     ax[1].axhline(0, color="grey", lw=0.8)
     ax[1].set_title("log-likelihood gap to true samples")
     sns.lineplot(last, x="dim", y="sliced_w2", hue=hue, marker="o", ax=ax[2])
@@ -153,9 +142,9 @@ def plot_metric_by_level(
     CI bands over seeds, at ``step`` (default: each cell's final step). Plotted against
     a scaling variable, the curves collapse if the levels fall on one line."""
     if step is None:
-        last = _final_per_cell(results)
+        last = final_rows(results)
     else:
-        last = results[(results.step == step) & ~results.diverged]
+        last = final_rows(results, step)
     if ax is None:
         _, ax = plt.subplots(figsize=(6.5, 4.2))
     sns.lineplot(
@@ -208,11 +197,3 @@ def save_figure(ax, path, title: str | None = None) -> Path:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return Path(path)
-
-
-def _final_per_cell(results: pd.DataFrame) -> pd.DataFrame:
-    """Rows at each cell's own last step (cells may differ in ``steps``), not diverged."""
-    key = "cell" if "cell" in results else None
-    last = results.groupby(key).step.transform("max") if key else results.step.max()
-    at = results[results.step == last]
-    return at[~at.diverged]

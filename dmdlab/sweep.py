@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from dmdlab.analysis import mean_ci
 from dmdlab.config import DMDConfig, parse_field_value
 from dmdlab.distill import normalize_seeds, run_seeds
 from dmdlab.evaluate import metrics_table
@@ -318,13 +319,6 @@ def _cell_line(spec, config, table, timing) -> str:
 
 
 # ---------------------------------------------------------------- summary
-def _ci95(values: np.ndarray) -> float:
-    values = values[np.isfinite(values)]
-    if len(values) < 2:
-        return float("nan")
-    return float(stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values)))
-
-
 def summarize(results: pd.DataFrame, by=("dim",), step: int | None = None) -> pd.DataFrame:
     """Mean and 95% t-interval half-width over seeds, per grid point, at ``step``
     (default: the last recorded step). Diverged seeds are excluded and counted."""
@@ -342,7 +336,7 @@ def summarize(results: pd.DataFrame, by=("dim",), step: int | None = None) -> pd
             if m in ok:
                 v = ok[m].to_numpy(dtype=float)
                 row[m] = float(np.nanmean(v)) if len(v) else float("nan")
-                row[f"{m}_ci"] = _ci95(v)
+                row[f"{m}_ci"] = mean_ci(v)[1]
         rows.append(row)
     return pd.DataFrame(rows)
 

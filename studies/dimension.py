@@ -14,12 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from _common import Study, parse_args
-from dmdlab.analysis import (
-    bootstrap_transition,
-    ends_differ,
-    monotone_in_dim,
-    transition_dimension,
-)
+from dmdlab.analysis import describe_transition
 from dmdlab.plotting import plot_sweep
 from dmdlab.sweep import PRESETS, format_summary, summarize, trend_sentence
 
@@ -41,8 +36,7 @@ def main(argv=None) -> None:
 
     table = summarize(results)
     first, last = table.iloc[0], table.iloc[-1]
-    d_star = transition_dimension(results, require_change=True)
-    differ, p_ends = ends_differ(results)
+    d_star, transition = describe_transition(results)
     body = [
         f"Config: {what}; dims {grid['dim']}.",
         "",
@@ -54,28 +48,7 @@ def main(argv=None) -> None:
         f"{last.copying:.2f} ± {last.copying_ci:.2f} at d = {int(last.dim)} "
         f"(mean ± 95% CI over {int(last.seeds)} seeds, final step).",
     ]
-    if np.isfinite(d_star):
-        lo, hi, frac = bootstrap_transition(results)
-        interval = (
-            f"95% bootstrap interval [{lo:.3g}, {hi:.3g}]"
-            if np.isfinite(lo)
-            else f"no stable interval: only {frac:.0%} of bootstrap draws cross"
-        )
-        body.append(f"The halfway crossing d* is {d_star:.3g} ({interval}).")
-        if not monotone_in_dim(results):
-            body.append(
-                "C is not monotone in d in this run, so d* only marks where it first "
-                "crosses halfway; read it together with the table."
-            )
-    elif results.dim.nunique() < 3:
-        body.append("Fewer than three dimensions: d* is not defined.")
-    elif not differ:
-        body.append(
-            f"C at the lowest and the highest d do not differ detectably (Welch p = "
-            f"{p_ends:.2g}): there is no transition to locate, so no d* is given."
-        )
-    else:
-        body.append("C never crosses halfway between its end levels: no d* in this range.")
+    body.append(f"Transition of C: {transition}")
     headline = trend_sentence(results, "copying") + " " + trend_sentence(results, "kappa")
     if np.isfinite(d_star):
         headline += f" First halfway crossing of C: d* = {d_star:.3g}."

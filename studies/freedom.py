@@ -24,13 +24,7 @@ import numpy as np
 import pandas as pd
 
 from _common import Study, fmt_table, parse_args
-from dmdlab.analysis import (
-    bootstrap_transition,
-    compare_levels,
-    ends_differ,
-    monotone_in_dim,
-    transition_dimension,
-)
+from dmdlab.analysis import compare_levels, describe_transition
 from dmdlab.plotting import plot_metric_by_level, save_figure
 
 DIMS = {"smoke": [2, 4], "quick": [2, 8, 32], "full": [2, 8, 32, 128, 512]}
@@ -64,28 +58,18 @@ def main(argv=None) -> None:
     table = compare_levels(results, "variant", "base", "copying")
     rows = []
     for name, group in results.groupby("variant", sort=False):
-        d_star = transition_dimension(group, require_change=True)
-        lo, hi, frac = bootstrap_transition(group, n_boot=500)
         per_dim = table[table.variant == name]
         row = {"variant": name}
         for _, r in per_dim.iterrows():
             row[f"C(d={r.dim})"] = f"{r['mean']:.2f} ± {r['ci']:.2f}"
-        differ, p_ends = ends_differ(group)
-        row["d*"] = f"{d_star:.3g}" if np.isfinite(d_star) else "none"
-        if not differ:
-            row["d*"] = f"none (end levels alike, p = {p_ends:.2g})"
-        if np.isfinite(d_star) and not monotone_in_dim(group):
-            row["d*"] += " (C not monotone: first crossing)"
-        row["d* 95% CI"] = f"[{lo:.3g}, {hi:.3g}]" if np.isfinite(lo) else f"unstable ({frac:.0%})"
-        if not np.isfinite(d_star):
-            row["d* 95% CI"] = ""
+        row["d*"] = describe_transition(group, n_boot=500)[1]
         rows.append(row)
     body = [
         "## C per dimension and the halfway crossing d* per variant",
         "",
         "d* is where C crosses halfway between its lowest-d and highest-d values (log-d "
-        "interpolation), given only when those two levels differ detectably (Welch p < 0.05); "
-        "the interval is a bootstrap over seeds ('unstable' when under half the draws cross).",
+        "interpolation), given only when those two levels differ detectably (Welch p < 0.05), "
+        "with a 95% bootstrap interval over seeds.",
         "",
         fmt_table(pd.DataFrame(rows)),
         "",

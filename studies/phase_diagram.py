@@ -11,17 +11,10 @@ dimension study and drawn across the heatmap; a row without a crossing gets no p
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from _common import Study, fmt_table, parse_args
-from dmdlab.analysis import (
-    bootstrap_transition,
-    ends_differ,
-    final_rows,
-    monotone_in_dim,
-    transition_dimension,
-)
+from dmdlab.analysis import describe_transition, final_rows
 from dmdlab.plotting import plot_heatmap, save_figure
 
 GRIDS = {
@@ -37,25 +30,14 @@ def _map(results: pd.DataFrame, row: str, title: str, path: str) -> list[str]:
     cells = final.groupby([row, "dim"]).copying.mean().reset_index()
     boundary, lines = {}, []
     for level, group in results.groupby(row):
-        d_star = transition_dimension(group, require_change=True)
-        differ, p_ends = ends_differ(group)
-        lo, hi, _ = bootstrap_transition(group, n_boot=300)
+        d_star, what = describe_transition(group, n_boot=300)
         boundary[level] = d_star
-        ci = f"[{lo:.3g}, {hi:.3g}]" if np.isfinite(lo) else "no stable interval"
-        if not differ:
-            what = f"C at the end dims does not differ detectably (p = {p_ends:.2g}): no d*"
-        elif np.isfinite(d_star):
-            what = f"d* = {d_star:.3g}, 95% bootstrap {ci}"
-            if not monotone_in_dim(group):
-                what += " (C not monotone in d: first crossing)"
-        else:
-            what = "no crossing"
         lines.append(f"- {row} = {level}: {what}")
     ax = plot_heatmap(cells, "dim", row, "copying", boundary=pd.Series(boundary))
     save_figure(ax, path, title)
     table = cells.pivot(index=row, columns="dim", values="copying").reset_index()
     table.columns = [str(c) if c == row else f"d={c}" for c in table.columns]
-    return ["", fmt_table(table.round(3)), "", *lines], [ln[2:] for ln in lines]
+    return ["", fmt_table(table.round(3)), "", *lines], [ln[2:].rstrip(".") for ln in lines]
 
 
 def main(argv=None) -> None:

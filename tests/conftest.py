@@ -5,6 +5,8 @@ import tempfile
 import jax
 import pytest
 
+from dmdlab.compile_cache import enable_compilation_cache
+
 # One compilation cache for the whole test run, shared by the xdist workers and by the
 # subprocesses of CLI/study/notebook tests (all inherit DMDLAB_CACHE_DIR), so each
 # distinct program compiles once per run. Entries are keyed by HLO: results are the
@@ -12,8 +14,7 @@ import pytest
 _OWN_CACHE = "DMDLAB_CACHE_DIR" not in os.environ
 if _OWN_CACHE:
     os.environ["DMDLAB_CACHE_DIR"] = tempfile.mkdtemp(prefix="dmdlab-test-xla-")
-if os.environ["DMDLAB_CACHE_DIR"].lower() not in ("0", "off", "false", "no", "none"):
-    jax.config.update("jax_compilation_cache_dir", os.environ["DMDLAB_CACHE_DIR"])
+enable_compilation_cache()  # reads DMDLAB_CACHE_DIR ("off" disables it)
 
 
 def pytest_unconfigure(config):

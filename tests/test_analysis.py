@@ -121,3 +121,18 @@ def test_d_star_needs_end_levels_that_differ():
         {(2, "x"): [0.0, 0.1, 0.05], (8, "x"): [0.5, 0.6, 0.4], (32, "x"): [1, 0.9, 0.95]}
     )
     assert ends_differ(clear)[0] and np.isfinite(transition_dimension(clear, require_change=True))
+
+
+def test_describe_transition_says_why_there_is_no_d_star():
+    from dmdlab.analysis import describe_transition
+
+    clear = _table(
+        {(2, "x"): [0.0, 0.1, 0.05], (8, "x"): [0.5, 0.6, 0.4], (32, "x"): [1, 0.9, 0.95]}
+    )
+    d_star, text = describe_transition(clear, n_boot=50)
+    assert d_star == pytest.approx(8.0) and text.startswith("d* = 8 (95% bootstrap interval")
+    alike = _table(
+        {(2, "x"): [0.8, 0.9, 0.7], (8, "x"): [0.5, 0.6, 0.4], (32, "x"): [0.7, 0.85, 0.7]}
+    )
+    assert "do not differ detectably" in describe_transition(alike)[1]
+    assert "fewer than three dims" in describe_transition(_table({(2, "x"): [0, 0]}))[1]
