@@ -19,9 +19,14 @@ __all__ = [
     "effect_sentence",
     "ends_differ",
     "fidelity_flags",
+    "fidelity_reasons",
     "final_rows",
+    "logistic_transition",
     "mean_ci",
+    "mode_units",
     "monotone_in_dim",
+    "passing",
+    "remap_rate",
     "transition_dimension",
 ]
 
@@ -63,7 +68,7 @@ def _welch(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
 
 
 def compare_levels(
-    results: pd.DataFrame, factor: str, baseline, metric: str = "copying", by: str = "dim"
+    results: pd.DataFrame, factor: str, baseline, metric: str = "kappa", by: str = "dim"
 ) -> pd.DataFrame:
     """Each level of ``factor`` against ``baseline``, per value of ``by``, at the final step.
 
@@ -126,7 +131,7 @@ def effect_sentence(
     return f"{head}: {word} with {label} ({interval}, p = {row['p']:.2g})."
 
 
-def ends_differ(results: pd.DataFrame, metric: str = "copying") -> tuple[bool, float]:
+def ends_differ(results: pd.DataFrame, metric: str = "kappa") -> tuple[bool, float]:
     """Whether the final ``metric`` at the lowest and the highest d differ detectably:
     (Welch p < 0.05, p). Without that, a halfway crossing locates noise."""
     last = final_rows(results)
@@ -141,7 +146,7 @@ def ends_differ(results: pd.DataFrame, metric: str = "copying") -> tuple[bool, f
 
 
 def transition_dimension(
-    results: pd.DataFrame, metric: str = "copying", require_change: bool = False
+    results: pd.DataFrame, metric: str = "kappa", require_change: bool = False
 ) -> float:
     """d*: where the per-dim mean final ``metric`` first crosses halfway between its
     lowest-d and highest-d means, interpolating linearly in log d. NaN when it never
@@ -167,7 +172,7 @@ def transition_dimension(
     return float("nan")
 
 
-def monotone_in_dim(results: pd.DataFrame, metric: str = "copying") -> bool:
+def monotone_in_dim(results: pd.DataFrame, metric: str = "kappa") -> bool:
     """Whether the per-dim mean final ``metric`` only rises or only falls with d.
 
     A halfway crossing of a non-monotone curve marks where it *first* crosses; the
@@ -177,7 +182,7 @@ def monotone_in_dim(results: pd.DataFrame, metric: str = "copying") -> bool:
 
 
 def bootstrap_transition(
-    results: pd.DataFrame, metric: str = "copying", n_boot: int = 1000, seed: int = 0
+    results: pd.DataFrame, metric: str = "kappa", n_boot: int = 1000, seed: int = 0
 ) -> tuple[float, float, float]:
     """(2.5%, 97.5%, fraction of draws with a crossing) of d* under a bootstrap over
     seeds within each dim. The interval is NaN when under half the draws cross."""
@@ -197,12 +202,12 @@ def bootstrap_transition(
 
 
 def describe_transition(
-    results: pd.DataFrame, metric: str = "copying", n_boot: int = 1000
+    results: pd.DataFrame, metric: str = "kappa", n_boot: int = 1000
 ) -> tuple[float, str]:
     """(d*, one sentence about it) for the report of a sweep over dim.
 
     d* comes from :func:`transition_dimension` with ``require_change``; the sentence
-    gives its bootstrap interval, says when C is not monotone (then d* is only the first
+    gives its bootstrap interval, says when the metric is not monotone (then d* is only the first
     crossing), or says why there is no d*: too few dims, end levels alike, no crossing.
     """
     d_star = transition_dimension(results, metric, require_change=True)
@@ -254,33 +259,170 @@ def collapse_quality(
     return float(pooled), float(separate)
 
 
+# Student and teacher sample fidelity: worst mode at ≥ half its share, ≤ 1 nat/dim gap.
 FIDELITY_LIMITS = {"coverage_min": 0.5, "loglik_gap": 1.0}
+# A network teacher is trusted when its ODE map picks the exact map's mode for ≥ 90% of
+# noises, its excess error in the σ bands where modes are decided is ≤ 0.25 of the
+# optimum, and at σ_max its error is below the z-dependent signal (SCIENCE.md §5c).
+TEACHER_LIMITS = {"teacher_map_agree": 0.9, "teacher_err_band": 0.25, "teacher_err_smax": 1.0}
+TEACHER_BANDS = ("teacher_err_s0.5", "teacher_err_s1", "teacher_err_s2", "teacher_err_s5")
+
+
+def fidelity_reasons(row: dict) -> list[str]:
+    """Why a grid point (a dict of metric means over seeds) fails the fidelity gates.
+
+    Student and real score: worst-mode coverage < 0.5 or log-likelihood gap > 1
+    nat/dim. A *network* real score also: map agreement with the exact ODE map < 0.9,
+    excess error > 0.25 in a σ band 0.5–5, or (for a student that starts from it,
+    ``start="network"``) σ_max error above the pairing signal.
+    (The oracle is exact; a memorizing teacher is meant to differ from the mixture.)
+    Empty when it passes."""
+    reasons = []
+    for who, prefix in (("student", ""), ("teacher", "teacher_")):
+        cov, gap = row.get(f"{prefix}coverage_min"), row.get(f"{prefix}loglik_gap")
+        if cov is not None and cov < FIDELITY_LIMITS["coverage_min"]:
+            reasons.append(f"{who} worst-mode coverage {cov:.2f}")
+        if gap is not None and gap > FIDELITY_LIMITS["loglik_gap"]:
+            reasons.append(f"{who} gap {gap:.2f} nats/dim")
+    if row.get("teacher", "network") != "network":
+        return reasons
+    agree = row.get("teacher_map_agree")
+    if agree is not None and agree < TEACHER_LIMITS["teacher_map_agree"]:
+        reasons.append(f"teacher map agrees with the exact map for {agree:.0%}")
+    bands = [row[b] for b in TEACHER_BANDS if b in row]
+    if bands and max(bands) > TEACHER_LIMITS["teacher_err_band"]:
+        reasons.append(f"teacher excess error {max(bands):.2f} in the mode bands")
+    smax = row.get("teacher_err_smax")
+    # only where the student starts from the teacher's σ_max read-out (not the exact one)
+    if (
+        smax is not None
+        and smax > TEACHER_LIMITS["teacher_err_smax"]
+        and (row.get("start", "network") == "network")
+    ):
+        reasons.append(f"teacher σ_max error {smax:.1f}× the pairing signal")
+    return reasons
 
 
 def fidelity_flags(results: pd.DataFrame, by=("dim",)) -> pd.DataFrame:
-    """Grid points whose student (or teacher) does not match the data, at the final step.
+    """Grid points whose student or real score does not match the data, at the final step.
 
-    Mean over seeds per ``by`` group of worst-mode coverage (flagged below 0.5: some
-    mode gets under half its share) and log-likelihood gap per dimension (flagged above
-    1 nat). Copying numbers from such cells measure a student that has not learned the
+    Means over seeds per ``by`` group, judged by :func:`fidelity_reasons`. Copying
+    numbers from such cells measure a student (or teacher) that has not learned the
     distribution. Returns only the flagged rows, with a ``why`` column.
     """
     last = final_rows(results)
     cols = ["coverage_min", "loglik_gap", "teacher_coverage_min", "teacher_loglik_gap"]
+    cols += ["teacher_map_agree", *TEACHER_BANDS, "teacher_err_smax"]
     cols = [c for c in cols if c in last]
-    means = last.groupby(list(by))[cols].mean().reset_index()
-    why = []
-    for row in means.itertuples(index=False):
-        reasons = []
-        for who, prefix in (("student", ""), ("teacher", "teacher_")):
-            cov, gap = (
-                getattr(row, f"{prefix}coverage_min", None),
-                getattr(row, f"{prefix}loglik_gap", None),
-            )
-            if cov is not None and cov < FIDELITY_LIMITS["coverage_min"]:
-                reasons.append(f"{who} worst-mode coverage {cov:.2f}")
-            if gap is not None and gap > FIDELITY_LIMITS["loglik_gap"]:
-                reasons.append(f"{who} gap {gap:.2f} nats/dim")
-        why.append("; ".join(reasons))
-    means["why"] = why
+    keys = list(by) + [k for k in ("teacher", "start") if k in last and k not in by]
+    means = last.groupby(keys)[cols].mean().reset_index()
+    means["why"] = ["; ".join(fidelity_reasons(r)) for r in means.to_dict("records")]
     return means[means.why != ""].reset_index(drop=True)
+
+
+def passing(results: pd.DataFrame, by=("dim",)) -> pd.DataFrame:
+    """The rows of ``results`` whose grid point passes :func:`fidelity_flags`."""
+    flagged = fidelity_flags(results, by)
+    if flagged.empty:
+        return results
+    bad = results.set_index(list(by)).index.isin(flagged.set_index(list(by)).index)
+    return results[~bad]
+
+
+# ---------------------------------------------------------------- modes as units
+def mode_units(results: pd.DataFrame, by=("dim",)) -> pd.DataFrame:
+    """One row per (grid point, seed, teacher mode) at each cell's final step: the mode's
+    kept fraction and whether it was kept (≥ ½). Modes T sends no noise to are dropped.
+
+    Seeds × modes are the units of SCIENCE.md §5: K per seed, which suits an outcome that
+    is bimodal by seed. Columns: ``by``, seed, mode, kept_fraction, kept."""
+    last = final_rows(results)
+    rows = []
+    for rec in last[[*by, "seed", "kept_by_mode"]].to_dict("records"):
+        for k, frac in enumerate(np.asarray(rec["kept_by_mode"], dtype=float)):
+            if np.isfinite(frac):
+                rows.append({**{b: rec[b] for b in by}, "seed": rec["seed"], "mode": k,
+                             "kept_fraction": frac, "kept": frac >= 0.5})  # fmt: skip
+    return pd.DataFrame(rows, columns=[*by, "seed", "mode", "kept_fraction", "kept"])
+
+
+def remap_rate(
+    results: pd.DataFrame, by=("dim",), n_boot: int = 2000, seed: int = 0
+) -> pd.DataFrame:
+    """Per grid point: the share of (seed, mode) units remapped (kept fraction < ½) with a
+    95% cluster-bootstrap interval (seeds resampled with their modes, percentile).
+
+    Columns: ``by``, rate, lo, hi, units, seeds."""
+    units = mode_units(results, by)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for key, g in units.groupby(list(by), sort=True):
+        key = key if isinstance(key, tuple) else (key,)
+        per_seed = g.groupby("seed").kept.agg(["sum", "count"])
+        removed = (per_seed["count"] - per_seed["sum"]).to_numpy(float)
+        total = per_seed["count"].to_numpy(float)
+        draws = rng.integers(0, len(total), (n_boot, len(total)))
+        boot = removed[draws].sum(1) / total[draws].sum(1)
+        rows.append({**dict(zip(by, key, strict=True)), "rate": removed.sum() / total.sum(),
+                     "lo": float(np.percentile(boot, 2.5)), "hi": float(np.percentile(boot, 97.5)),
+                     "units": int(total.sum()), "seeds": len(total)})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _logistic_fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """(intercept, slope) of the maximum-likelihood logistic regression of y ∈ {0, 1} on x.
+
+    A ridge of 1e-6 keeps the optimum finite when the classes separate."""
+    from scipy.optimize import minimize
+
+    def nll(beta):
+        eta = beta[0] + beta[1] * x
+        return np.sum(np.logaddexp(0.0, eta) - y * eta) + 1e-6 * beta @ beta
+
+    def grad(beta):
+        p = 1.0 / (1.0 + np.exp(-(beta[0] + beta[1] * x)))
+        return np.array([np.sum(p - y), np.sum((p - y) * x)]) + 2e-6 * beta
+
+    res = minimize(nll, np.zeros(2), jac=grad, method="BFGS")
+    return float(res.x[0]), float(res.x[1])
+
+
+def logistic_transition(
+    results: pd.DataFrame, n_boot: int = 1000, seed: int = 0
+) -> dict[str, float]:
+    """d* from a logistic fit of "mode kept" on log d over (seed, mode) units.
+
+    P(kept | d) = 1 / (1 + exp(−(a + b log d))); d* = exp(−a / b), where the fit crosses ½.
+    Intervals: cluster bootstrap (seed-runs resampled within each d, with their modes;
+    percentile). d* is reported only when the slope's interval excludes 0 and d* lies
+    inside the swept range; otherwise ``d_star`` is NaN and ``why`` says which.
+    Returns slope, slope_lo, slope_hi, d_star, d_lo, d_hi, why."""
+    units = mode_units(results)
+    out = {k: float("nan") for k in ("slope", "slope_lo", "slope_hi", "d_star", "d_lo", "d_hi")}
+    if units.dim.nunique() < 3:
+        return {**out, "why": "fewer than three dims"}
+    x, y = np.log(units.dim.to_numpy(float)), units.kept.to_numpy(float)
+    a, b = _logistic_fit(x, y)
+    out["slope"] = b
+    clusters = [g for _, g in units.groupby(["dim", "seed"])]
+    by_dim: dict = {}
+    for g in clusters:
+        by_dim.setdefault(g.dim.iloc[0], []).append(g)
+    rng = np.random.default_rng(seed)
+    fits = []
+    for _ in range(n_boot):
+        sample = [gs[i] for gs in by_dim.values() for i in rng.integers(0, len(gs), len(gs))]
+        s = pd.concat(sample)
+        fits.append(_logistic_fit(np.log(s.dim.to_numpy(float)), s.kept.to_numpy(float)))
+    fits = np.asarray(fits)
+    out["slope_lo"], out["slope_hi"] = np.percentile(fits[:, 1], [2.5, 97.5])
+    lo_d, hi_d = units.dim.min(), units.dim.max()
+    if out["slope_lo"] <= 0 <= out["slope_hi"]:
+        return {**out, "why": "the slope's 95% interval contains 0: no shift with d detected"}
+    d_star = float(np.exp(-a / b))
+    if not lo_d <= d_star <= hi_d:
+        return {**out, "why": f"the fit crosses ½ at d = {d_star:.3g}, outside the swept range"}
+    boot = np.exp(-fits[:, 0] / fits[:, 1])
+    out["d_star"] = d_star
+    out["d_lo"], out["d_hi"] = np.percentile(boot, [2.5, 97.5])
+    return {**out, "why": ""}

@@ -21,7 +21,11 @@ __all__ = ["DYNAMIC_FIELDS", "DMDConfig", "parse_field_value"]
 
 _CHOICES = {
     "teacher": ("network", "oracle", "memorizing"),
+    "teacher_target": ("exact", "samples"),
+    "teacher_sigma": ("focused", "edm"),
+    "skip": ("learned", "edm"),
     "init": ("teacher", "random"),
+    "start": ("network", "exact"),
     "matmul_dtype": ("float32", "bfloat16"),
 }
 DYNAMIC_FIELDS = (
@@ -41,13 +45,19 @@ class DMDConfig:
 
     Data: ``dim`` d, ``n_modes`` K, ``mode_std`` s, optional ``intrinsic_dim`` m (means
     in an m-dim subspace). Networks: ``width``, ``depth``, EDM ``sigma_data``,
-    ``matmul_dtype`` ("float32": exact f32 products; "bfloat16": bf16 products and
-    activations with f32 parameters, for speed on GPUs).
+    ``skip`` ("learned": EDM's skip plus a learned scalar a(σ), which lets the network be
+    exact when width < d; "edm": EDM's alone), ``matmul_dtype`` ("float32": exact f32
+    products; "bfloat16": bf16 products and activations with f32 parameters).
     Teacher: ``teacher`` is the real score ("network": an MLP trained for
     ``teacher_steps`` on batches of ``teacher_batch_size``; "oracle": the exact mixture
-    denoiser; "memorizing": the exact denoiser of ``memorize_n`` samples). The student
-    is the teacher network read at ``sigma_max`` (init "teacher" = a copy of its
-    weights, "random" = fresh weights);
+    denoiser; "memorizing": the exact denoiser of ``memorize_n`` samples). The network
+    regresses on ``teacher_target`` ("exact": E[x0 | x_σ] of its data; "samples": the
+    noisy x0, plain DSM) at σ drawn by ``teacher_sigma`` ("focused": EDM's log-normal,
+    log-uniform, the band where modes are decided and σ_max; "edm": the first two).
+    The student is the teacher network read at ``sigma_max`` (init "teacher" = a copy of
+    its weights, "random" = fresh weights); ``start`` "exact" adds the fixed offset
+    D_exact − D_θ₀ so that it starts as the exact denoiser of the real score's data,
+    with the same network and gradients (SCIENCE.md §5b);
     ``student_steps`` > 1 gives a few-step student on a Karras ladder from ``sigma_max``
     down to ``student_sigma_min``, trained with backward simulation.
     Training: ``steps`` generator updates, each after ``fake_ratio`` fake-score
@@ -69,15 +79,19 @@ class DMDConfig:
     # networks
     width: int = 256
     depth: int = 3
+    skip: str = "learned"
     matmul_dtype: str = "float32"
     # teacher
     teacher: str = "network"
+    teacher_target: str = "exact"
+    teacher_sigma: str = "focused"
     teacher_steps: int = 4000
     teacher_batch_size: int = 512
     teacher_lr: float = 1e-3
     memorize_n: int = 64
     # student
     init: str = "teacher"
+    start: str = "network"
     student_steps: int = 1
     student_sigma_min: float = 0.5
     # DMD training
@@ -93,7 +107,7 @@ class DMDConfig:
     regression_weight: float = 0.0
     regression_pairs: int = 1024
     # evaluation
-    eval_every: int = 100
+    eval_every: int = 20
     eval_n: int = 512
     ode_steps: int = 200
 

@@ -18,7 +18,14 @@ import jax.numpy as jnp
 import optax
 
 from dmdlab.config import DMDConfig
-from dmdlab.metrics import denoiser_error
+from dmdlab.metrics import (
+    denoiser_error,
+    label_agreement,
+    sigma_max_error,
+    start_alignment,
+    start_kappa,
+    tilt_modes,
+)
 from dmdlab.mixture import GaussianMixture
 from dmdlab.networks import NetSpec
 from dmdlab.ode import karras_sigmas, teacher_map
@@ -31,6 +38,7 @@ __all__ = [
     "DMDProgram",
     "DMDState",
     "Hyperparams",
+    "StartMeasures",
     "TrainOutput",
     "dmd_gradient",
     "make_program",
@@ -40,7 +48,9 @@ __all__ = [
 
 KARRAS_GRID = 1000  # DMD2 draws σ on a 1000-point Karras grid
 GEN_SIGMA_RANGE = (20, 980)  # ... between these indices for the generator (σ ≈ 72 … 0.003)
-ERROR_SIGMAS = (0.01, 0.1, 1.0, 10.0, 80.0)  # σ bands where denoiser error is reported
+# σ bands where denoiser error is reported: across where modes are decided (≈ 1 at
+# d = 2 up to ≈ 16 at d = 512) and the within-mode shrinkage (σ ≈ s = 0.2).
+ERROR_SIGMAS = (0.1, 0.5, 1.0, 2.0, 5.0, 20.0)
 
 
 class Hyperparams(NamedTuple):
@@ -77,10 +87,25 @@ class TrainOutput(NamedTuple):
     gan_disc_loss: jax.Array  # (E,) mean discriminator loss (0 when off)
     fake_error: jax.Array  # (E, len(ERROR_SIGMAS)) fake score vs the data's exact denoiser
     teacher_error: jax.Array  # (len(ERROR_SIGMAS),) real score vs the exact denoiser
+    start: StartMeasures  # the real score at σ_max and the student's starting map
     teacher_loss: jax.Array  # () final teacher training loss (mean of the last 100 steps)
     diverged_step: jax.Array  # () first generator step with a non-finite value, -1 if none
     student_params: object  # final student parameters
     fake_params: object  # final fake-score parameters
+
+
+class StartMeasures(NamedTuple):
+    """Per seed, where the student starts and how good the real score is (scalars).
+
+    SCIENCE.md §5b–5c: the student starts as its denoiser read at σ_max, the data mean
+    plus a small z-dependent tilt that carries whatever pairing it inherits.
+    """
+
+    teacher_err_smax: jax.Array  # real score's error at σ_max / the exact z-dependent signal
+    teacher_map_agree: jax.Array  # share of z whose T(z) has the exact ODE map's mode
+    start_alignment: jax.Array  # corr. of the student's step-0 tilt with the exact one
+    start_tilt_kappa: jax.Array  # κ(mode the step-0 tilt points at, mode of T(z))
+    start_kappa: jax.Array  # the same for the exact tilt and the exact map: no training
 
 
 def student_ladder(config: DMDConfig) -> jax.Array:
@@ -113,6 +138,24 @@ def _run_keys(key):
     return jax.random.split(key, 8)
 
 
+def _start_measures(ctx, real, student, c: DMDConfig) -> StartMeasures:
+    """:class:`StartMeasures` of one seed: ``real`` is the real score's denoiser,
+    ``student`` the student's at step 0 (both (x (n, d), σ) → (n, d))."""
+    mixture, z = ctx.mixture, ctx.z_eval
+    x_max = c.sigma_max * z
+    # The exact ODE map: where the teacher's pairing would send z with no training error.
+    t_exact = teacher_map(mixture.denoise, z, sigma_max=c.sigma_max, steps=c.ode_steps)
+    t_modes = mixture.assign(ctx.teacher_samples)
+    g0 = student(x_max, c.sigma_max)  # the first rung's read-out: the starting tilt
+    return StartMeasures(
+        teacher_err_smax=sigma_max_error(real, mixture, z, c.sigma_max),
+        teacher_map_agree=jnp.mean(t_modes == mixture.assign(t_exact)),
+        start_alignment=start_alignment(g0, mixture.denoise(x_max, c.sigma_max)),
+        start_tilt_kappa=label_agreement(tilt_modes(mixture, g0), t_modes, mixture.n_modes)[1],
+        start_kappa=start_kappa(mixture, z, t_exact, c.sigma_max),
+    )
+
+
 def _pick_sigma(key, n, grid, lo=0, hi=KARRAS_GRID):
     return grid[jax.random.randint(key, (n,), lo, hi)]
 
@@ -129,7 +172,9 @@ class DMDContext(NamedTuple):
     teacher_samples: jax.Array  # (n, d) T(z_eval)
     reference: jax.Array  # (n, d) true samples
     teacher_error: jax.Array  # (len(ERROR_SIGMAS),)
+    start: StartMeasures
     teacher_loss: jax.Array  # ()
+    start_params: object  # θ₀, for the exact-start offset D_exact − D_θ₀
     z_reg: jax.Array | None  # (regression_pairs, d) DMD1 regression noise, when used
     t_reg: jax.Array | None  # (regression_pairs, d) its teacher targets
     k_err: jax.Array  # key for the denoiser-error estimates
@@ -183,7 +228,7 @@ def make_program(config: DMDConfig, mixture: GaussianMixture | None = None) -> D
     if mixture is not None and mixture.dim != c.dim:
         raise ValueError(f"mixture.dim = {mixture.dim} must equal config.dim = {c.dim}")
     custom_mixture = mixture
-    spec = NetSpec(c.dim, c.width, c.depth, c.sigma_data, c.matmul_dtype)
+    spec = NetSpec(c.dim, c.width, c.depth, c.sigma_data, c.matmul_dtype, c.skip)
     ladder = student_ladder(c)
     grid = karras_sigmas(KARRAS_GRID, c.sigma_max, 0.002)
     n_ladder = c.student_steps
@@ -194,22 +239,37 @@ def make_program(config: DMDConfig, mixture: GaussianMixture | None = None) -> D
         """The real score's denoiser: the network, the exact mixture, or the N points."""
         return {"network": teacher, "oracle": mixture, "memorizing": data}[c.teacher].denoise
 
-    def chain_inputs(params, z, eps):
+    def student_fn(ctx, params):
+        """The student's denoiser (x (n, d), σ) → (n, d) with ``params``.
+
+        With ``start="exact"`` it carries the fixed offset D_exact − D_θ₀ (θ₀ its initial
+        weights, D_exact the exact denoiser of the real score's data): at step 0 it *is*
+        the exact denoiser, and its gradients are the network's."""
+        if c.start == "network":
+            return lambda x, s: spec.apply(params, x, s)
+
+        def apply(x, s):
+            offset = ctx.data.denoise(x, s) - spec.apply(ctx.start_params, x, s)
+            return spec.apply(params, x, s) + jax.lax.stop_gradient(offset)
+
+        return apply
+
+    def chain_inputs(student, z, eps):
         """Inputs (L, n, d) each ladder step sees when the student runs on z, no gradient."""
         x = c.sigma_max * z
         inputs = [x]
         for i in range(n_ladder - 1):
-            x0 = spec.apply(params, x, ladder[i])
+            x0 = student(x, ladder[i])
             x = x0 + ladder[i + 1] * eps[i]  # re-noise to the next rung with fresh noise
             inputs.append(x)
         return jax.lax.stop_gradient(jnp.stack(inputs))
 
-    def generate(params, z, eps):
+    def generate(student, z, eps):
         """G(z): the full few-step chain, (n, d)."""
-        x_last = chain_inputs(params, z, eps)[-1]
-        return spec.apply(params, x_last, ladder[-1])
+        x_last = chain_inputs(student, z, eps)[-1]
+        return student(x_last, ladder[-1])
 
-    def backward_simulation(params, key):
+    def backward_simulation(student, key):
         """DMD2: run the student's earlier steps without gradient, pick one step to train.
 
         Returns that step's input x (n, d) and its σ (n,)."""
@@ -217,7 +277,7 @@ def make_program(config: DMDConfig, mixture: GaussianMixture | None = None) -> D
         z = jax.random.normal(k_z, (c.batch_size, c.dim))
         eps = jax.random.normal(k_eps, (max(n_ladder - 1, 1), c.batch_size, c.dim))
         i = jax.random.randint(k_i, (), 0, n_ladder)
-        x_in = chain_inputs(params, z, eps)[i]
+        x_in = chain_inputs(student, z, eps)[i]
         return x_in, jnp.full((c.batch_size,), ladder[i])
 
     def optimizers(hp: Hyperparams):
@@ -241,6 +301,8 @@ def make_program(config: DMDConfig, mixture: GaussianMixture | None = None) -> D
             batch_size=c.teacher_batch_size,
             learning_rate=hp.teacher_lr,
             sigma_max=c.sigma_max,
+            target=c.teacher_target,
+            sigma_dist=c.teacher_sigma,
         )
         real = real_score(teacher, mixture, data)
 
@@ -258,6 +320,9 @@ def make_program(config: DMDConfig, mixture: GaussianMixture | None = None) -> D
             z_reg = jax.random.normal(k_reg, (c.regression_pairs, c.dim))
             t_reg = teacher_map(real, z_reg, sigma_max=c.sigma_max, steps=c.ode_steps)
 
+        # --- student and fake score start as copies of the teacher network
+        student0 = teacher.params if c.init == "teacher" else spec.init(k_init)
+        fake0 = teacher.params
         ctx = DMDContext(
             hp=hp,
             mixture=mixture,
@@ -268,14 +333,14 @@ def make_program(config: DMDConfig, mixture: GaussianMixture | None = None) -> D
             teacher_samples=t_eval,
             reference=reference,
             teacher_error=teacher_error,
+            start=None,
             teacher_loss=jnp.mean(teacher_losses[-100:]),
+            start_params=student0,
             z_reg=z_reg,
             t_reg=t_reg,
             k_err=k_err,
         )
-        # --- student and fake score start as copies of the teacher network
-        student0 = teacher.params if c.init == "teacher" else spec.init(k_init)
-        fake0 = teacher.params
+        ctx = ctx._replace(start=_start_measures(ctx, real, student_fn(ctx, student0), c))
         gen_opt, fake_opt = optimizers(hp)
         state = DMDState(
             student0, fake0, gen_opt.init(student0), fake_opt.init(fake0), jnp.int32(-1)
@@ -289,8 +354,9 @@ def make_program(config: DMDConfig, mixture: GaussianMixture | None = None) -> D
         def fake_update(carry, k):
             student, fake, fake_state = carry
             k_sim, k_s, k_n, k_real, k_gs, k_gn = jax.random.split(k, 6)
-            x_in, s_in = backward_simulation(student, k_sim)
-            x = jax.lax.stop_gradient(spec.apply(student, x_in, s_in))
+            g = student_fn(ctx, student)
+            x_in, s_in = backward_simulation(g, k_sim)
+            x = jax.lax.stop_gradient(g(x_in, s_in))
             sigma = _pick_sigma(k_s, c.batch_size, grid)
             noise = jax.random.normal(k_n, x.shape)
             if gan_on:
@@ -319,12 +385,12 @@ def make_program(config: DMDConfig, mixture: GaussianMixture | None = None) -> D
 
         def gen_update(student, gen_state, fake, k):
             k_sim, k_s, k_n, k_gs, k_gn, k_reg_b = jax.random.split(k, 6)
-            x_in, s_in = backward_simulation(student, k_sim)
+            x_in, s_in = backward_simulation(student_fn(ctx, student), k_sim)
             sigma = _pick_sigma(k_s, c.batch_size, grid, *GEN_SIGMA_RANGE)
             noise = jax.random.normal(k_n, x_in.shape)
 
             def loss_fn(p):
-                x = spec.apply(p, x_in, s_in)
+                x = student_fn(ctx, p)(x_in, s_in)
                 x_noisy = jax.lax.stop_gradient(x) + sigma[:, None] * noise
                 p_real = jax.lax.stop_gradient(real(x_noisy, sigma))
                 p_fake = jax.lax.stop_gradient(spec.apply(fake, x_noisy, sigma))
@@ -339,7 +405,7 @@ def make_program(config: DMDConfig, mixture: GaussianMixture | None = None) -> D
                     total = total + hp.gan_weight * gan
                 if reg_on:
                     idx = jax.random.randint(k_reg_b, (c.batch_size,), 0, c.regression_pairs)
-                    pred = spec.apply(p, c.sigma_max * ctx.z_reg[idx], c.sigma_max)
+                    pred = student_fn(ctx, p)(c.sigma_max * ctx.z_reg[idx], c.sigma_max)
                     total = total + hp.regression_weight * jnp.mean((pred - ctx.t_reg[idx]) ** 2)
                 return total, (dm, gan)
 
@@ -363,7 +429,7 @@ def make_program(config: DMDConfig, mixture: GaussianMixture | None = None) -> D
         return DMDState(*kept, diverged_step), jnp.where(ok, losses, jnp.nan)
 
     def record(ctx: DMDContext, state: DMDState):
-        samples = generate(state.student, ctx.z_eval, ctx.eps_eval)
+        samples = generate(student_fn(ctx, state.student), ctx.z_eval, ctx.eps_eval)
         fake_err = denoiser_error(
             lambda x, s: spec.apply(state.fake, x, s), ctx.mixture, ctx.k_err, ERROR_SIGMAS, n=256
         )
@@ -410,6 +476,7 @@ def make_program(config: DMDConfig, mixture: GaussianMixture | None = None) -> D
             gan_disc_loss=losses[:, 3],
             fake_error=jnp.concatenate([fake_err0[None], fake_err]),
             teacher_error=ctx.teacher_error,
+            start=ctx.start,
             teacher_loss=ctx.teacher_loss,
             diverged_step=state.diverged_step,
             student_params=state.student,

@@ -8,14 +8,17 @@ import numpy as np
 import pandas as pd
 
 from dmdlab.config import DMDConfig
-from dmdlab.dmd import ERROR_SIGMAS, TrainOutput
+from dmdlab.dmd import ERROR_SIGMAS, StartMeasures, TrainOutput
 from dmdlab.metrics import (
+    copying_baseline,
     copying_score,
     coverage,
+    kept_fractions,
     loglik_gap,
     mode_agreement,
     pairing_inefficiency,
     sliced_wasserstein,
+    within_mode_copying,
 )
 
 __all__ = ["METRIC_COLUMNS", "metrics_table"]
@@ -23,9 +26,16 @@ __all__ = ["METRIC_COLUMNS", "metrics_table"]
 METRIC_COLUMNS = [
     "seed",
     "step",
-    "copying",
-    "mode_agreement",
     "kappa",
+    "mode_agreement",
+    "within_mode",
+    "kept_min",
+    "remapped_modes",
+    "teacher_modes",
+    "kept_by_mode",
+    "copying",
+    "copying_baseline",
+    "copying_norm",
     "pairing_inefficiency",
     "teacher_pairing_inefficiency",
     "coverage_min",
@@ -39,6 +49,7 @@ METRIC_COLUMNS = [
     "gan_gen_loss",
     "gan_disc_loss",
     "teacher_loss",
+    *StartMeasures._fields,
     *[f"teacher_err_s{s:g}" for s in ERROR_SIGMAS],
     *[f"fake_err_s{s:g}" for s in ERROR_SIGMAS],
     "diverged",
@@ -51,10 +62,20 @@ def _sample_metrics(mixture, teacher, reference, student):
     """JAX metrics of one recorded student sample set (n, d) against its teacher."""
     agree, kappa = mode_agreement(mixture, student, teacher)
     cov = coverage(mixture, student) / mixture.weights
+    kept = kept_fractions(mixture, student, teacher)
+    c, c_base = copying_score(student, teacher), copying_baseline(mixture, teacher)
     return {
-        "copying": copying_score(student, teacher),
-        "mode_agreement": agree,
         "kappa": kappa,
+        "mode_agreement": agree,
+        "within_mode": within_mode_copying(mixture, student, teacher),
+        "kept_min": jnp.nanmin(kept),
+        "remapped_modes": jnp.sum(kept < 0.5),  # NaN (mode T never visits) compares False
+        "teacher_modes": jnp.sum(jnp.isfinite(kept)),
+        "kept_by_mode": kept,
+        "copying": c,
+        "copying_baseline": c_base,
+        # C rescaled so that the never-the-same-mode student scores 0 at every d
+        "copying_norm": (c - c_base) / (1.0 - c_base),
         "coverage_min": jnp.min(cov),
         "coverage_max": jnp.max(cov),
         "loglik_gap": loglik_gap(mixture, student, reference),
@@ -69,8 +90,13 @@ def metrics_table(config: DMDConfig, out: TrainOutput, seeds) -> pd.DataFrame:
     ``out`` has a leading seed axis matching ``seeds``. Coverage columns are per-mode
     fractions divided by the mode's weight (1 = exactly its share); ``teacher_*``
     fidelity columns measure the teacher's own samples T(z) the same way. ``sliced_w2`` is in
-    units of the data's standard deviation. Rows at or after a seed's divergence have
-    ``diverged=True`` and NaN metrics, so no average can include them by accident.
+    units of the data's standard deviation. κ is the primary copying metric; C
+    (``copying``) is reported beside ``copying_baseline``, the C of a student that never
+    picks T's mode, and ``copying_norm`` = (C − baseline)/(1 − baseline).
+    ``kept_by_mode`` (a list of K) is each teacher mode's kept fraction (NaN where T
+    sends no noise); ``remapped_modes`` counts those below ½ out of ``teacher_modes``.
+    Rows at or after a seed's divergence have ``diverged=True`` and NaN metrics, so no
+    average can include them by accident.
     """
     out = jax.device_get(out)
     seeds = [int(s) for s in seeds]
@@ -98,7 +124,7 @@ def metrics_table(config: DMDConfig, out: TrainOutput, seeds) -> pd.DataFrame:
             diverged = diverged_step >= 0 and steps[e] >= diverged_step
             row = {"seed": seed, "step": int(steps[e])}
             for name, values in per_seed.items():
-                row[name] = float(values[i, e])
+                row[name] = float(values[i, e]) if values.ndim == 2 else values[i, e].tolist()
             row["pairing_inefficiency"] = pairing_inefficiency(z, out.student_samples[i, e])
             row["teacher_pairing_inefficiency"] = teacher_de
             row["teacher_coverage_min"] = float(teacher["coverage_min"][i])
@@ -108,12 +134,15 @@ def metrics_table(config: DMDConfig, out: TrainOutput, seeds) -> pd.DataFrame:
             row["gan_gen_loss"] = float(out.gan_gen_loss[i, e])
             row["gan_disc_loss"] = float(out.gan_disc_loss[i, e])
             row["teacher_loss"] = float(out.teacher_loss[i])
+            for name, values in out.start._asdict().items():
+                row[name] = float(values[i])
             for j, s in enumerate(ERROR_SIGMAS):
                 row[f"teacher_err_s{s:g}"] = float(out.teacher_error[i, j])
                 row[f"fake_err_s{s:g}"] = float(out.fake_error[i, e, j])
             if diverged:
                 for name in (*per_seed, "pairing_inefficiency"):
                     row[name] = float("nan")
+                row["kept_by_mode"] = [float("nan")] * config.n_modes
             row["diverged"] = bool(diverged)
             row["diverged_step"] = diverged_step
             rows.append(row)

@@ -17,13 +17,20 @@ from dmdlab._checks import check_paired, check_rows
 from dmdlab.mixture import GaussianMixture
 
 __all__ = [
+    "copying_baseline",
     "copying_score",
     "coverage",
     "denoiser_error",
+    "kept_fractions",
     "loglik_gap",
     "mode_agreement",
     "pairing_inefficiency",
+    "sigma_max_error",
     "sliced_wasserstein",
+    "start_alignment",
+    "start_kappa",
+    "tilt_modes",
+    "within_mode_copying",
 ]
 
 
@@ -68,14 +75,123 @@ def mode_agreement(
     """
     student, teacher = check_paired(student, teacher, "student", "teacher")
     check_rows(student, mixture.dim, "student")
-    a, b = mixture.assign(student), mixture.assign(teacher)
+    return label_agreement(mixture.assign(student), mixture.assign(teacher), mixture.n_modes)
+
+
+def label_agreement(a: jax.Array, b: jax.Array, k: int) -> tuple[jax.Array, jax.Array]:
+    """(agreement, Cohen's κ) of two labelings a, b (n,) with values in 0…k−1."""
     p_o = jnp.mean(a == b)
-    k = mixture.n_modes
     freq_a = jnp.bincount(a, length=k) / a.shape[0]
     freq_b = jnp.bincount(b, length=k) / b.shape[0]
     p_e = jnp.dot(freq_a, freq_b)
     kappa = jnp.where(p_e < 1.0, (p_o - p_e) / jnp.where(p_e < 1.0, 1.0 - p_e, 1.0), jnp.nan)
     return p_o, kappa
+
+
+def copying_baseline(mixture: GaussianMixture, teacher: jax.Array) -> jax.Array:
+    """C of a student that puts every noise in the wrong mode: scalar.
+
+    That student sends z to T(z) moved from T's mode k to the mode nearest to it,
+    G(z) = T(z) − μ_k + μ_j (j ≠ k the nearest other mean); where modes overlap (low d)
+    a few moved points still fall in mode k. Its C is high in low d and
+    ≈ 0 in high d (K = 8, s = 0.2: ≈ 0.75 at d = 2, ≈ 0.01 at d = 128), so C is only
+    comparable across d next to this number (SCIENCE.md §5). teacher: (n, d).
+    """
+    teacher = check_rows(teacher, mixture.dim, "teacher")
+    means = mixture.means
+    sq = jnp.sum((means[:, None] - means[None]) ** 2, -1)
+    nearest_other = jnp.argmin(jnp.where(jnp.eye(mixture.n_modes, dtype=bool), jnp.inf, sq), 1)
+    k = mixture.assign(teacher)
+    moved = teacher - means[k] + means[nearest_other[k]]
+    return copying_score(moved, teacher)
+
+
+def within_mode_copying(
+    mixture: GaussianMixture, student: jax.Array, teacher: jax.Array
+) -> jax.Array:
+    """Copying of the position inside the mode: scalar in [−1, 1], NaN if no mode agrees.
+
+    Over the rows whose modes agree (k = mode of T(z) = mode of G(z)), the correlation
+    Σ⟨G − μ_k, T − μ_k⟩ / √(Σ‖G − μ_k‖² Σ‖T − μ_k‖²). 1 = G copies where in its mode
+    T puts z; ≈ 0 = an unrelated position (e.g. shuffled within the mode). Its scale
+    is the modes' own, so it compares across d (unlike C).
+    """
+    student, teacher = check_paired(student, teacher, "student", "teacher")
+    a, b = mixture.assign(student), mixture.assign(teacher)
+    same = (a == b)[:, None]
+    g = jnp.where(same, student - mixture.means[b], 0.0)
+    t = jnp.where(same, teacher - mixture.means[b], 0.0)
+    denom = jnp.sqrt(jnp.sum(g**2) * jnp.sum(t**2))
+    return jnp.where(denom > 0, jnp.sum(g * t) / jnp.where(denom > 0, denom, 1.0), jnp.nan)
+
+
+def kept_fractions(mixture: GaussianMixture, student: jax.Array, teacher: jax.Array) -> jax.Array:
+    """Per teacher mode k, the share of T's mode-k noises that G also sends to k: (K,).
+
+    NaN for a mode T sends no noise to. 1 for G = T; 0 for every mode when G permutes
+    the modes. A mode is *remapped* when its kept fraction is < ½ (SCIENCE.md §5).
+    """
+    student, teacher = check_paired(student, teacher, "student", "teacher")
+    a, b = mixture.assign(student), mixture.assign(teacher)
+    k = mixture.n_modes
+    total = jnp.bincount(b, length=k)
+    kept = jnp.bincount(b, weights=(a == b).astype(jnp.float32), length=k)
+    return jnp.where(total > 0, kept / jnp.maximum(total, 1), jnp.nan)
+
+
+def _z_part(x: jax.Array) -> jax.Array:
+    """x (n, d) minus its mean over rows: the part that depends on the noise."""
+    return x - jnp.mean(x, axis=0)
+
+
+def start_alignment(start: jax.Array, exact: jax.Array) -> jax.Array:
+    """Correlation of the z-dependent parts of two σ_max read-outs (n, d): scalar.
+
+    ``start`` = G₀(z) = D_θ(σ_max z, σ_max), ``exact`` = D*(σ_max z, σ_max), row-paired.
+    Each minus its mean over z, then ⟨a, b⟩ / (‖a‖ ‖b‖) over all entries (SCIENCE.md
+    §5b). 1 = the student's starting tilt points where the exact one does.
+    """
+    a, b = (_z_part(x) for x in check_paired(start, exact, "start", "exact"))
+    return jnp.sum(a * b) / jnp.sqrt(jnp.sum(a**2) * jnp.sum(b**2))
+
+
+def tilt_modes(mixture: GaussianMixture, start: jax.Array) -> jax.Array:
+    """The mode each row's starting tilt points at: (n,) indices.
+
+    argmax_k ⟨G₀(z) − mean_z G₀, μ_k − m⟩, m the data mean (SCIENCE.md §5b): at σ_max the
+    read-out is the data mean plus a small tilt, and this asks which mode it leans to.
+    """
+    start = check_rows(start, mixture.dim, "start")
+    m = mixture.weights @ mixture.means
+    return jnp.argmax(_z_part(start) @ (mixture.means - m).T, axis=-1)
+
+
+def start_kappa(
+    mixture: GaussianMixture, z: jax.Array, teacher: jax.Array, sigma_max: float = 80.0
+) -> jax.Array:
+    """κ between T(z)'s mode and the mode the *exact* σ_max tilt points at: scalar.
+
+    No training: D*(σ_max z, σ_max) is the mixture's exact denoiser. Does the starting
+    map already "know" the teacher's pairing? z, teacher = T(z): (n, d), row-paired.
+    """
+    z, teacher = check_paired(z, teacher, "z", "teacher")
+    exact = mixture.denoise(sigma_max * z, sigma_max)
+    return label_agreement(tilt_modes(mixture, exact), mixture.assign(teacher), mixture.n_modes)[1]
+
+
+def sigma_max_error(denoise, mixture: GaussianMixture, z: jax.Array, sigma_max: float = 80.0):
+    """A denoiser's error where the student is read, against the pairing signal: scalar.
+
+    E‖D(σ_max z) − D*(σ_max z)‖² / E‖D*(σ_max z) − mean_z D*(σ_max z)‖², z (n, d). The
+    denominator is the z-dependent part of the exact read-out (the only part that can
+    carry a pairing), not the optimal error, which at σ_max is almost the whole data
+    variance (SCIENCE.md §5c). < 1: the denoiser's start tilts the right way; ≫ 1: the
+    start carries its error, not the exact tilt.
+    """
+    x = sigma_max * check_rows(z, mixture.dim, "z")
+    exact = mixture.denoise(x, sigma_max)
+    err = jnp.mean(jnp.sum((denoise(x, sigma_max) - exact) ** 2, -1))
+    return err / jnp.mean(jnp.sum(_z_part(exact) ** 2, -1))
 
 
 def pairing_inefficiency(z, x) -> float:

@@ -1,7 +1,11 @@
 """The one denoiser architecture shared by teacher, student and fake score.
 
-D(x, σ) = c_skip(σ) x + c_out(σ) F(c_in(σ) x, c_noise(σ))  (EDM, Karras et al. 2022),
-with F an MLP conditioned on a Fourier embedding of c_noise. Parameters are kept
+D(x, σ) = c_skip(σ) x + c_out(σ) [F(c_in(σ) x, c_noise(σ)) + a(σ) c_in(σ) x]  (EDM, Karras
+et al. 2022, plus a learned scalar skip a(σ)), with F an MLP conditioned on a Fourier
+embedding of c_noise. The learned skip (SCIENCE.md §5c) is what lets the network be exact
+when its width is below d: F's output has rank ≤ width, but at σ ≈ 1 the denoiser must
+cancel a full-rank multiple of x. a(σ) starts at 0, so at initialisation the network is
+EDM's; ``skip="edm"`` leaves it out. Parameters are kept
 as flax NNX state so training code stays purely functional: ``apply(params, x, σ)``.
 """
 
@@ -14,7 +18,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-__all__ = ["MATMUL_DTYPES", "DenoiserNet", "NetSpec", "edm_precond"]
+__all__ = ["MATMUL_DTYPES", "SKIPS", "DenoiserNet", "NetSpec", "edm_precond"]
 
 # GPUs default to TF32 for f32 products (10-bit mantissa); "float32" asks for the real thing.
 _MATMUL = {
@@ -22,6 +26,7 @@ _MATMUL = {
     "bfloat16": {"dtype": jnp.bfloat16},
 }
 MATMUL_DTYPES = tuple(_MATMUL)
+SKIPS = ("learned", "edm")
 
 
 def edm_precond(sigma: jax.Array, sigma_data: float):
@@ -36,6 +41,9 @@ def edm_precond(sigma: jax.Array, sigma_data: float):
 
 class DenoiserNet(nnx.Module):
     """MLP F(c_in x, c_noise) with EDM preconditioning and a GAN head on its last hidden layer.
+
+    ``skip="learned"`` adds a(σ) c_in x to F's output, a(σ) one zero-initialised linear
+    layer on the σ embedding (so a fresh network equals the ``skip="edm"`` one).
 
     Every hidden layer gets its own projection of the σ embedding (a standard way
     to let each layer depend on the noise level). ``__call__`` maps x (n, d), σ (n,)
@@ -53,6 +61,7 @@ class DenoiserNet(nnx.Module):
         *,
         rngs: nnx.Rngs,
         matmul_dtype: str = "float32",
+        skip: str = "learned",
     ):
         n_freq = 16
         self.sigma_data = sigma_data
@@ -64,27 +73,40 @@ class DenoiserNet(nnx.Module):
         self.hidden_emb = nnx.List([linear(2 * n_freq, width) for _ in range(max(depth - 1, 0))])
         self.out = linear(width, dim)
         self.gan_head = linear(width, 1)
+        # Built last and zero-initialised: the other layers draw the same weights as
+        # without it, and a(σ) = 0 at initialisation.
+        zeros = nnx.initializers.zeros
+        self.skip = nnx.data(
+            linear(2 * n_freq, 1, kernel_init=zeros, bias_init=zeros) if skip == "learned" else None
+        )
 
-    def _trunk(self, x: jax.Array, sigma: jax.Array):
-        _, _, c_in, c_noise = edm_precond(sigma, self.sigma_data)
+    def _embed(self, sigma: jax.Array) -> jax.Array:
+        _, _, _, c_noise = edm_precond(sigma, self.sigma_data)
         # Fixed (not learned) frequencies, so weight decay cannot erode them.
         freqs = jnp.exp(jnp.linspace(0.0, jnp.log(64.0), self.n_freq))
         phase = c_noise[:, None] * freqs
-        emb = jnp.concatenate([jnp.sin(phase), jnp.cos(phase)], axis=-1)
-        h = nnx.silu(self.inp(c_in[:, None] * x) + self.emb(emb))
+        return jnp.concatenate([jnp.sin(phase), jnp.cos(phase)], axis=-1)
+
+    def _denoise(self, x: jax.Array, sigma: jax.Array):
+        """(D(x, σ) (n, d), last hidden layer (n, width))."""
+        c_skip, c_out, c_in, _ = edm_precond(sigma, self.sigma_data)
+        emb = self._embed(sigma)
+        x_in = c_in[:, None] * x
+        h = nnx.silu(self.inp(x_in) + self.emb(emb))
         for layer, proj in zip(self.hidden, self.hidden_emb, strict=True):
             h = nnx.silu(layer(h) + proj(emb))
-        return h
+        f = self.out(h)
+        if self.skip is not None:
+            f = f + self.skip(emb) * x_in  # a(σ) c_in x: a full-rank path F cannot give
+        return c_skip[:, None] * x + c_out[:, None] * f, h
 
     def __call__(self, x: jax.Array, sigma: jax.Array) -> jax.Array:
-        c_skip, c_out, _, _ = edm_precond(sigma, self.sigma_data)
-        return c_skip[:, None] * x + c_out[:, None] * self.out(self._trunk(x, sigma))
+        return self._denoise(x, sigma)[0]
 
     def denoise_and_logit(self, x: jax.Array, sigma: jax.Array):
         """D(x, σ) (n, d) and the discriminator logit (n,) from the same trunk pass."""
-        c_skip, c_out, _, _ = edm_precond(sigma, self.sigma_data)
-        h = self._trunk(x, sigma)
-        return c_skip[:, None] * x + c_out[:, None] * self.out(h), self.gan_head(h)[:, 0]
+        out, h = self._denoise(x, sigma)
+        return out, self.gan_head(h)[:, 0]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,12 +123,15 @@ class NetSpec:
     depth: int = 3
     sigma_data: float = 1.0
     matmul_dtype: str = "float32"
+    skip: str = "learned"
 
     def __post_init__(self):
         if self.matmul_dtype not in _MATMUL:
             raise ValueError(
                 f"matmul_dtype={self.matmul_dtype!r} is invalid: allowed {MATMUL_DTYPES}"
             )
+        if self.skip not in SKIPS:
+            raise ValueError(f"skip={self.skip!r} is invalid: allowed {SKIPS}")
 
     def _build(self, key) -> DenoiserNet:
         return DenoiserNet(
@@ -116,6 +141,7 @@ class NetSpec:
             self.sigma_data,
             rngs=nnx.Rngs(key),
             matmul_dtype=self.matmul_dtype,
+            skip=self.skip,
         )
 
     @property

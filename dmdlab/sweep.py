@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from dmdlab.analysis import mean_ci
+from dmdlab.analysis import fidelity_flags, final_rows, mean_ci, passing
 from dmdlab.config import DMDConfig, parse_field_value
 from dmdlab.distill import normalize_seeds, run_seeds
 from dmdlab.evaluate import metrics_table
@@ -49,15 +49,25 @@ __all__ = [
     "trend_sentence",
 ]
 
-SUMMARY_METRICS = [
-    "copying",
-    "kappa",
-    "pairing_inefficiency",
-    "teacher_pairing_inefficiency",
-    "coverage_min",
-    "loglik_gap",
-    "teacher_loglik_gap",
-]
+# κ is the primary copying metric (SCIENCE.md §5); C only beside its baseline.
+COPYING_METRICS = {
+    "kappa": "κ",
+    "within_mode": "within-mode",
+    "remap_share": "remapped",
+    "copying": "C",
+    "copying_baseline": "C_baseline",
+    "pairing_inefficiency": "ΔE",
+}
+FIDELITY_METRICS = {
+    "coverage_min": "cov_min",
+    "loglik_gap": "gap/d",
+    "teacher_loglik_gap": "gap/d_teacher",
+    "teacher_map_agree": "T_map_agree",
+    "teacher_err_smax": "T_err_σmax",
+    "start_alignment": "start_align",
+    "start_kappa": "start_κ",
+}
+SUMMARY_METRICS = [*COPYING_METRICS, *FIDELITY_METRICS]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -306,14 +316,14 @@ def run_sweep(
 
 
 def _cell_line(spec, config, table, timing) -> str:
-    last = table[(table.step == table.step.max()) & ~table.diverged]
+    last = final_rows(table)
     label = " ".join(f"{k}={getattr(config, k)}" for k in spec.grid)
     n_div = int(table.groupby("seed").diverged.any().sum())
     div = f" ({n_div} diverged)" if n_div else ""
     return (
-        f"{label}: C={last.copying.mean():.3f} κ={last.kappa.mean():.3f} "
-        f"ΔE={last.pairing_inefficiency.mean():.3f} cov_min={last.coverage_min.mean():.2f} "
-        f"gap={last.loglik_gap.mean():.3f}{div}  "
+        f"{label}: κ={last.kappa.mean():.3f} within={last.within_mode.mean():.3f} "
+        f"C={last.copying.mean():.3f} (baseline {last.copying_baseline.mean():.3f}) "
+        f"cov_min={last.coverage_min.mean():.2f} gap={last.loglik_gap.mean():.3f}{div}  "
         f"[{timing['wall_s']:.0f}s, compile {timing['compile_s']:.0f}s]"
     )
 
@@ -321,10 +331,14 @@ def _cell_line(spec, config, table, timing) -> str:
 # ---------------------------------------------------------------- summary
 def summarize(results: pd.DataFrame, by=("dim",), step: int | None = None) -> pd.DataFrame:
     """Mean and 95% t-interval half-width over seeds, per grid point, at ``step``
-    (default: the last recorded step). Diverged seeds are excluded and counted."""
+    (default: each cell's last recorded step). Diverged seeds are excluded and counted.
+    ``remap_share`` is the share of (seed, mode) units remapped (kept fraction < ½)."""
     by = list(by)
-    step = int(results.step.max()) if step is None else step
-    at = results[results.step == step]
+    at = results if step is None else results[results.step == step]
+    if step is None and len(at):
+        last = at.groupby("cell").step.transform("max") if "cell" in at else at.step.max()
+        at = at[at.step == last]
+    at = at.assign(remap_share=at.remapped_modes / at.teacher_modes)
     rows = []
     for key, group in at.groupby(by, sort=True):
         key = key if isinstance(key, tuple) else (key,)
@@ -344,7 +358,7 @@ def summarize(results: pd.DataFrame, by=("dim",), step: int | None = None) -> pd
 def trend_sentence(results: pd.DataFrame, metric: str = "copying") -> str:
     """One sentence, computed from the data, on whether ``metric`` rises with dim
     (Spearman rank correlation of per-seed final values with dim)."""
-    last = results[(results.step == results.step.max()) & ~results.diverged]
+    last = final_rows(results)
     if last.dim.nunique() < 2:
         return "Only one dimension in this run: no trend to report."
     rho, p = stats.spearmanr(last.dim, last[metric])
@@ -364,31 +378,33 @@ def trend_sentence(results: pd.DataFrame, metric: str = "copying") -> str:
 
 
 def format_summary(results: pd.DataFrame, by=("dim",)) -> str:
-    """The end-of-sweep text: a table of mean ± 95% CI and the trend sentences."""
+    """The end-of-sweep text: copying and fidelity tables (mean ± 95% t-interval over
+    seeds, each cell's final step), the fidelity verdict per grid point, trend sentences."""
     table = summarize(results, by)
-    lines = [f"Summary at step {int(results.step.max())} (mean ± 95% CI over seeds):"]
-    header = [*by, "seeds", *SUMMARY_METRICS]
-    short = {
-        "copying": "C",
-        "kappa": "κ",
-        "pairing_inefficiency": "ΔE",
-        "teacher_pairing_inefficiency": "ΔE_teacher",
-        "coverage_min": "cov_min",
-        "loglik_gap": "gap/d",
-        "teacher_loglik_gap": "gap/d_teacher",
-    }
-    lines.append("  ".join(f"{short.get(h, h):>15}" for h in header))
-    for row in table.to_dict("records"):
-        cells = [f"{row[b]!s:>15}" for b in by] + [f"{int(row['seeds']):>15}"]
-        for m in SUMMARY_METRICS:
-            cells.append(f"{row[m]:>7.3f} ± {row[m + '_ci']:<5.3f}".rjust(15))
-        lines.append("  ".join(cells))
+    steps = sorted(final_rows(results).step.unique()) if len(results) else []
+    lines = [f"Summary at generator step {', '.join(map(str, steps))} "
+             "(mean ± 95% t-interval over seeds):"]  # fmt: skip
+    for title, metrics in (("copying", COPYING_METRICS), ("fidelity and start", FIDELITY_METRICS)):
+        lines.append(f"-- {title}")
+        lines.append("  ".join(f"{h:>15}" for h in [*by, "seeds", *metrics.values()]))
+        for row in table.to_dict("records"):
+            cells = [f"{row[b]!s:>15}" for b in by] + [f"{int(row['seeds']):>15}"]
+            for m in metrics:
+                ci = row[m + "_ci"]
+                ci = f"{ci:<5.3f}" if ci == ci else "n/a  "
+                cells.append(f"{row[m]:>7.3f} ± {ci}".rjust(15))
+            lines.append("  ".join(cells))
+    flagged = fidelity_flags(results, by)
+    for row in flagged.to_dict("records"):
+        where = ", ".join(f"{b}={row[b]}" for b in by)
+        lines.append(f"FAILS FIDELITY at {where}: {row['why']} (leave its copying numbers out)")
+    if flagged.empty:
+        lines.append("Every grid point passes the fidelity gates.")
     n_div = int(results.groupby(["cell", "seed"]).diverged.any().sum()) if "cell" in results else 0
     if n_div:
         lines.append(f"{n_div} seed-run(s) diverged and are excluded from the means above.")
     else:
         lines.append("No run diverged.")
     if "dim" in by:
-        lines.append(trend_sentence(results, "copying"))
-        lines.append(trend_sentence(results, "kappa"))
+        lines.append(trend_sentence(passing(results, by), "kappa"))
     return "\n".join(lines)

@@ -4,7 +4,9 @@
 - :class:`MemorizingTeacher` — the exact denoiser of N training points; its ODE map
   lands on those points.
 - :class:`NetworkTeacher` — an MLP denoiser trained by denoising score matching
-  (:func:`train_network_teacher`); its training length is the convergence knob.
+  (:func:`train_network_teacher`), on noisy targets x_0 ("samples") or on the exact
+  E[x_0 | x_σ] ("exact": the same minimiser, no target noise); its training length is
+  the convergence knob.
 
 All three are JAX pytrees, so they pass through ``jit`` and ``vmap``.
 """
@@ -26,11 +28,14 @@ __all__ = [
     "NetworkTeacher",
     "OracleTeacher",
     "denoising_loss",
+    "mode_sigma",
     "sample_teacher_sigma",
     "train_network_teacher",
 ]
 
 SIGMA_MIN, SIGMA_MAX = 0.002, 80.0
+TEACHER_TARGETS = ("exact", "samples")
+TEACHER_SIGMAS = ("focused", "edm")
 
 
 @jax.tree_util.register_dataclass
@@ -80,28 +85,75 @@ class NetworkTeacher:
     __call__ = denoise
 
 
-def sample_teacher_sigma(key: jax.Array, n: int, sigma_max: float = SIGMA_MAX) -> jax.Array:
-    """σ (n,) for denoiser training: half EDM log-normal (P_mean −1.2, P_std 1.2),
-    half log-uniform over [0.002, σ_max].
+def mode_sigma(mixture: GaussianMixture) -> jax.Array:
+    """The noise level where a noised point's component is decided (scalar).
 
-    The log-uniform half is what teaches the network σ ≈ σ_max, where the student is
-    read (SCIENCE.md §7); log-normal alone almost never draws it.
+    For two means Δ apart, the posterior log-odds of x = μ_k + σε are
+    Δ²/(2σ²) + (Δ/σ)·N(0, 1): the signal meets the noise at σ ≈ Δ/2. This returns half
+    the median nearest-neighbour distance between the means, which grows like √d for
+    means ~ N(0, I_d) (≈ 1 at d = 2, ≈ 7 at d = 128).
     """
-    k_ln, k_lu, k_pick = jax.random.split(key, 3)
+    means = mixture.means
+    sq = jnp.sum((means[:, None] - means[None]) ** 2, -1)
+    sq = jnp.where(jnp.eye(means.shape[0], dtype=bool), jnp.inf, sq)
+    nearest = jnp.sqrt(jnp.min(sq, axis=1))
+    # one component: no decision to make; fall back to the data's own scale
+    return jnp.where(means.shape[0] > 1, 0.5 * jnp.median(nearest), jnp.sqrt(mixture.variance()))
+
+
+def sample_teacher_sigma(
+    key: jax.Array, n: int, sigma_max: float = SIGMA_MAX, sigma_mode=None
+) -> jax.Array:
+    """σ (n,) for denoiser training.
+
+    Without ``sigma_mode`` ("edm" in the config): half EDM log-normal (P_mean −1.2,
+    P_std 1.2), half log-uniform over [0.002, σ_max]. With it ("focused"): a quarter
+    each of those two, of a log-normal centred on ``sigma_mode`` (std 0.7 in log σ),
+    and of σ = σ_max exactly.
+
+    The log-uniform part is what teaches the network σ ≈ σ_max (SCIENCE.md §7);
+    log-normal alone almost never draws it. The mode band is where a noised point's
+    component is decided (:func:`mode_sigma`); it moves up like √d, out of EDM's
+    log-normal (centred on σ ≈ 0.3). σ_max itself is where the student is read, and the
+    pairing signal there is a tilt of O(1/σ_max) (SCIENCE.md §5b): measured at d = 8
+    (3000 steps), the share at σ_max cuts the error there from 12.8× to 0.7× that
+    signal, with the other bands unchanged.
+    """
+    k_ln, k_lu, k_mode, k_pick = jax.random.split(key, 4)
     lognormal = jnp.exp(-1.2 + 1.2 * jax.random.normal(k_ln, (n,)))
     u = jax.random.uniform(k_lu, (n,))
     loguniform = jnp.exp(jnp.log(SIGMA_MIN) + u * (jnp.log(sigma_max) - jnp.log(SIGMA_MIN)))
-    pick = jax.random.bernoulli(k_pick, 0.5, (n,))
-    return jnp.clip(jnp.where(pick, lognormal, loguniform), SIGMA_MIN, sigma_max)
+    if sigma_mode is None:
+        pick = jax.random.bernoulli(k_pick, 0.5, (n,))
+        sigma = jnp.where(pick, lognormal, loguniform)
+    else:
+        band = sigma_mode * jnp.exp(0.7 * jax.random.normal(k_mode, (n,)))
+        which = jax.random.randint(k_pick, (n,), 0, 4)
+        sigma = jnp.select(
+            [which == 0, which == 1, which == 2], [lognormal, loguniform, band], sigma_max
+        )
+    return jnp.clip(sigma, SIGMA_MIN, sigma_max)
 
 
-def denoising_loss(denoise, x0: jax.Array, sigma: jax.Array, noise: jax.Array, sigma_data: float):
-    """EDM's weighted x0-prediction loss, mean over samples of λ(σ)·mean_coords (D − x0)².
+def denoising_loss(
+    denoise,
+    x0: jax.Array,
+    sigma: jax.Array,
+    noise: jax.Array,
+    sigma_data: float,
+    target_fn=None,
+):
+    """EDM's weighted x0-prediction loss, mean over samples of λ(σ)·mean_coords (D − y)².
 
     λ(σ) = 1/σ² + 1/σ_data², which makes the loss O(1) at every σ. x0, noise (n, d), σ (n,).
+    The target y is x0 (denoising score matching) or, with ``target_fn(x_σ, σ)``, e.g. the
+    exact E[x0 | x_σ]: both have the conditional mean as minimiser, the second without
+    the target's variance.
     """
     weight = 1.0 / sigma**2 + 1.0 / sigma_data**2
-    err = denoise(x0 + sigma[:, None] * noise, sigma) - x0
+    x_noisy = x0 + sigma[:, None] * noise
+    target = x0 if target_fn is None else jax.lax.stop_gradient(target_fn(x_noisy, sigma))
+    err = denoise(x_noisy, sigma) - target
     return jnp.mean(weight * jnp.mean(err**2, axis=-1))
 
 
@@ -115,26 +167,38 @@ def train_network_teacher(
     learning_rate=1e-3,
     sigma_max: float = SIGMA_MAX,
     init_params=None,
+    target: str = "exact",
+    sigma_dist: str = "focused",
 ) -> tuple[NetworkTeacher, jax.Array]:
     """Fit ``spec`` to ``data`` by denoising score matching; one ``lax.scan``, jit/vmap-able.
 
     ``data`` is any mixture to sample from (``GaussianMixture.empirical(points)`` trains
-    on a finite set). Returns the teacher and its loss per step (steps,).
+    on a finite set). ``target``: "exact" regresses on ``data.denoise`` (E[x0 | x_σ] of
+    the data, known here in closed form), "samples" on the noisy x0 (ordinary DSM).
+    ``sigma_dist`` "focused" adds the band where modes are decided and σ_max itself to
+    the σ distribution, "edm" keeps EDM's log-normal plus log-uniform
+    (:func:`sample_teacher_sigma`). Returns the teacher and its loss per step (steps,).
     """
+    if target not in TEACHER_TARGETS:
+        raise ValueError(f"target={target!r} is invalid: allowed {TEACHER_TARGETS}")
+    if sigma_dist not in TEACHER_SIGMAS:
+        raise ValueError(f"sigma_dist={sigma_dist!r} is invalid: allowed {TEACHER_SIGMAS}")
     k_init, k_train = jax.random.split(key)
     params = spec.init(k_init) if init_params is None else init_params
     opt = adamw(learning_rate, decay_steps=steps)
+    sigma_mode = mode_sigma(data) if sigma_dist == "focused" else None
+    target_fn = data.denoise if target == "exact" else None
 
     def step(carry, k):
         params, opt_state = carry
         k_x, k_s, k_n = jax.random.split(k, 3)
         x0 = data.sample(k_x, batch_size)
-        sigma = sample_teacher_sigma(k_s, batch_size, sigma_max)
+        sigma = sample_teacher_sigma(k_s, batch_size, sigma_max, sigma_mode)
         noise = jax.random.normal(k_n, x0.shape)
 
         def loss_fn(p):
             return denoising_loss(
-                lambda x, s: spec.apply(p, x, s), x0, sigma, noise, spec.sigma_data
+                lambda x, s: spec.apply(p, x, s), x0, sigma, noise, spec.sigma_data, target_fn
             )
 
         loss, grads = jax.value_and_grad(loss_fn)(params)

@@ -35,8 +35,8 @@ def main(argv=None) -> None:
     body += [fmt_table(fid[["dim", "gan", "mean", "ci", "n"]].round(4)), ""]
 
     _, ax = plt.subplots(1, 2, figsize=(12, 4.2))
-    plot_metric_by_level(results, "gan", "copying", ax=ax[0])
-    plot_metric_by_level(results, "gan", "kappa", ax=ax[1])
+    plot_metric_by_level(results, "gan", "kappa", ax=ax[0])
+    plot_metric_by_level(results, "gan", "within_mode", ax=ax[1])
     save_figure(ax, study.figure("gan_effect.png"), "Copying with and without the GAN term")
     print(
         study.write_report("Is copying caused by the GAN term?", body, ["gan_effect.png"], headline)

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from _common import Study, fmt_table, parse_args
-from dmdlab.analysis import compare_levels, describe_transition
+from dmdlab.analysis import compare_levels, describe_transition, passing
 from dmdlab.plotting import plot_metric_by_level, save_figure
 
 DIMS = {"smoke": [2, 4], "quick": [2, 8, 32], "full": [2, 8, 32, 128, 512]}
@@ -40,6 +40,11 @@ def variants(mode: str) -> dict[str, dict]:
         "init=random": {"init": "random"},
         "student_steps=2": {"student_steps": 2},
         "fake_ratio=1": {"fake_ratio": 1},
+        # the learned skip gives the student a direct path from z to its output: does
+        # that path itself favour copying? (SCIENCE.md §5c; issue: keep both, compare)
+        "skip=edm": {"skip": "edm"},
+        # the same network and gradients, started at the exact σ_max denoiser (§5b)
+        "start=exact": {"start": "exact"},
     }
     if mode == "full":
         v["K=2"] = {"n_modes": 2}
@@ -55,25 +60,27 @@ def main(argv=None) -> None:
     study = Study("freedom", args)
     results = study.variants(variants(args.mode), {"dim": DIMS[args.mode]}, column="variant")
 
-    table = compare_levels(results, "variant", "base", "copying")
+    kept = passing(results, by=["dim", "variant"])
+    table = compare_levels(kept, "variant", "base", "kappa")
     rows = []
-    for name, group in results.groupby("variant", sort=False):
+    for name, group in kept.groupby("variant", sort=False):
         per_dim = table[table.variant == name]
         row = {"variant": name}
         for _, r in per_dim.iterrows():
-            row[f"C(d={r.dim})"] = f"{r['mean']:.2f} ± {r['ci']:.2f}"
-        row["d*"] = describe_transition(group, n_boot=500)[1]
+            row[f"κ(d={r.dim})"] = f"{r['mean']:.2f} ± {r['ci']:.2f}"
+        row["d*"] = describe_transition(group, "kappa", n_boot=500)[1]
         rows.append(row)
     body = [
-        "## C per dimension and the halfway crossing d* per variant",
+        "## κ per dimension and the halfway crossing d* per variant",
         "",
-        "d* is where C crosses halfway between its lowest-d and highest-d values (log-d "
+        "Grid points failing the fidelity gates are left out (see the fidelity check). "
+        "d* is where κ crosses halfway between its lowest-d and highest-d values (log-d "
         "interpolation), given only when those two levels differ detectably (Welch p < 0.05), "
         "with a 95% bootstrap interval over seeds.",
         "",
         fmt_table(pd.DataFrame(rows)),
         "",
-        "## Paired difference in C from the base config, per dimension",
+        "## Paired difference in κ from the base config, per dimension",
         "",
     ]
     moved = []
@@ -83,21 +90,24 @@ def main(argv=None) -> None:
         lo, hi = r["diff"] - r["diff_ci"], r["diff"] + r["diff_ci"]
         sig = not (lo <= 0 <= hi)
         body.append(
-            f"- {r.variant}, d = {r.dim}: ΔC = {r['diff']:+.2f}, 95% CI [{lo:+.2f}, {hi:+.2f}]"
+            f"- {r.variant}, d = {r.dim}: Δκ = {r['diff']:+.2f}, 95% CI [{lo:+.2f}, {hi:+.2f}]"
             + (" (detectable)" if sig else " (no detectable change)")
         )
         if sig:
             moved.append(f"{r.variant} at d = {r.dim} ({r['diff']:+.2f})")
     body.append("")
     if moved:
-        headline = "Detectable shifts of C relative to the base: " + "; ".join(moved) + "."
+        headline = (
+            "Detectable shifts of κ relative to the base (per-comparison 95% intervals, not "
+            "corrected for multiplicity): " + "; ".join(moved) + "."
+        )
     else:
-        headline = "No variant shifts C detectably at any dimension in this run."
+        headline = "No variant shifts κ detectably at any passing grid point in this run."
     body.append(headline)
     n_div = int(results.groupby(["cell", "seed"]).diverged.any().sum())
     body.append(f"{n_div} seed-run(s) diverged and are excluded." if n_div else "No run diverged.")
 
-    ax = plot_metric_by_level(results, "variant", "copying")
+    ax = plot_metric_by_level(results, "variant", "kappa")
     save_figure(ax, study.figure("freedom.png"), "Copying vs d, one factor changed at a time")
     print(study.write_report("What moves the transition?", body, ["freedom.png"], headline))
 

@@ -23,7 +23,7 @@ def _table(values: dict, factor="variant", steps=(0, 100)) -> pd.DataFrame:
         for seed, v in enumerate(vals):
             for step in steps:
                 rows.append({"cell": f"{dim}-{level}", "dim": dim, factor: level, "seed": seed,
-                             "step": step, "copying": v if step == steps[-1] else np.nan,
+                             "step": step, "kappa": v if step == steps[-1] else np.nan,
                              "diverged": False})  # fmt: skip
     return pd.DataFrame(rows)
 
@@ -136,3 +136,63 @@ def test_describe_transition_says_why_there_is_no_d_star():
     )
     assert "do not differ detectably" in describe_transition(alike)[1]
     assert "fewer than three dims" in describe_transition(_table({(2, "x"): [0, 0]}))[1]
+
+
+def test_fidelity_gates_judge_student_and_network_teacher():
+    from dmdlab.analysis import fidelity_reasons, passing
+
+    good = {"coverage_min": 0.9, "loglik_gap": 0.2, "teacher_coverage_min": 0.9,
+            "teacher_loglik_gap": 0.1, "teacher_map_agree": 0.97, "teacher_err_s1": 0.05,
+            "teacher_err_smax": 0.5, "teacher": "network", "start": "network"}  # fmt: skip
+    assert fidelity_reasons(good) == []
+    assert "student gap 1.50" in fidelity_reasons({**good, "loglik_gap": 1.5})[0]
+    assert (
+        "agrees with the exact map for 80%"
+        in fidelity_reasons({**good, "teacher_map_agree": 0.8})[0]
+    )
+    assert "excess error 0.40" in fidelity_reasons({**good, "teacher_err_s1": 0.4})[0]
+    # the σ_max gate applies only to a student that starts from the teacher's read-out
+    assert fidelity_reasons({**good, "teacher_err_smax": 3.0})
+    assert fidelity_reasons({**good, "teacher_err_smax": 3.0, "start": "exact"}) == []
+    # the oracle is exact and a memorizing teacher is meant to differ: no teacher gates
+    assert fidelity_reasons({**good, "teacher_map_agree": 0.1, "teacher": "memorizing"}) == []
+    # passing() drops exactly the failing grid points
+    t = _table({(2, "x"): [0.5, 0.6], (8, "x"): [0.7, 0.8]}).assign(coverage_min=0.9)
+    t.loc[t.dim == 8, "coverage_min"] = 0.1
+    assert set(passing(t).dim) == {2}
+
+
+def _units_table(kept_by_dim: dict) -> pd.DataFrame:
+    """Final rows whose kept_by_mode lists come from {dim: [per-seed lists]}."""
+    rows = []
+    for dim, seeds in kept_by_dim.items():
+        for seed, kept in enumerate(seeds):
+            rows.append({"cell": f"{dim}", "dim": dim, "seed": seed, "step": 100,
+                         "kept_by_mode": kept, "diverged": False})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_remap_rate_counts_seed_mode_units():
+    from dmdlab.analysis import mode_units, remap_rate
+
+    t = _units_table({2: [[0.1, 0.9, np.nan], [0.2, 0.3, 1.0]], 8: [[1.0, 1.0], [0.9, 0.6]]})
+    units = mode_units(t)
+    assert len(units) == 9  # the mode T never visits is not a unit
+    rate = remap_rate(t, n_boot=200).set_index("dim")
+    assert rate.loc[2, "rate"] == pytest.approx(3 / 5) and rate.loc[8, "rate"] == 0.0
+    assert rate.loc[2, "lo"] <= 0.6 <= rate.loc[2, "hi"] and rate.loc[8, "hi"] == 0.0
+
+
+def test_logistic_transition_finds_a_clear_step_and_nothing_in_a_flat_world():
+    from dmdlab.analysis import logistic_transition
+
+    rng = np.random.default_rng(0)
+    # P(kept) rises from ~0 at d = 2, 4 to ~1 at d = 64, 128: d* between 4 and 64
+    step = {d: [list(rng.random(8) < (0.05 if d <= 4 else 0.95 if d >= 64 else 0.5))
+                for _ in range(8)] for d in (2, 4, 16, 64, 128)}  # fmt: skip
+    fit = logistic_transition(_units_table(step), n_boot=100)
+    assert fit["slope_lo"] > 0 and 4 < fit["d_star"] < 64 and fit["why"] == ""
+    assert fit["d_lo"] <= fit["d_star"] <= fit["d_hi"]
+    flat = {d: [list((rng.random(8) < 0.5).astype(float)) for _ in range(8)] for d in (2, 8, 32)}
+    fit = logistic_transition(_units_table(flat), n_boot=100)
+    assert np.isnan(fit["d_star"]) and "contains 0" in fit["why"]

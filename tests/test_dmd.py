@@ -182,3 +182,20 @@ def test_per_step_loop_reproduces_the_fused_training():
     samples, _ = jax.jit(program.record)(ctx, state)
     np.testing.assert_allclose(samples, fused.student_samples[-1], rtol=1e-5, atol=1e-5)
     assert int(state.diverged_step) == int(fused.diverged_step) == -1
+
+
+def test_exact_start_begins_at_the_exact_sigma_max_denoiser():
+    """SCIENCE.md §5b's control: same network, same gradients, but G₀ = D_exact(σ_max z)."""
+    from dmdlab import make_program
+
+    cfg = TINY.replace(start="exact", teacher_steps=50)
+    program = make_program(cfg)
+    ctx, state = jax.jit(program.setup)(jax.random.key(0), Hyperparams.of(cfg))
+    samples, _ = jax.jit(program.record)(ctx, state)
+    exact = ctx.mixture.denoise(cfg.sigma_max * ctx.z_eval, cfg.sigma_max)
+    np.testing.assert_allclose(samples, exact, rtol=1e-5, atol=1e-5)
+    assert float(ctx.start.start_alignment) == pytest.approx(1.0, abs=1e-5)
+    # the network start (50 teacher steps) is far from it: the control changes something
+    net = make_program(cfg.replace(start="network"))
+    ctx_n, _ = jax.jit(net.setup)(jax.random.key(0), Hyperparams.of(cfg))
+    assert float(ctx_n.start.start_alignment) < 0.99

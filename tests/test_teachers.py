@@ -14,7 +14,7 @@ from dmdlab import (
 )
 from dmdlab.metrics import denoiser_error
 from dmdlab.networks import edm_precond
-from dmdlab.teachers import sample_teacher_sigma
+from dmdlab.teachers import mode_sigma, sample_teacher_sigma
 
 
 def test_edm_preconditioning_identities():
@@ -31,6 +31,40 @@ def test_teacher_sigma_covers_sigma_max(key):
     s = sample_teacher_sigma(key, 20000)
     assert float(s.min()) >= 0.002 and float(s.max()) <= 80.0
     assert float(jnp.mean(s > 40.0)) > 0.02  # log-uniform half reaches σ_max
+    # "focused": a quarter at σ_max exactly and a quarter around the mode band
+    f = sample_teacher_sigma(key, 20000, sigma_mode=8.0)
+    assert float(jnp.mean(f == 80.0)) == pytest.approx(0.25, abs=0.02)
+    assert float(jnp.mean((f > 8.0 / 2) & (f < 8.0 * 2))) > float(jnp.mean((s > 4) & (s < 16)))
+
+
+def test_mode_sigma_is_half_the_nearest_neighbour_distance():
+    # means 0, 2, 10 on a line: nearest-neighbour distances 2, 2, 8 → median 2 → σ = 1
+    means = jnp.array([[0.0, 0.0], [2.0, 0.0], [10.0, 0.0]])
+    mix = GaussianMixture(jnp.full(3, 1 / 3), means, jnp.full(3, 0.1))
+    assert float(mode_sigma(mix)) == pytest.approx(1.0)
+
+
+def test_learned_skip_starts_as_the_edm_network(key):
+    x, sigma = jax.random.normal(key, (16, 40)), jnp.geomspace(0.01, 80.0, 16)
+    learned, edm = NetSpec(40, 32, 3, skip="learned"), NetSpec(40, 32, 3, skip="edm")
+    np.testing.assert_array_equal(
+        learned.apply(learned.init(key), x, sigma), edm.apply(edm.init(key), x, sigma)
+    )
+    with pytest.raises(ValueError, match="skip='none' is invalid"):
+        NetSpec(3, skip="none")
+
+
+@pytest.mark.parametrize("dim", [32, 128])
+def test_exact_targets_and_learned_skip_give_a_near_exact_teacher(key, dim):
+    """SCIENCE.md §5c: with width < d the learned skip removes EDM's floor, and exact
+    targets converge fast. Budget (CI-sized): width 64, depth 2, 1500 steps of 256."""
+    m = GaussianMixture.random(key, dim, 8, std=0.2)
+    spec = NetSpec(dim=dim, width=64, depth=2)
+    teacher, _ = jax.jit(
+        lambda k: train_network_teacher(k, m, spec, steps=1500, batch_size=256, target="exact")
+    )(jax.random.key(1))
+    errs = np.asarray(denoiser_error(teacher, m, jax.random.key(2), (0.5, 1.0, 2.0), n=1024))
+    assert np.all(errs <= 0.1), errs
 
 
 @pytest.mark.parametrize("matmul_dtype", ["float32", "bfloat16"])

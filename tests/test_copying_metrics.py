@@ -1,0 +1,109 @@
+"""The copying metrics of SCIENCE.md §5–5b at their known limits: κ's companions
+(within-mode copying, kept fractions, C's baseline) and the starting-map measures."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from dmdlab import GaussianMixture
+from dmdlab.metrics import (
+    copying_baseline,
+    copying_score,
+    kept_fractions,
+    mode_agreement,
+    sigma_max_error,
+    start_alignment,
+    start_kappa,
+    within_mode_copying,
+)
+from dmdlab.ode import teacher_map
+
+
+@pytest.fixture
+def mixture(key):
+    return GaussianMixture.random(key, 16, 6, std=0.3)
+
+
+def _move_modes(mixture, x, perm):
+    """x with each row moved from its mode k to mode perm[k] (same offset in the mode)."""
+    k = mixture.assign(x)
+    return x - mixture.means[k] + mixture.means[jnp.asarray(perm)[k]]
+
+
+def test_kept_fractions_and_within_mode_copying_limits(key, mixture):
+    t = mixture.sample(key, 3000)
+    kept = kept_fractions(mixture, t, t)
+    np.testing.assert_allclose(kept, 1.0)  # G = T keeps every mode
+    assert float(within_mode_copying(mixture, t, t)) == pytest.approx(1.0, abs=1e-6)
+    # G sends every mode somewhere else (a cyclic permutation): every mode is remapped
+    moved = _move_modes(mixture, t, np.roll(np.arange(6), 1))
+    np.testing.assert_allclose(kept_fractions(mixture, moved, t), 0.0)
+    assert np.isnan(float(within_mode_copying(mixture, moved, t)))  # no mode agrees
+    # the right modes but a shuffled position inside them: κ = 1, within-mode ≈ 0
+    labels = np.asarray(mixture.assign(t))
+    order = np.arange(len(t))
+    rng = np.random.default_rng(0)
+    for k in range(6):
+        idx = np.flatnonzero(labels == k)
+        order[idx] = rng.permutation(idx)
+    shuffled = t[order]
+    assert float(mode_agreement(mixture, shuffled, t)[1]) == pytest.approx(1.0)
+    assert abs(float(within_mode_copying(mixture, shuffled, t))) < 0.05
+
+
+def test_kept_fraction_is_nan_for_a_mode_the_teacher_never_visits(key, mixture):
+    t = jnp.broadcast_to(mixture.means[2], (20, 16))
+    kept = np.asarray(kept_fractions(mixture, t, t))
+    assert kept[2] == 1.0 and np.isnan(np.delete(kept, 2)).all()
+
+
+def test_copying_baseline_is_a_never_agreeing_student_and_falls_with_d(key):
+    values = {}
+    for d in (2, 128):  # SCIENCE.md §5: ≈ 0.75 at d = 2, ≈ 0.01 at d = 128 (K = 8, s = 0.2)
+        mix = GaussianMixture.random(jax.random.fold_in(key, d), d, 8, std=0.2)
+        t = mix.sample(key, 4000)
+        values[d] = float(copying_baseline(mix, t))
+        # it is the C of a student that moves T(z) into the nearest other mode's frame;
+        # at d = 2 the modes overlap and a few moved points still fall in T's mode
+        means = mix.means
+        sq = jnp.sum((means[:, None] - means[None]) ** 2, -1) + jnp.diag(jnp.full(8, jnp.inf))
+        g = _move_modes(mix, t, jnp.argmin(sq, 1))
+        assert float(mode_agreement(mix, g, t)[0]) <= (0.0 if d == 128 else 0.25)
+        assert values[d] == pytest.approx(float(copying_score(g, t)), abs=1e-6)
+    assert values[2] > 0.5 and values[128] < 0.05
+
+
+def test_start_kappa_is_one_when_the_tilt_decides_the_mode(key):
+    # Two symmetric modes ±μ: the ODE keeps the mirror plane ⟨x, μ⟩ = 0, so T(z) lands in
+    # the mode on z's side; the exact tilt Σ z/σ_max points there too.
+    d = 8
+    mu = jax.random.normal(key, (d,))
+    mix = GaussianMixture(jnp.array([0.5, 0.5]), jnp.stack([mu, -mu]), jnp.full(2, 0.3))
+    half = jax.random.normal(jax.random.fold_in(key, 1), (500, d))
+    z = jnp.concatenate([half, -half])  # antithetic: the tilt's mean over z is exactly 0
+    t = teacher_map(mix.denoise, z, steps=100)
+    np.testing.assert_array_equal(mix.assign(t), (z @ mu < 0).astype(int))
+    assert float(start_kappa(mix, z, t)) == pytest.approx(1.0)
+    # against a pairing unrelated to z the same tilt is at chance
+    t_other = t[jax.random.permutation(key, 1000)]
+    assert abs(float(start_kappa(mix, z, t_other))) < 0.1
+
+
+def test_start_alignment_limits(key, mixture):
+    z = jax.random.normal(key, (500, 16))
+    exact = mixture.denoise(80.0 * z, 80.0)
+    assert float(start_alignment(exact, exact)) == pytest.approx(1.0, abs=1e-5)
+    # only the z-dependent part counts: a constant shift or a rescaling changes nothing
+    assert float(start_alignment(3.0 * exact + 5.0, exact)) == pytest.approx(1.0, abs=1e-5)
+    unrelated = jax.random.normal(jax.random.fold_in(key, 1), exact.shape)
+    assert abs(float(start_alignment(unrelated, exact))) < 0.05
+
+
+def test_sigma_max_error_is_relative_to_the_z_dependent_signal(key, mixture):
+    z = jax.random.normal(key, (500, 16))
+    assert float(sigma_max_error(mixture.denoise, mixture, z)) == pytest.approx(0.0, abs=1e-8)
+    # a denoiser that returns the exact read-out's mean over z has no tilt: error = signal
+    mean = jnp.mean(mixture.denoise(80.0 * z, 80.0), axis=0)
+    flat = sigma_max_error(lambda x, s: jnp.broadcast_to(mean, x.shape), mixture, z)
+    assert float(flat) == pytest.approx(1.0, rel=1e-4)
