@@ -38,7 +38,6 @@ VARIANTS = [  # (skip, target, σ distribution)
     ("edm", "samples", "focused"),
     ("edm", "exact", "focused"),
     ("learned", "samples", "focused"),
-    ("learned", "exact", "edm"),
     ("learned", "exact", "focused"),  # the new default
 ]
 

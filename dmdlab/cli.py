@@ -148,7 +148,10 @@ def main(argv=None) -> int:
     results = run_sweep(spec, out, shard=shard, plot=not no_plot)
     if results is None:
         return 0
+    summary = format_summary(results, by=list(spec.grid))
+    wall = f"wall time {time.perf_counter() - t0:.0f} s (this invocation)"
+    (out / "summary.txt").write_text(summary + "\n" + wall + "\n")  # what the README quotes
     print()
-    print(format_summary(results, by=list(spec.grid)))
-    print(f"\nwall time {time.perf_counter() - t0:.0f} s; results, manifest and figures in {out}")
+    print(summary)
+    print(f"\n{wall}; results, summary.txt, manifest and figures in {out}")
     return 0

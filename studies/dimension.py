@@ -1,58 +1,137 @@
-"""Study 1 — copying against dimension, with the transition dimension d*.
+"""Study 1 — does the student go from remapping to copying as d grows? With the start as a control.
 
-    python studies/dimension.py --quick      # the studies' quick base: d = 2 … 128, CPU
-    python studies/dimension.py              # the `full` preset (GPU-sized)
+    python studies/dimension.py --quick      # CPU: d = 2, 8, 32 × 8 seeds, network and exact start
+    python studies/dimension.py              # the `full` preset's dims (GPU-sized)
 
-C, κ, ΔE (student and teacher) and fidelity against d, with 95% CIs over seeds. d* is
-where the final copying score crosses halfway between its lowest-d and highest-d
-means (linear interpolation in log d; needs ≥ 3 dims), with a 95% interval from a
-bootstrap over seeds.
+κ (mode agreement with the teacher's map, the primary copying metric), within-mode
+copying, the remapped share of (seed, mode) units and fidelity against d, for a student
+that starts from the teacher network (``start=network``) and one that starts from the
+exact σ_max denoiser (``start=exact``, SCIENCE.md §5b), with the same seeds. Only grid
+points that pass the fidelity gates enter the statistics:
+
+- per d: κ and within-mode copying (mean ± 95% t-interval over seeds), the remap rate
+  (share of units with kept fraction < ½, 95% cluster bootstrap over seeds);
+- d*: where a logistic fit of "mode kept" on log d crosses ½, with a cluster-bootstrap
+  interval, only when the slope's interval excludes 0;
+- does the start predict the end: Spearman correlation over seed-runs of final κ with the
+  closed-form ``start_kappa`` and with ``start_alignment``.
 """
 
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import numpy as np
+from scipy import stats
 
 from _common import Study, parse_args
-from dmdlab.analysis import describe_transition
-from dmdlab.plotting import plot_sweep
-from dmdlab.sweep import PRESETS, format_summary, summarize, trend_sentence
+from dmdlab.analysis import final_rows, logistic_transition, mean_ci, passing, remap_rate
+from dmdlab.plotting import plot_copying_over_training, plot_kappa_by_seed, save_figure
+from dmdlab.sweep import PRESETS, format_summary
 
-# quick: the base every quick study shares (so its cells at d ≤ 32 are reused there)
-GRIDS = {"smoke": None, "quick": {"dim": [2, 8, 32, 128]}, "full": None}
+GRIDS = {
+    "smoke": {"start": ["network", "exact"], "dim": [2]},
+    "quick": {"start": ["network", "exact"], "dim": [2, 8, 32]},
+    "full": {"start": ["network", "exact"], "dim": PRESETS["full"].grid["dim"]},
+}
+
+
+def _per_dim(kept, start: str) -> list[str]:
+    """Markdown rows of κ, within-mode copying and remap rate per d for one start."""
+    sub = kept[kept.start == start]
+    last = final_rows(sub)
+    rates = remap_rate(sub).set_index("dim")
+    rows = ["| d | seeds | κ | within-mode | remap rate [95% cluster bootstrap] | start_κ |",
+            "|---|---|---|---|---|---|"]  # fmt: skip
+    for d, g in last.groupby("dim"):
+        k, k_ci, n = mean_ci(g.kappa)
+        w, w_ci, _ = mean_ci(g.within_mode)
+        s, s_ci, _ = mean_ci(g.start_kappa)
+        r = rates.loc[d]
+        rows.append(
+            f"| {d} | {n} | {k:.2f} ± {k_ci:.2f} | {w:.2f} ± {w_ci:.2f} | "
+            f"{r.rate:.2f} [{r.lo:.2f}, {r.hi:.2f}] ({int(r.units)} units) | {s:.2f} ± {s_ci:.2f} |"
+        )
+    return rows
+
+
+def _start_predicts_end(kept) -> list[str]:
+    """Spearman correlations over passing seed-runs of final κ with the start measures."""
+    last = final_rows(kept)
+    lines = []
+    for start, g in last.groupby("start"):
+        for col in ("start_kappa", "start_alignment", "start_tilt_kappa"):
+            ok = g[[col, "kappa"]].dropna()
+            if len(ok) < 4 or ok[col].nunique() < 2:
+                continue
+            rho, p = stats.spearmanr(ok[col], ok.kappa)
+            lines.append(f"| {start} | {col} | {len(ok)} | {rho:+.2f} | {p:.2g} |")
+    if not lines:
+        return ["Too few passing seed-runs to relate the start to the end."]
+    return ["| start | predictor | seed-runs | Spearman ρ with final κ | p |",
+            "|---|---|---|---|---|", *lines]  # fmt: skip
 
 
 def main(argv=None) -> None:
     args = parse_args(__doc__, argv)
     study = Study("dimension", args)
+    grid = GRIDS[args.mode]
     if args.mode == "quick":
-        grid, what = GRIDS["quick"], "the quick base of every study"
-    else:
-        preset = PRESETS["tiny" if args.mode == "smoke" else "full"]
-        study.base, study.seeds, grid = preset.base, tuple(range(preset.seeds)), preset.grid
-        what = f"preset `{'tiny' if args.mode == 'smoke' else 'full'}`: {preset.description}"
+        study.seeds = tuple(range(8))  # the outcome can be bimodal by seed: ≥ 8 units of it
+    elif args.mode == "full":
+        study.base, study.seeds = PRESETS["full"].base, tuple(range(PRESETS["full"].seeds))
     results = study.sweep("dims", grid)
-    figures = [p.name for p in plot_sweep(results, study.out, grid=["dim"])]
+    kept = passing(results, by=list(grid))
 
-    table = summarize(results)
-    first, last = table.iloc[0], table.iloc[-1]
-    d_star, transition = describe_transition(results)
-    body = [
-        f"Config: {what}; dims {grid['dim']}.",
-        "",
-        "```",
-        format_summary(results),
-        "```",
-        "",
-        f"C is {first.copying:.2f} ± {first.copying_ci:.2f} at d = {int(first.dim)} and "
-        f"{last.copying:.2f} ± {last.copying_ci:.2f} at d = {int(last.dim)} "
-        f"(mean ± 95% CI over {int(last.seeds)} seeds, final step).",
+    body = [f"Config: the study base, dims {grid['dim']}, both starts, seeds {len(study.seeds)}.",
+            "", "```", format_summary(results, by=list(grid)), "```", ""]  # fmt: skip
+    headline_parts = []
+    for start in grid["start"]:
+        if kept[kept.start == start].empty:
+            body += [f"## start = {start}: every grid point fails the fidelity gates", ""]
+            headline_parts.append(f"start={start}: no grid point passes fidelity")
+            continue
+        body += [f"## start = {start} (passing grid points only)", "", *_per_dim(kept, start), ""]
+        fit = logistic_transition(kept[kept.start == start])
+        if np.isfinite(fit["d_star"]):
+            sentence = (
+                f"d* = {fit['d_star']:.3g} (95% cluster bootstrap [{fit['d_lo']:.3g}, "
+                f"{fit['d_hi']:.3g}]; logistic slope {fit['slope']:+.2f} per log d)"
+            )
+        elif np.isfinite(fit["slope"]):
+            sentence = (
+                f"no d*: {fit['why']} (logistic slope of 'kept' on log d {fit['slope']:+.2f}, "
+                f"95% interval [{fit['slope_lo']:+.2f}, {fit['slope_hi']:+.2f}])"
+            )
+        else:
+            sentence = f"no d*: {fit['why']}"
+        body += [f"Transition: {sentence}.", ""]
+        rates = remap_rate(kept[kept.start == start])
+        span = ", ".join(f"{r.rate:.2f} at d = {r.dim}" for r in rates.itertuples())
+        headline_parts.append(f"start={start}: remap rate {span}; {sentence}")
+    body += ["## Does the start predict the end?", "", *_start_predicts_end(kept), ""]
+    body += [
+        "Rows are seed-runs of passing grid points, pooled over d (so a shared trend with d "
+        "also correlates). `start_kappa` needs no training: the κ between the exact "
+        "σ_max denoiser's tilt and the exact ODE map (SCIENCE.md §5b).",
     ]
-    body.append(f"Transition of C: {transition}")
-    headline = trend_sentence(results, "copying") + " " + trend_sentence(results, "kappa")
-    if np.isfinite(d_star):
-        headline += f" First halfway crossing of C: d* = {d_star:.3g}."
-    print(study.write_report("Copying against dimension", body, figures, headline))
+
+    figures = []
+    ax = plot_kappa_by_seed(results, grid=list(grid))
+    figures.append(save_figure(ax, study.figure("kappa_by_seed.png"), "κ per seed").name)
+    ax = plot_copying_over_training(results, grid=list(grid))
+    figures.append(
+        save_figure(ax, study.figure("copying_over_training.png"), "κ and gap over training").name
+    )
+    _, ax = plt.subplots(figsize=(6, 4.2))
+    last = final_rows(kept)
+    for start, g in last.groupby("start"):
+        ax.scatter(g.start_kappa, g.kappa, label=f"start={start}", alpha=0.7)
+    ax.plot([0, 1], [0, 1], color="grey", lw=0.8)
+    ax.set(xlabel="start_κ (closed form)", ylabel="final κ")
+    ax.legend()
+    figures.append(save_figure(ax, study.figure("start_vs_end.png"), "Start vs end").name)
+    headline = "; ".join(headline_parts) + "."
+    print(study.write_report("Remapping or copying, against dimension", body, figures, headline))
 
 
 if __name__ == "__main__":

@@ -1,12 +1,13 @@
-"""Study 6 — C over two-dimensional grids, with the transition boundary drawn on them.
+"""Study 6 — κ over two-dimensional grids, with the transition boundary drawn on them.
 
     python studies/phase_diagram.py --quick   # CPU: 3 × 3 grids × 3 seeds
     python studies/phase_diagram.py           # GPU: 5 × 4 grids × 8 seeds
 
-Two maps of the final copying score: ambient d × number of modes K, and ambient d ×
-intrinsic dimension m of the means (m ≤ d; cells with m > d are left out). For each
-row (a K or an m) the halfway crossing d* of C along d is computed as in the
-dimension study and drawn across the heatmap; a row without a crossing gets no point.
+Two maps of the final mode agreement κ (the primary copying metric): ambient d × number
+of modes K, and ambient d × intrinsic dimension m of the means (m ≤ d; cells with m > d
+are left out). For each row (a K or an m) the halfway crossing d* of κ along d is
+computed as in the dimension study and drawn across the heatmap; a row without a
+crossing gets no point. Grid points failing the fidelity gates are left out of d*.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import pandas as pd
 
 from _common import Study, fmt_table, parse_args
-from dmdlab.analysis import describe_transition, final_rows
+from dmdlab.analysis import describe_transition, final_rows, passing
 from dmdlab.plotting import plot_heatmap, save_figure
 
 GRIDS = {
@@ -27,15 +28,15 @@ GRIDS = {
 
 def _map(results: pd.DataFrame, row: str, title: str, path: str) -> list[str]:
     final = final_rows(results)
-    cells = final.groupby([row, "dim"]).copying.mean().reset_index()
+    cells = final.groupby([row, "dim"]).kappa.mean().reset_index()
     boundary, lines = {}, []
-    for level, group in results.groupby(row):
-        d_star, what = describe_transition(group, n_boot=300)
+    for level, group in passing(results, by=[row, "dim"]).groupby(row):
+        d_star, what = describe_transition(group, "kappa", n_boot=300)
         boundary[level] = d_star
         lines.append(f"- {row} = {level}: {what}")
-    ax = plot_heatmap(cells, "dim", row, "copying", boundary=pd.Series(boundary))
+    ax = plot_heatmap(cells, "dim", row, "kappa", boundary=pd.Series(boundary))
     save_figure(ax, path, title)
-    table = cells.pivot(index=row, columns="dim", values="copying").reset_index()
+    table = cells.pivot(index=row, columns="dim", values="kappa").reset_index()
     table.columns = [str(c) if c == row else f"d={c}" for c in table.columns]
     return ["", fmt_table(table.round(3)), "", *lines], [ln[2:].rstrip(".") for ln in lines]
 
@@ -51,12 +52,12 @@ def main(argv=None) -> None:
         dims = [d for d in g["m_dims"] if d >= m]
         parts.append(study.sweep(f"d_x_m-{m}", {"dim": dims}, study.base.replace(intrinsic_dim=m)))
     by_m = pd.concat(parts, ignore_index=True)
-    body = ["## Final C over d × K (mean over seeds)"]
-    text, k_lines = _map(by_k, "n_modes", "Final C over d × K", study.figure("phase_d_x_K.png"))
+    body = ["## Final κ over d × K (mean over seeds)"]
+    text, k_lines = _map(by_k, "n_modes", "Final κ over d × K", study.figure("phase_d_x_K.png"))
     body += text
-    body += ["", "## Final C over d × intrinsic dimension m (mean over seeds)"]
+    body += ["", "## Final κ over d × intrinsic dimension m (mean over seeds)"]
     text, m_lines = _map(
-        by_m, "intrinsic_dim", "Final C over d × m", study.figure("phase_d_x_m.png")
+        by_m, "intrinsic_dim", "Final κ over d × m", study.figure("phase_d_x_m.png")
     )
     body += text
     headline = "Halfway crossings along d: " + "; ".join(k_lines + m_lines) + "."

@@ -22,7 +22,7 @@ CLAIMS = {
     "adversarial": "copying is not caused by the GAN term",
     "memorization": "copying is not caused by teacher memorization",
     "freedom": "limited geometric freedom sets the transition",
-    "scaling": "C depends on √d / σ_max",
+    "scaling": "κ depends on √d / σ_max",
     "phase_diagram": "where the transition lies over d × K and d × m",
 }
 

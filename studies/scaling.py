@@ -36,7 +36,7 @@ SIGMA_MAX = {
 def _collapse_lines(rows, when: str) -> list[str]:
     if rows.dim.nunique() < 3:
         return [f"- {when}: fewer than three dims per σ_max, too few to judge a collapse."]
-    u, d, y, g = (rows[c].to_numpy(float) for c in ("u", "dim", "copying", "sigma_max"))
+    u, d, y, g = (rows[c].to_numpy(float) for c in ("u", "dim", "kappa", "sigma_max"))
     pooled_u, separate = collapse_quality(np.log(u), y, g)
     pooled_d, _ = collapse_quality(np.log(d), y, g)
     if not np.isfinite(separate):
@@ -44,14 +44,15 @@ def _collapse_lines(rows, when: str) -> list[str]:
     lost_u = separate - pooled_u
     lost_d = separate - pooled_d
     verdict = (
-        "collapses better on u than on d"
+        "lies closer to one curve in u than in d"
         if lost_u < lost_d
-        else "does not collapse better on u than on d"
+        else "does not lie closer to one curve in u than in d"
     )
     return [
         f"- {when}: R² of one curve in log u = {pooled_u:.3f}, one curve in log d = "
         f"{pooled_d:.3f}, a curve per σ_max = {separate:.3f}. Pooling on u loses "
-        f"{lost_u:.3f} of R², pooling on d loses {lost_d:.3f}: C {verdict}."
+        f"{lost_u:.3f} of R², pooling on d loses {lost_d:.3f}: κ {verdict} (a collapse "
+        "would lose ≈ 0; this is a comparison, not a test of one)."
     ]
 
 
@@ -66,11 +67,11 @@ def main(argv=None) -> None:
     start = results[(results.step == 0) & ~results.diverged].copy()
     rows = []
     for (s, d), g in final.groupby(["sigma_max", "dim"]):
-        m, ci, n = mean_ci(g.copying)
-        m0, ci0, _ = mean_ci(start[(start.sigma_max == s) & (start.dim == d)].copying)
-        rows.append({"sigma_max": s, "dim": d, "u": np.sqrt(d) / s, "C final": m,
-                     "± CI": ci, "C step 0": m0, "± CI0": ci0, "seeds": n})  # fmt: skip
-    body = ["## C by σ_max and d (mean ± 95% CI over seeds)", ""]
+        m, ci, n = mean_ci(g.kappa)
+        m0, ci0, _ = mean_ci(start[(start.sigma_max == s) & (start.dim == d)].kappa)
+        rows.append({"sigma_max": s, "dim": d, "u": np.sqrt(d) / s, "κ final": m,
+                     "± CI": ci, "κ step 0": m0, "± CI0": ci0, "seeds": n})  # fmt: skip
+    body = ["## κ by σ_max and d (mean ± 95% t-interval over seeds)", ""]
     body += [fmt_table(pd.DataFrame(rows).round(4)), "", "## Collapse onto u = √d / σ_max", ""]
     final_lines = _collapse_lines(final, "final step")
     body += final_lines
@@ -86,14 +87,14 @@ def main(argv=None) -> None:
     body.append(f"{n_div} seed-run(s) diverged and are excluded." if n_div else "No run diverged.")
 
     _, ax = plt.subplots(1, 3, figsize=(16, 4.2))
-    plot_metric_by_level(results, "sigma_max", ax=ax[0]).set_title("final C against d")
-    plot_metric_by_level(results, "sigma_max", x="u", ax=ax[1]).set_title(
-        "final C against √d/σ_max"
+    plot_metric_by_level(results, "sigma_max", "kappa", ax=ax[0]).set_title("final κ against d")
+    plot_metric_by_level(results, "sigma_max", "kappa", x="u", ax=ax[1]).set_title(
+        "final κ against √d/σ_max"
     )
-    plot_metric_by_level(results, "sigma_max", x="u", step=0, ax=ax[2]).set_title(
-        "step-0 C against √d/σ_max"
+    plot_metric_by_level(results, "sigma_max", "kappa", x="u", step=0, ax=ax[2]).set_title(
+        "step-0 κ against √d/σ_max"
     )
-    save_figure(ax, study.figure("collapse.png"), "Does C depend on √d/σ_max alone?")
+    save_figure(ax, study.figure("collapse.png"), "Does κ depend on √d/σ_max alone?")
     print(study.write_report("Is copying a function of √d/σ_max?", body, ["collapse.png"],
                              " ".join(ln[2:] for ln in final_lines + start_lines)))  # fmt: skip
 

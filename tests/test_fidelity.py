@@ -1,12 +1,15 @@
-"""With default settings the 2-D, 8-mode student matches the data (SCIENCE.md §4, issue 3)."""
+"""With the default preset's settings the 2-D, 8-mode student matches the data
+(SCIENCE.md §4) and its teacher passes the teacher gates."""
 
 import numpy as np
 
-from dmdlab import DMDConfig, distill
+from dmdlab import distill
+from dmdlab.analysis import fidelity_reasons
+from dmdlab.sweep import PRESETS
 
 
 def test_default_student_covers_every_mode_in_2d():
-    table = distill(DMDConfig(dim=2, n_modes=8), 2)
+    table = distill(PRESETS["default"].base.replace(dim=2), 2)
     first, last = (table[table.step == s] for s in (0, table.step.max()))
     assert not last.diverged.any()
     # every mode within ±50% of its weight (coverage columns are share / weight)
@@ -17,3 +20,6 @@ def test_default_student_covers_every_mode_in_2d():
     assert (np.abs(last.loglik_gap) < 1.0).all(), last.loglik_gap.tolist()
     # and the sample distance shrank several-fold from the initial mean-collapse
     assert (last.sliced_w2.to_numpy() < 0.3 * first.sliced_w2.to_numpy()).all()
+    # and the cell passes every gate of the studies (student, teacher, start)
+    means = last.drop(columns=["kept_by_mode"]).mean(numeric_only=True).to_dict()
+    assert fidelity_reasons({**means, "teacher": "network", "start": "network"}) == []

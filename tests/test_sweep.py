@@ -49,8 +49,15 @@ def test_store_schema_manifest_and_figures(uninterrupted):
                 "device_kind", "device_count", "cell_timings", "total_compile_s"):  # fmt: skip
         assert key in manifest
     assert manifest["grid"] == {"generator_lr": [0.001, 0.0005, 0.0002]}
-    for name in ("copying_vs_dim.png", "fidelity_vs_dim.png", "copying_over_training.png"):
+    for name in ("copying_vs_dim.png", "fidelity_vs_dim.png", "copying_over_training.png",
+                 "kappa_by_seed.png", "pairings.png"):  # fmt: skip
         assert (out / name).stat().st_size > 10_000
+    # each cell keeps its pairs for the pictures: z, T(z) and G(z) at the first and last record
+    from dmdlab.sweep import load_pairs
+
+    pairs = load_pairs(out / "cells", results.cell.iloc[0])
+    assert pairs["student"].shape[:2] == (2, 3) and pairs["z"].shape == (2, 64, 2)
+    assert list(pairs["eval_index"]) == [0, 1, 2]
     assert not list(out.rglob(".*.tmp-*"))  # atomic writes leave no temporaries
     assert not list(out.rglob("*.pkl")) and not list(out.rglob("*.pickle"))
 
@@ -135,7 +142,7 @@ def test_cli_run_and_plot(tmp_path, capsys):
     argv = ["run", "--preset", "tiny", "--set", "dim=2", "--set", "generator_lr=0.001"]
     assert main([*argv, "--seeds", "2", "--out", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "Summary at step 40" in text and "No run diverged." in text
+    assert "Summary at generator step 40" in text and "No run diverged." in text
     assert (out / "results.parquet").exists()
     (out / "copying_vs_dim.png").unlink()
     assert main(["plot", str(out)]) == 0
