@@ -34,7 +34,12 @@ from dmdlab.teachers import (
     train_network_teacher,
 )
 
-__version__ = "0.1.0"
+try:  # the installed distribution's version, so there is one place to bump it
+    from importlib.metadata import PackageNotFoundError, version
+
+    __version__ = version("dmdlab")
+except PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "DMDConfig",

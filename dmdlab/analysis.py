@@ -100,7 +100,8 @@ def compare_levels(
                     row["diff"], row["diff_ci"], row["p"] = _welch(v.to_numpy(), base.to_numpy())
                     row["test"] = "welch"
             rows.append(row)
-    return pd.DataFrame(rows)
+    columns = [by, factor, "mean", "ci", "n", "diff", "diff_ci", "p", "test"]
+    return pd.DataFrame(rows, columns=columns)  # the columns even when nothing passes
 
 
 def _paired_p(d: np.ndarray) -> float:

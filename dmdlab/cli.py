@@ -80,6 +80,15 @@ def _parser() -> argparse.ArgumentParser:
                 metavar="FIELD=V1,V2,...",
                 help="sweep a field over values (repeatable; the product is run)",
             )
+            p.add_argument(
+                "--zip",
+                dest="zips",
+                action="append",
+                default=[],
+                metavar="FIELD=V1,V2,...",
+                help="tie a field to the first --grid field, one value per its value "
+                "(a budget rule: --grid dim=2,32 --zip steps=600,1500)",
+            )
         p.add_argument("--seeds", type=_positive_int, help="number of seeds (default: preset's)")
         p.add_argument("--out", type=Path, help="output directory")
 
@@ -123,17 +132,21 @@ def main(argv=None) -> int:
     if args.command == "plot":
         import json
 
-        from dmdlab.plotting import plot_sweep
+        from dmdlab.plotting import plot_pairings, plot_sweep
 
         results = load_results(args.out)
         manifest = json.loads((args.out / "manifest.json").read_text())
         for path in plot_sweep(results, args.out, grid=list(manifest["grid"])):
             print(path)
+        pairings = plot_pairings(results, manifest["cell_store"], args.out / "pairings.png")
+        if pairings is not None:
+            print(pairings)
         return 0
 
     try:
         grids = args.grids if args.command == "sweep" else []
-        spec = SweepSpec.build(args.preset, args.sets, grids, args.seeds)
+        zips = args.zips if args.command == "sweep" else []
+        spec = SweepSpec.build(args.preset, args.sets, grids, args.seeds, zips)
         if args.command == "run":
             spec = SweepSpec(spec.base, {"dim": [spec.base.dim]}, spec.seeds)
     except ValueError as err:

@@ -142,13 +142,16 @@ def plot_kappa_by_seed(results: pd.DataFrame, ax=None, grid=None):
     hue = _hue(grid)
     if ax is None:
         _, ax = plt.subplots(1, 2, figsize=(11, 4.2))
-    sns.stripplot(last, x="dim", y="kappa", hue=hue, dodge=bool(hue), jitter=0.15, ax=ax[0])
+    order = sorted(last[hue].unique()) if hue else None  # the same colours in both panels
+    sns.stripplot(
+        last, x="dim", y="kappa", hue=hue, hue_order=order, dodge=bool(hue), jitter=0.15, ax=ax[0]
+    )
     ax[0].set(xlabel="ambient dimension d", ylabel="final κ per seed")
     ax[0].axhline(0, color="grey", lw=0.8)
     units = last.groupby(["dim", *([hue] if hue else [])])[["remapped_modes", "teacher_modes"]]
     share = units.sum().reset_index()
     share["remap_rate"] = share.remapped_modes / share.teacher_modes
-    sns.barplot(share, x="dim", y="remap_rate", hue=hue, ax=ax[1])
+    sns.barplot(share, x="dim", y="remap_rate", hue=hue, hue_order=order, ax=ax[1])
     ax[1].set(xlabel="ambient dimension d", ylabel="share of (seed, mode) units remapped")
     ax[1].set_ylim(0, 1)
     return ax

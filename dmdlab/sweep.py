@@ -74,12 +74,14 @@ SUMMARY_METRICS = [*COPYING_METRICS, *FIDELITY_METRICS]
 
 @dataclasses.dataclass(frozen=True)
 class Preset:
-    """A named sweep: base config, grid (field → values) and seed count."""
+    """A named sweep: base config, grid (field → values), seed count, and fields tied to
+    the first grid field (``zipped``: field → one value per value of it)."""
 
     description: str
     base: DMDConfig
     grid: dict
     seeds: int
+    zipped: dict = dataclasses.field(default_factory=dict)
 
 
 PRESETS: dict[str, Preset] = {
@@ -120,34 +122,67 @@ PRESETS: dict[str, Preset] = {
 # ---------------------------------------------------------------- specification
 @dataclasses.dataclass(frozen=True)
 class SweepSpec:
-    """What to run: ``cells()`` lists one config per grid point (grid order)."""
+    """What to run: ``cells()`` lists one config per grid point (grid order).
+
+    ``zipped`` ties fields to the *first* grid field: field → a list with one value per
+    value of that field (a budget rule, e.g. more generator steps at higher d), so a
+    grid stays a product over the swept fields while a tied field moves with one."""
 
     base: DMDConfig
     grid: dict
     seeds: tuple[int, ...]
+    zipped: dict = dataclasses.field(default_factory=dict)
 
     def cells(self) -> list[DMDConfig]:
         names = list(self.grid)
+        if self.zipped:
+            if not names:
+                raise ValueError(f"--zip {sorted(self.zipped)} needs a --grid field to follow")
+            lead = self.grid[names[0]]
+            for field, values in self.zipped.items():
+                if field in self.grid:
+                    raise ValueError(f"field {field!r} is both swept (--grid) and tied (--zip)")
+                if len(values) != len(lead):
+                    raise ValueError(
+                        f"--zip {field}: {len(values)} value(s) for the {len(lead)} values of "
+                        f"{names[0]} = {lead}; give one per value"
+                    )
         combos = itertools.product(*(self.grid[n] for n in names))
-        return [self.base.replace(**dict(zip(names, c, strict=True))) for c in combos]
+        cells = []
+        for combo in combos:
+            changes = dict(zip(names, combo, strict=True))
+            i = self.grid[names[0]].index(combo[0]) if names else 0
+            changes.update({f: v[i] for f, v in self.zipped.items()})
+            cells.append(self.base.replace(**changes))
+        return cells
 
     @classmethod
-    def build(cls, preset: str = "default", sets=(), grids=(), seeds=None) -> SweepSpec:
+    def build(cls, preset: str = "default", sets=(), grids=(), seeds=None, zips=()) -> SweepSpec:
         """From CLI-style strings: ``sets`` like "field=value", ``grids`` like
-        "field=v1,v2". Every value is parsed and every cell validated here, before any
-        compute."""
+        "field=v1,v2", ``zips`` like "field=v1,v2" (tied to the first grid field). Every
+        value is parsed and every cell validated here, before any compute."""
         if preset not in PRESETS:
             raise ValueError(f"unknown preset {preset!r}; presets: {', '.join(PRESETS)}")
         p = PRESETS[preset]
         fixed, swept = parse_sets(sets), parse_grid(grids)
-        both = sorted(set(fixed) & set(swept))
-        if both:
-            raise ValueError(f"field(s) {both} given with both --set and --grid; pick one")
+        tied = parse_grid(zips, flag="--zip")
+        for a, b in ((fixed, swept), (fixed, tied), (swept, tied)):
+            both = sorted(set(a) & set(b))
+            if both:
+                raise ValueError(f"field(s) {both} given twice (--set/--grid/--zip); pick one")
         base = p.base.replace(**fixed)
-        # an explicit --set pins a field the preset sweeps
-        grid = {k: v for k, v in p.grid.items() if k not in fixed}
+        # an explicit --set or --zip pins a field the preset sweeps or ties
+        grid = {k: v for k, v in p.grid.items() if k not in fixed and k not in tied}
         grid.update(swept)
-        spec = cls(base, grid, tuple(normalize_seeds(p.seeds if seeds is None else seeds)))
+        # the preset's ties hold only for its own lead field and values
+        lead = next(iter(p.grid), None)
+        same_lead = (
+            lead is not None and next(iter(grid), None) == lead and grid[lead] == p.grid[lead]
+        )
+        zipped = {k: v for k, v in p.zipped.items() if k not in fixed and k not in swept}
+        zipped = {**(zipped if same_lead else {}), **tied}
+        seeds = tuple(normalize_seeds(p.seeds if seeds is None else seeds))
+        spec = cls(base, grid, seeds, zipped)
         spec.cells()  # validates every grid point now
         return spec
 
@@ -168,14 +203,14 @@ def parse_sets(items) -> dict:
     return out
 
 
-def parse_grid(items) -> dict:
+def parse_grid(items, flag: str = "--grid") -> dict:
     """["field=v1,v2,…", …] → {field: [typed values]}; errors name the field."""
     out = {}
     for item in items:
-        name, text = _split_assignment(item, "--grid", "field=v1,v2,...")
+        name, text = _split_assignment(item, flag, "field=v1,v2,...")
         values = [parse_field_value(name, v) for v in text.split(",") if v.strip()]
         if not values:
-            raise ValueError(f"--grid {name}: no values given")
+            raise ValueError(f"{flag} {name}: no values given")
         out[name] = values
     return out
 
@@ -301,6 +336,7 @@ def run_sweep(
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "base_config": spec.base.to_dict(),
         "grid": spec.grid,
+        "zip": spec.zipped,
         "seeds": list(spec.seeds),
         "cells": [
             {"id": c, **{k: getattr(cfg, k) for k in spec.grid}}

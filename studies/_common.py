@@ -37,6 +37,7 @@ BASES = {
     "full": PRESETS["full"].base,
 }
 SEEDS = {"smoke": 2, "quick": 3, "full": 8}
+VERDICTS = ("supported", "not supported", "inconclusive at this budget")
 
 
 def parse_args(doc: str, argv=None) -> argparse.Namespace:
@@ -106,11 +107,20 @@ class Study:
         return str(self.out / name)
 
     def write_report(
-        self, title: str, body: list[str], figures: list[str], headline: str = ""
+        self,
+        title: str,
+        body: list[str],
+        figures: list[str],
+        headline: str = "",
+        verdict: tuple[str, str] | None = None,
     ) -> str:
         """report.md (header: command, machine, wall times) and study.json.
 
-        ``headline``: the one computed sentence REPORT.md shows for this study."""
+        ``headline``: the one computed sentence REPORT.md shows for this study.
+        ``verdict``: (one of VERDICTS, the evidence in one sentence), computed by the study
+        from passing grid points; REPORT.md's verdict table shows it."""
+        if verdict is not None and verdict[0] not in VERDICTS:
+            raise ValueError(f"verdict {verdict[0]!r} is not one of {VERDICTS}")
         wall = time.perf_counter() - self._t0
         cell_wall = 0.0
         for part in self.parts:
@@ -160,6 +170,8 @@ class Study:
             "this_run_wall_s": wall,
             "parts": self.parts,
             "headline": headline,
+            "verdict": verdict[0] if verdict else "",
+            "evidence": verdict[1] if verdict else "",
             "low_fidelity_points": len(self._fidelity),
             "grid_points": self._n_points,
             "argv": sys.argv,
@@ -181,6 +193,8 @@ def fmt_table(table: pd.DataFrame, floats: str = "{:.3f}") -> str:
 def comparison_headline(table: pd.DataFrame, factor: str, metric: str, label: str) -> str:
     """One sentence over every non-baseline row of a ``compare_levels`` table: how many
     differences have a 95% interval excluding 0, and which."""
+    if table.empty:
+        return f"{label}: no grid point passes the fidelity gates; nothing to compare."
     rows = table[table["diff"].notna()]
     if rows.empty:
         return f"{label}: too few seeds to compare."
@@ -224,8 +238,12 @@ def comparison_sections(
         body += [f"## {metric}: {heading} (final step; mean ± 95% CI over seeds)", ""]
         body += [fmt_table(table.round(4)), ""]
         for _, row in table[table[factor] != baseline].iterrows():
-            base = table[(table.dim == row.dim) & (table[factor] == baseline)].iloc[0]
-            sentence = effect_sentence(row, base, metric, label(row[factor]), base_label)
+            base = table[(table.dim == row.dim) & (table[factor] == baseline)]
+            if base.empty:  # the baseline failed the gates at this d: nothing to compare to
+                body.append(f"- {metric} at dim={row.dim}: {base_label} fails the fidelity "
+                            f"gates here, so {label(row[factor])} is not compared.")  # fmt: skip
+                continue
+            sentence = effect_sentence(row, base.iloc[0], metric, label(row[factor]), base_label)
             body.append("- " + sentence)
         body.append("")
     n_div = int(results.groupby(["cell", "seed"]).diverged.any().sum())

@@ -21,9 +21,10 @@ real score, network start) so the report can say which of the two changes what.
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import numpy as np
 
 from _common import Study, comparison_sections, fmt_table, parse_args
-from dmdlab.analysis import final_rows
+from dmdlab.analysis import final_rows, mean_ci, passing
 from dmdlab.plotting import plot_metric_by_level, save_figure
 
 DIMS = {"smoke": [2], "quick": [2, 8], "full": [2, 8, 32, 128, 512]}
@@ -93,7 +94,35 @@ def main(argv=None) -> None:
     plot_metric_by_level(results, "real", "within_mode", ax=ax[1])
     save_figure(ax, study.figure("teacher_kind.png"), "Copying by kind of real score")
     print(study.write_report("Is copying caused by teacher memorization?", body,
-                             ["teacher_kind.png"], headline))  # fmt: skip
+                             ["teacher_kind.png"], headline, _verdict(results)))  # fmt: skip
+
+
+def _verdict(results) -> tuple[str, str]:
+    """Supported when, at some passing d, the oracle arm (exact real score, exact start:
+    nothing memorized, nothing trained) copies: κ's 95% t-interval lies above 0. Not
+    supported when the oracle arm is at chance (interval within ±0.1 of 0) while a
+    memorizing arm copies. Otherwise inconclusive."""
+    last = final_rows(passing(results, by=["dim", "real"]))
+    oracle = last[last.real == "oracle"]
+    if oracle.empty:
+        return "inconclusive at this budget", "the oracle arm fails the fidelity gates"
+    rows = []
+    for d, g in oracle.groupby("dim"):
+        m, ci, n = mean_ci(g.kappa)
+        rows.append((d, m, ci, n))
+    hits = [r for r in rows if np.isfinite(r[2]) and r[1] - r[2] > 0]
+    text = "; ".join(
+        f"oracle κ = {m:.2f} ± {ci:.2f} at d = {d} ({n} seeds)" for d, m, ci, n in rows
+    )
+    if hits:
+        return "supported", f"copying without any memorization: {text}"
+    memo = last[last.real.str.startswith("memorize")]
+    memo_copies = any(
+        mean_ci(g.kappa)[0] - mean_ci(g.kappa)[1] > 0 for _, g in memo.groupby(["dim", "real"])
+    )
+    if memo_copies and all(abs(m) + ci < 0.1 for _, m, ci, _ in rows if np.isfinite(ci)):
+        return "not supported", f"only memorizing teachers copy: {text}"
+    return "inconclusive at this budget", text
 
 
 if __name__ == "__main__":

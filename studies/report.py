@@ -18,7 +18,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ORDER = ["dimension", "adversarial", "memorization", "freedom", "scaling", "phase_diagram"]
 CLAIMS = {
-    "dimension": "copying grows with dimension",
+    "dimension": "students remap noise in low d and copy the teacher in high d",
     "adversarial": "copying is not caused by the GAN term",
     "memorization": "copying is not caused by teacher memorization",
     "freedom": "limited geometric freedom sets the transition",
@@ -46,7 +46,9 @@ def collect(root: Path, suffix: str, target: Path) -> str:
         folder = root / f"{name}{suffix}"
         meta_path = folder / "study.json"
         if not meta_path.exists():
-            lines.append(f"| {name} | {CLAIMS[name]} | not run yet | | | | |")
+            flag = {"-quick": " --quick"}.get(suffix, "")
+            lines.append(f"| {name} | {CLAIMS[name]} | not run on the current world yet: "
+                         f"`python studies/{name}.py{flag}` | | | | |")  # fmt: skip
             continue
         meta = json.loads(meta_path.read_text())
         lines.append(
@@ -60,7 +62,16 @@ def collect(root: Path, suffix: str, target: Path) -> str:
         text = re.sub(r"\]\(([^)/]+\.png)\)", "](" + link + r"/\1)", text)
         text = re.sub(r"^# ", f'<a id="{name}"></a>\n\n## ', text, count=1, flags=re.M)
         sections.append(text)
-    return "\n".join(lines) + "\n\n" + "\n\n".join(sections)
+    verdicts = ["## Verdicts", "",
+                "Computed by each study from the grid points that pass the fidelity gates "
+                "(rule in the study's `_verdict`).", "",
+                "| claim | verdict | evidence |", "|---|---|---|"]  # fmt: skip
+    for name in ORDER:
+        meta_path = root / f"{name}{suffix}" / "study.json"
+        meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+        verdict = meta.get("verdict") or ("no verdict computed" if meta else "not run")
+        verdicts.append(f"| {CLAIMS[name]} | {verdict} | {meta.get('evidence', '')} |")
+    return "\n".join([*lines, "", *verdicts]) + "\n\n" + "\n\n".join(sections)
 
 
 def main(argv=None) -> None:

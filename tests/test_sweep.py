@@ -147,3 +147,18 @@ def test_cli_run_and_plot(tmp_path, capsys):
     (out / "copying_vs_dim.png").unlink()
     assert main(["plot", str(out)]) == 0
     assert (out / "copying_vs_dim.png").exists()
+
+
+def test_zip_ties_a_field_to_the_first_grid_field():
+    spec = SweepSpec.build("tiny", [], ["dim=2,4", "generator_lr=0.001,0.0005"], 2,
+                           ["steps=20,40"])  # fmt: skip
+    cells = spec.cells()
+    assert [(c.dim, c.generator_lr, c.steps) for c in cells] == [
+        (2, 0.001, 20), (2, 0.0005, 20), (4, 0.001, 40), (4, 0.0005, 40),
+    ]  # fmt: skip
+    with pytest.raises(ValueError, match="--zip steps: 1 value"):
+        SweepSpec.build("tiny", [], ["dim=2,4"], 2, ["steps=20"])
+    with pytest.raises(ValueError, match="given twice"):
+        SweepSpec.build("tiny", ["steps=20"], ["dim=2,4"], 2, ["steps=20,40"])
+    # the CLI rejects a misaligned --zip before anything runs
+    assert main(["sweep", "--preset", "tiny", "--zip", "steps=20,40,60"]) == 2
