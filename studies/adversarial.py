@@ -14,7 +14,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 
 from _common import Study, comparison_sections, fmt_table, parse_args
-from dmdlab.analysis import compare_levels
+from dmdlab.analysis import compare_levels, passing
 from dmdlab.plotting import plot_metric_by_level, save_figure
 
 DIMS = {"smoke": [2], "quick": [2, 8, 32], "full": [2, 8, 32, 128, 512]}
@@ -38,9 +38,28 @@ def main(argv=None) -> None:
     plot_metric_by_level(results, "gan", "kappa", ax=ax[0])
     plot_metric_by_level(results, "gan", "within_mode", ax=ax[1])
     save_figure(ax, study.figure("gan_effect.png"), "Copying with and without the GAN term")
-    print(
-        study.write_report("Is copying caused by the GAN term?", body, ["gan_effect.png"], headline)
-    )
+    print(study.write_report("Is copying caused by the GAN term?", body, ["gan_effect.png"],
+                             headline, _verdict(results)))  # fmt: skip
+
+
+def _verdict(results) -> tuple[str, str]:
+    """Supported when, at some passing d, students without the GAN term copy (κ's 95%
+    t-interval above 0) and no GAN weight shifts κ detectably there; not supported when
+    κ without it is at chance while a GAN weight raises it detectably; else inconclusive."""
+    kept = passing(results, by=["dim", "gan"])
+    table = compare_levels(kept, "gan", "0", "kappa")
+    base = table[(table.gan == "0") & (table["mean"] - table["ci"] > 0)]
+    effects = table[(table.gan != "0") & table["diff"].notna()]
+    shifted = effects[(effects["diff"] - effects["diff_ci"] > 0)]
+    text = "; ".join(f"κ without GAN {r['mean']:.2f} ± {r['ci']:.2f} at d = {r.dim}"
+                     for _, r in table[table.gan == "0"].iterrows())  # fmt: skip
+    diffs = "; ".join(f"weight {r.gan}: {r['diff']:+.2f} ± {r['diff_ci']:.2f} at d = {r.dim}"
+                      for _, r in effects.iterrows())  # fmt: skip
+    if not base.empty and shifted.empty:
+        return "supported", f"copying without the GAN term ({text}); paired effect of it: {diffs}"
+    if base.empty and not shifted.empty:
+        return "not supported", f"copying only with the GAN term ({text}; {diffs})"
+    return "inconclusive at this budget", f"{text}; {diffs}" if text else "nothing passes"
 
 
 if __name__ == "__main__":
