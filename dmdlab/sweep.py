@@ -86,7 +86,7 @@ class Preset:
 
 PRESETS: dict[str, Preset] = {
     "default": Preset(
-        "d = 2, 8, 32, 128 × 3 seeds, 128-wide nets, 600 generator steps; ~8 min on 2 CPU cores.",
+        "d = 2, 8, 32, 128 × 3 seeds, 128-wide nets, 600 generator steps; ~7 min on 2 CPU cores.",
         DMDConfig(width=128, depth=3, steps=600, eval_every=20, teacher_steps=2000),
         {"dim": [2, 8, 32, 128]},
         3,
