@@ -16,11 +16,13 @@ __all__ = [
     "collapse_quality",
     "compare_levels",
     "describe_transition",
+    "dimension_verdict",
     "effect_sentence",
     "ends_differ",
     "fidelity_flags",
     "fidelity_reasons",
     "final_rows",
+    "holm",
     "logistic_transition",
     "mean_ci",
     "mode_units",
@@ -73,7 +75,8 @@ def compare_levels(
     """Each level of ``factor`` against ``baseline``, per value of ``by``, at the final step.
 
     One row per (by, level): mean, 95% CI half-width and n of ``metric`` over seeds,
-    and the difference to the baseline level with a 95% half-width and p-value. When
+    and the difference to the baseline level with a 95% half-width and p-value, and
+    ``p_holm``: that p-value Holm-adjusted over every comparison in the table. When
     both levels ran the same seeds (same mixture, same teacher per seed), the test is
     paired over seeds, which removes the between-mixture spread; otherwise Welch's.
     NaN where either side has fewer than two seeds.
@@ -100,8 +103,31 @@ def compare_levels(
                     row["diff"], row["diff_ci"], row["p"] = _welch(v.to_numpy(), base.to_numpy())
                     row["test"] = "welch"
             rows.append(row)
-    columns = [by, factor, "mean", "ci", "n", "diff", "diff_ci", "p", "test"]
-    return pd.DataFrame(rows, columns=columns)  # the columns even when nothing passes
+    columns = [by, factor, "mean", "ci", "n", "diff", "diff_ci", "p", "p_holm", "test"]
+    table = pd.DataFrame(rows, columns=columns)  # the columns even when nothing passes
+    # the table is one family of comparisons (every level at every `by` against the baseline)
+    table["p_holm"] = holm(table["p"].to_numpy(dtype=float)) if len(table) else []
+    return table
+
+
+def holm(p) -> np.ndarray:
+    """Holm–Bonferroni adjusted p-values, (n,) → (n,); NaN entries stay NaN and do not
+    count towards the number of comparisons.
+
+    Controls the family-wise error rate at any dependence between the tests; a
+    comparison is detectable at level α when its adjusted p < α.
+    """
+    p = np.asarray(p, dtype=float)
+    out = np.full_like(p, np.nan)
+    ok = np.flatnonzero(np.isfinite(p))
+    if ok.size == 0:
+        return out
+    order = ok[np.argsort(p[ok], kind="stable")]
+    m = ok.size
+    # the i-th smallest p is multiplied by the number of hypotheses not yet rejected
+    scaled = p[order] * (m - np.arange(m))
+    out[order] = np.minimum(np.maximum.accumulate(scaled), 1.0)
+    return out
 
 
 def _paired_p(d: np.ndarray) -> float:
@@ -355,10 +381,12 @@ def remap_rate(
 
     Columns: ``by``, rate, lo, hi, units, seeds."""
     units = mode_units(results, by)
-    rng = np.random.default_rng(seed)
     rows = []
     for key, g in units.groupby(list(by), sort=True):
         key = key if isinstance(key, tuple) else (key,)
+        # a fresh generator per grid point: its interval does not depend on which other
+        # grid points share the table (a summary and a study then print the same one)
+        rng = np.random.default_rng(seed)
         per_seed = g.groupby("seed").kept.agg(["sum", "count"])
         removed = (per_seed["count"] - per_seed["sum"]).to_numpy(float)
         total = per_seed["count"].to_numpy(float)
@@ -427,3 +455,41 @@ def logistic_transition(
     out["d_star"] = d_star
     out["d_lo"], out["d_hi"] = np.percentile(boot, [2.5, 97.5])
     return {**out, "why": ""}
+
+
+VERDICTS = ("supported", "not supported", "inconclusive at this budget")
+
+
+def dimension_verdict(kept: pd.DataFrame) -> tuple[str, str]:
+    """The claim "students remap noise in low d and copy in high d", judged from the rows
+    of passing grid points of one start (one of :data:`VERDICTS`, and the evidence).
+
+    Supported when the logistic fit of "mode kept" rises with log d and crosses ½ inside
+    the range (:func:`logistic_transition`); not supported when at the lowest passing d
+    the student keeps most modes (the remap rate's 95% interval lies below ½) or "kept"
+    detectably falls with d; otherwise inconclusive, with the reason."""
+    if kept.empty:
+        return VERDICTS[2], "no grid point passes the fidelity gates"
+    rates = remap_rate(kept)
+    low = rates.iloc[0]
+    dims = [int(d) for d in rates.dim]
+    k, k_ci, _ = mean_ci(final_rows(kept)[lambda t: t.dim == low.dim].kappa)
+    low_text = (
+        f"at d = {dims[0]} the remap rate is {low.rate:.2f} [{low.lo:.2f}, {low.hi:.2f}] "
+        f"and κ {k:.2f} ± {k_ci:.2f}; passing dims {dims}"
+    )
+    fit = logistic_transition(kept) if len(dims) >= 3 else None
+    if fit is not None and np.isfinite(fit["d_star"]) and fit["slope"] > 0:
+        return VERDICTS[0], (
+            f"'mode kept' rises with log d; d* = {fit['d_star']:.3g} "
+            f"[{fit['d_lo']:.3g}, {fit['d_hi']:.3g}]; {low_text}"
+        )
+    if low.hi < 0.5:
+        return VERDICTS[1], (
+            f"the student keeps most modes even at the lowest passing d ({low_text}): no "
+            "remapping regime there" + ("; the high-d half is untested" if len(dims) < 3 else "")
+        )
+    if fit is not None and fit["slope_hi"] < 0:
+        return VERDICTS[1], f"'mode kept' falls with d ({low_text})"
+    why = "fewer than 3 dims pass" if fit is None else fit["why"]
+    return VERDICTS[2], f"{why}; {low_text}"

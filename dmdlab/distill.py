@@ -17,7 +17,7 @@ from dmdlab.dmd import Hyperparams, TrainOutput, make_train
 from dmdlab.evaluate import metrics_table
 from dmdlab.mixture import GaussianMixture
 
-__all__ = ["distill", "normalize_seeds", "run_seeds"]
+__all__ = ["compiler_options", "distill", "normalize_seeds", "run_seeds", "training_macs"]
 
 
 def normalize_seeds(seeds) -> list[int]:
@@ -36,12 +36,47 @@ def normalize_seeds(seeds) -> list[int]:
     return [int(s) for s in seeds]
 
 
+# Below this many multiply-adds of training per seed, a CPU program runs in a few
+# seconds but takes 20–60 s to compile at XLA's default optimisation level. Level 0
+# compiles it 2–2.5× faster and runs it ~2.5× slower (benchmarks/README.md), which wins
+# by a wide margin for tests, the tiny preset and notebook-sized runs.
+SMALL_PROGRAM_MACS = 2e10
+
+
+def training_macs(config: DMDConfig) -> float:
+    """Rough multiply-adds of one seed's training: network passes × samples × weights.
+
+    Teacher: forward + backward (≈ 3 passes) per sample; each DMD step: the fake score's
+    ``fake_ratio`` updates and the generator's (student, real and fake passes)."""
+    weights = config.width**2 * max(config.depth - 1, 1) + 2 * config.width * (config.dim + 64)
+    teacher = 3 * config.teacher_steps * config.teacher_batch_size
+    per_step = (3 * config.fake_ratio + 6) * config.batch_size * config.student_steps
+    return float(weights * (teacher + config.steps * per_step))
+
+
+def compiler_options(config: DMDConfig) -> dict[str, int]:
+    """XLA options for ``config``'s program: optimisation level 0 on CPU for programs
+    below :data:`SMALL_PROGRAM_MACS`, where compiling dominates; {} otherwise. A function
+    of the config alone, so the same config and seed still give the same numbers."""
+    small = training_macs(config) < SMALL_PROGRAM_MACS
+    return {"xla_backend_optimization_level": 0} if small and _on_cpu() else {}
+
+
+def _on_cpu() -> bool:
+    return jax.default_backend() == "cpu"
+
+
 def _sharded(config: DMDConfig, n_devices: int, mixture=None):
     """jit(vmap(train)) with the seed axis sharded over ``n_devices`` local devices."""
     mesh = jax.make_mesh((n_devices,), ("seed",), devices=jax.local_devices()[:n_devices])
     seed_axis = NamedSharding(mesh, P("seed"))
     train = jax.vmap(make_train(config, mixture))
-    return jax.jit(train, in_shardings=(seed_axis, seed_axis), out_shardings=seed_axis)
+    return jax.jit(
+        train,
+        in_shardings=(seed_axis, seed_axis),
+        out_shardings=seed_axis,
+        compiler_options=compiler_options(config) or None,
+    )
 
 
 @functools.lru_cache(maxsize=32)

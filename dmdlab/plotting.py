@@ -248,13 +248,14 @@ def save_figure(ax, path, title: str | None = None) -> Path:
     return Path(path)
 
 
-def _pair_panels(pairs: dict, seed_index: int, axes, title: str) -> None:
-    """Two panels for one seed: the noise plane (d = 2) or the means' plane (d > 2).
+def _pair_row(pairs: dict, seed_index: int, steps, axes, title: str) -> None:
+    """One row of pictures of one seed's pairing: the teacher, then the student at each
+    snapshot step (``steps``: the generator step of each snapshot).
 
-    d = 2: the held-out noises z coloured by T(z)'s mode (left) and G(z)'s final mode
-    (right). d > 2: T(z) and G(z) projected on the two leading principal directions of
-    the means, with segments T(z) → G(z) grey where the modes agree and red where not;
-    left at the first recorded step, right at the last."""
+    d = 2: the held-out noises z coloured by the mode T(z) lands in, then by the mode
+    G(z) lands in (circled where it differs from T's). d > 2: T(z) in the plane of the
+    two leading principal directions of the means, then segments T(z) → G(z), grey where
+    the modes agree and red where not."""
     import numpy as np
 
     from dmdlab.mixture import GaussianMixture
@@ -266,43 +267,42 @@ def _pair_panels(pairs: dict, seed_index: int, axes, title: str) -> None:
     students = pairs["student"][seed_index]
     t_mode = np.asarray(mix.assign(t))
     palette = sns.color_palette("tab10", mix.n_modes)
-    if z.shape[1] == 2:
-        g_mode = np.asarray(mix.assign(students[-1]))
-        for ax, modes, who in ((axes[0], t_mode, "T(z)"), (axes[1], g_mode, "G(z), final")):
-            ax.scatter(z[:, 0], z[:, 1], c=[palette[m] for m in modes], s=9)
-            ax.set(title=f"{title}\nnoise z coloured by the mode of {who}", xlabel="z₁",
-                   ylabel="z₂", aspect="equal")  # fmt: skip
-        wrong = g_mode != t_mode
-        axes[1].scatter(z[wrong, 0], z[wrong, 1], facecolors="none", edgecolors="k", s=22,
-                        lw=0.6, label="mode ≠ T's")  # fmt: skip
-        axes[1].legend(loc="lower right", fontsize=7)
-        return
-    centred = mix.means - mix.means.mean(0)
-    basis = np.linalg.svd(centred, full_matrices=False)[2][:2].T  # (d, 2)
-    origin = mix.means.mean(0)
-    for ax, g, when in ((axes[0], students[0], "first record"), (axes[1], students[-1], "final")):
-        g_mode = np.asarray(mix.assign(g))
-        tp, gp = (t - origin) @ basis, (g - origin) @ basis
-        for agree, colour in ((True, "0.7"), (False, "red")):
-            sel = (g_mode == t_mode) == agree
-            ax.plot(np.stack([tp[sel, 0], gp[sel, 0]]), np.stack([tp[sel, 1], gp[sel, 1]]),
-                    color=colour, lw=0.4, alpha=0.6)  # fmt: skip
-        ax.scatter(tp[:, 0], tp[:, 1], c=[palette[m] for m in t_mode], s=6, label="T(z)")
-        ax.scatter(gp[:, 0], gp[:, 1], c="k", s=3, marker="x", label="G(z)")
+    flat = z.shape[1] == 2
+    if flat:
+        xy_t, labels = z, ("z₁", "z₂")
+    else:
+        origin = mix.means.mean(0)
+        basis = np.linalg.svd(mix.means - origin, full_matrices=False)[2][:2].T  # (d, 2)
+        xy_t, labels = (t - origin) @ basis, ("1st principal direction of the means", "2nd")
         mp = (mix.means - origin) @ basis
-        ax.scatter(mp[:, 0], mp[:, 1], c=palette[: mix.n_modes], s=90, marker="*",
-                   edgecolors="k", label="means")  # fmt: skip
-        share = float(np.mean(g_mode == t_mode))
-        ax.set(title=f"{title}, {when}\n{share:.0%} of z keep T's mode (red: not)",
-               xlabel="1st principal direction of the means", ylabel="2nd")  # fmt: skip
-    axes[0].legend(loc="lower right", fontsize=7)
+    axes[0].scatter(xy_t[:, 0], xy_t[:, 1], c=[palette[m] for m in t_mode], s=6)
+    what = "noise z coloured by T(z)'s mode" if flat else "T(z) in the means' plane"
+    axes[0].set(title=f"{title}\nteacher: {what}", xlabel=labels[0], ylabel=labels[1])
+    for ax, g, step in zip(axes[1:], students, steps, strict=True):
+        g_mode = np.asarray(mix.assign(g))
+        wrong = g_mode != t_mode
+        if flat:
+            ax.scatter(z[:, 0], z[:, 1], c=[palette[m] for m in g_mode], s=6)
+            ax.scatter(z[wrong, 0], z[wrong, 1], facecolors="none", edgecolors="k", s=20,
+                       lw=0.5)  # fmt: skip
+        else:
+            gp = (g - origin) @ basis
+            for sel, colour in ((~wrong, "0.7"), (wrong, "red")):
+                ax.plot(np.stack([xy_t[sel, 0], gp[sel, 0]]), np.stack([xy_t[sel, 1], gp[sel, 1]]),
+                        color=colour, lw=0.4, alpha=0.6)  # fmt: skip
+            ax.scatter(gp[:, 0], gp[:, 1], c="k", s=3, marker="x")
+            ax.scatter(mp[:, 0], mp[:, 1], c=palette[: mix.n_modes], s=80, marker="*",
+                       edgecolors="k")  # fmt: skip
+        ax.set(title=f"student at step {step}: {1 - wrong.mean():.0%} keep T's mode",
+               xlabel=labels[0])  # fmt: skip
 
 
 def plot_pairings(results: pd.DataFrame, store, path) -> Path | None:
-    """pairings.png: for each d, the seed with the lowest and the highest final κ, as
-    pictures of the pairing (:func:`_pair_panels`). Reads the cells' pair snapshots from
-    the store; None when no cell has one. The first cell per d is drawn (network start
-    when the grid has ``start``)."""
+    """pairings.png: for each d, the seed with the lowest and the highest final κ (where
+    a student remaps most and copies most), one row each: the teacher's pairing, then the
+    student's at the recorded snapshot steps (:func:`_pair_row`). Reads the cells' pair
+    snapshots from the store; None when no cell has one. The first cell per d is drawn
+    (network start when the grid has ``start``)."""
     from dmdlab.sweep import load_pairs
 
     last = final_rows(results)
@@ -315,22 +315,26 @@ def plot_pairings(results: pd.DataFrame, store, path) -> Path | None:
         pairs = load_pairs(store, cell)
         if pairs is None or g.empty:
             continue
+        recorded = sorted(results[results.cell == cell].step.unique())
+        steps = [recorded[i] for i in pairs["eval_index"]]
         seeds = list(dict.fromkeys([g.seed.iloc[0], g.seed.iloc[-1]]))
         order = sorted(results[results.cell == cell].seed.unique())
         for s in seeds:
             kappa = float(g[g.seed == s].kappa.iloc[0])
-            picks.append((pairs, order.index(s), f"d={d}, seed {s} (κ={kappa:.2f})"))
+            picks.append((pairs, order.index(s), steps, f"d={d}, seed {s} (final κ={kappa:.2f})"))
     if not picks:
         return None
-    rows = (len(picks) + 1) // 2
-    fig, axes = plt.subplots(rows, 4, figsize=(20, 4.6 * rows), squeeze=False)
-    for i, (pairs, index, title) in enumerate(picks):
-        _pair_panels(pairs, index, axes[i // 2, 2 * (i % 2) : 2 * (i % 2) + 2], title)
-    for ax in axes.flat[2 * len(picks) :]:
-        ax.axis("off")
-    fig.suptitle("Where each noise goes: per d, the seed with the lowest and the highest κ",
-                 fontsize=11)  # fmt: skip
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    cols = 1 + max(len(p[2]) for p in picks)
+    fig, axes = plt.subplots(len(picks), cols, figsize=(3.4 * cols, 3.4 * len(picks)),
+                             squeeze=False)  # fmt: skip
+    for row, (pairs, index, steps, title) in zip(axes, picks, strict=True):
+        _pair_row(pairs, index, steps, row[: 1 + len(steps)], title)
+        for ax in row[1 + len(steps) :]:
+            ax.axis("off")
+    fig.suptitle("Where each noise goes, over training: per d, the seed with the lowest and the "
+                 "highest final κ (d = 2: the noise plane; d > 2: the means' plane; circled or "
+                 "red: G's mode ≠ T's)", fontsize=11)  # fmt: skip
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.25 / len(picks)))
+    fig.savefig(path, dpi=80)
     plt.close(fig)
     return Path(path)

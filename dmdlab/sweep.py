@@ -31,7 +31,14 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from dmdlab.analysis import fidelity_flags, final_rows, mean_ci, passing
+from dmdlab.analysis import (
+    dimension_verdict,
+    fidelity_flags,
+    final_rows,
+    mean_ci,
+    passing,
+    remap_rate,
+)
 from dmdlab.config import DMDConfig, parse_field_value
 from dmdlab.distill import normalize_seeds, run_seeds
 from dmdlab.evaluate import metrics_table
@@ -483,8 +490,41 @@ def format_summary(results: pd.DataFrame, by=("dim",)) -> str:
         lines.append("No run diverged.")
     if "dim" in by:
         ok = passing(results, by)
+        lines += answer_lines(ok, by)
         if final_rows(ok).dim.nunique() < 2:
             lines.append("Fewer than two dims pass the fidelity gates: no trend to report.")
         else:
             lines.append("Over the grid points that pass: " + trend_sentence(ok, "kappa"))
     return "\n".join(lines)
+
+
+def answer_lines(kept: pd.DataFrame, by=("dim",)) -> list[str]:
+    """The question's answer over passing grid points: per grid point the remap rate
+    (share of (seed, mode) units with kept fraction < ½; 95% cluster bootstrap over seeds)
+    and κ (mean, 95% t-interval over seeds), then :func:`dimension_verdict` per start."""
+    by = list(by)
+    if kept.empty:
+        return ["-- remap → copy with d: no grid point passes the fidelity gates; no answer."]
+    last = final_rows(kept)
+    rates = remap_rate(kept, by)
+    lines = [
+        "-- remap → copy with d, over passing grid points (remap rate: (seed, mode) units with "
+        "kept fraction < ½, 95% cluster bootstrap over seeds; κ: 95% t-interval)"
+    ]
+    lines.append("  ".join(f"{h:>15}" for h in [*by, "units", "remap rate", "κ"]))
+    for r in rates.to_dict("records"):
+        sel = np.logical_and.reduce([last[b] == r[b] for b in by])
+        k, k_ci, _ = mean_ci(last[sel].kappa.to_numpy(float))
+        cells = [f"{r[b]!s:>15}" for b in by] + [f"{r['units']:>15}"]
+        cells.append(f"{r['rate']:.2f} [{r['lo']:.2f}, {r['hi']:.2f}]".rjust(15))
+        cells.append(f"{k:.3f} ± {k_ci:.3f}".rjust(15))
+        lines.append("  ".join(cells))
+    if set(by) - {"dim", "start"}:  # the verdict is over d alone: other factors would pool
+        return lines
+    starts = sorted(kept.start.unique()) if "start" in kept else [None]
+    for start in starts:
+        rows = kept if start is None else kept[kept.start == start]
+        verdict, evidence = dimension_verdict(rows)
+        label = "" if start is None or len(starts) == 1 else f" (start={start})"
+        lines.append(f"Remap in low d, copy in high d{label}: {verdict.upper()}: {evidence}.")
+    return lines

@@ -24,7 +24,14 @@ import numpy as np
 from scipy import stats
 
 from _common import Study, parse_args
-from dmdlab.analysis import final_rows, logistic_transition, mean_ci, passing, remap_rate
+from dmdlab.analysis import (
+    dimension_verdict,
+    final_rows,
+    logistic_transition,
+    mean_ci,
+    passing,
+    remap_rate,
+)
 from dmdlab.plotting import plot_copying_over_training, plot_kappa_by_seed, save_figure
 from dmdlab.sweep import PRESETS, format_summary
 
@@ -131,39 +138,9 @@ def main(argv=None) -> None:
     ax.legend()
     figures.append(save_figure(ax, study.figure("start_vs_end.png"), "Start vs end").name)
     headline = "; ".join(headline_parts) + "."
-    verdict = _verdict(kept[kept.start == "network"])
+    verdict = dimension_verdict(kept[kept.start == "network"])
     print(study.write_report("Remapping or copying, against dimension", body, figures, headline,
                              verdict))  # fmt: skip
-
-
-def _verdict(kept) -> tuple[str, str]:
-    """The claim "students remap in low d and copy in high d", judged on the network start
-    at passing grid points: supported when the logistic fit of "mode kept" rises with
-    log d and crosses ½ inside the range; not supported when at the lowest passing d the
-    student keeps most modes (remap rate's 95% interval below ½) or "kept" detectably
-    falls with d; otherwise inconclusive."""
-    if kept.empty:
-        return "inconclusive at this budget", "no grid point passes the fidelity gates"
-    rates = remap_rate(kept)
-    low = rates.iloc[0]
-    dims = [int(d) for d in rates.dim]
-    k, k_ci, _ = mean_ci(final_rows(kept)[lambda t: t.dim == low.dim].kappa)
-    low_text = (
-        f"at d = {dims[0]} the remap rate is {low.rate:.2f} [{low.lo:.2f}, {low.hi:.2f}] "
-        f"and κ {k:.2f} ± {k_ci:.2f}; passing dims {dims}"
-    )
-    fit = logistic_transition(kept) if len(dims) >= 3 else None
-    if fit is not None and np.isfinite(fit["d_star"]) and fit["slope"] > 0:
-        return "supported", f"'mode kept' rises with log d; d* = {fit['d_star']:.3g}; {low_text}"
-    if low.hi < 0.5:
-        return "not supported", (
-            f"the student keeps most modes even at the lowest passing d ({low_text}): no "
-            "remapping regime there" + ("; the high-d half is untested" if len(dims) < 3 else "")
-        )
-    if fit is not None and fit["slope_hi"] < 0:
-        return "not supported", f"'mode kept' falls with d ({low_text})"
-    why = "fewer than 3 dims pass" if fit is None else fit["why"]
-    return "inconclusive at this budget", f"{why}; {low_text}"
 
 
 if __name__ == "__main__":

@@ -88,21 +88,26 @@ def main(argv=None) -> None:
         if not np.isfinite(r["diff"]):
             continue
         lo, hi = r["diff"] - r["diff_ci"], r["diff"] + r["diff_ci"]
-        sig = not (lo <= 0 <= hi)
+        sig = r["p_holm"] < 0.05
         body.append(
-            f"- {r.variant}, d = {r.dim}: Δκ = {r['diff']:+.2f}, 95% CI [{lo:+.2f}, {hi:+.2f}]"
+            f"- {r.variant}, d = {r.dim}: Δκ = {r['diff']:+.2f}, 95% CI [{lo:+.2f}, {hi:+.2f}], "
+            f"{r.test} p = {r.p:.3f}, Holm p = {r.p_holm:.3f}"
             + (" (detectable)" if sig else " (no detectable change)")
         )
         if sig:
             moved.append(f"{r.variant} at d = {r.dim} ({r['diff']:+.2f})")
     body.append("")
+    n_tests = int(table["p"].notna().sum())
     if moved:
         headline = (
-            "Detectable shifts of κ relative to the base (per-comparison 95% intervals, not "
-            "corrected for multiplicity): " + "; ".join(moved) + "."
+            f"Detectable shifts of κ relative to the base after Holm's correction over the "
+            f"{n_tests} comparisons: " + "; ".join(moved) + "."
         )
     else:
-        headline = "No variant shifts κ detectably at any passing grid point in this run."
+        headline = (
+            f"No variant shifts κ detectably at any passing grid point after Holm's correction "
+            f"over the {n_tests} comparisons in this run."
+        )
     body.append(headline)
     n_div = int(results.groupby(["cell", "seed"]).diverged.any().sum())
     body.append(f"{n_div} seed-run(s) diverged and are excluded." if n_div else "No run diverged.")

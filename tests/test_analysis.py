@@ -11,6 +11,7 @@ from dmdlab.analysis import (
     compare_levels,
     effect_sentence,
     final_rows,
+    holm,
     mean_ci,
     transition_dimension,
 )
@@ -168,7 +169,8 @@ def _units_table(kept_by_dim: dict) -> pd.DataFrame:
     for dim, seeds in kept_by_dim.items():
         for seed, kept in enumerate(seeds):
             rows.append({"cell": f"{dim}", "dim": dim, "seed": seed, "step": 100,
-                         "kept_by_mode": kept, "diverged": False})  # fmt: skip
+                         "kept_by_mode": kept, "kappa": float(np.nanmean(kept)),
+                         "diverged": False})  # fmt: skip
     return pd.DataFrame(rows)
 
 
@@ -196,3 +198,34 @@ def test_logistic_transition_finds_a_clear_step_and_nothing_in_a_flat_world():
     flat = {d: [list((rng.random(8) < 0.5).astype(float)) for _ in range(8)] for d in (2, 8, 32)}
     fit = logistic_transition(_units_table(flat), n_boot=100)
     assert np.isnan(fit["d_star"]) and "contains 0" in fit["why"]
+
+
+def test_holm_matches_the_step_down_rule_by_hand():
+    # sorted p 0.005, 0.01, 0.03, 0.04 times 4, 3, 2, 1 → 0.02, 0.03, 0.06, 0.04; the
+    # step-down rule makes them non-decreasing: 0.02, 0.03, 0.06, 0.06
+    adjusted = holm([0.01, 0.04, np.nan, 0.03, 0.005])
+    np.testing.assert_allclose(adjusted[[4, 0, 3, 1]], [0.02, 0.03, 0.06, 0.06])
+    assert np.isnan(adjusted[2])
+    # never below the raw p, never above Bonferroni, capped at 1
+    raw = np.array([0.2, 0.5, 0.001])
+    adj = holm(raw)
+    assert np.all(adj >= raw) and np.all(adj <= np.minimum(raw * 3, 1.0))
+    assert holm([0.6, 0.7])[0] == 1.0
+
+
+def test_dimension_verdict_reads_the_units():
+    from dmdlab.analysis import dimension_verdict
+
+    rng = np.random.default_rng(1)
+    # remap at low d, copy at high d: the claim holds, with d* inside the range
+    step = {d: [list(rng.random(8) < (0.05 if d <= 4 else 0.95 if d >= 64 else 0.5))
+                for _ in range(8)] for d in (2, 4, 16, 64, 128)}  # fmt: skip
+    verdict, evidence = dimension_verdict(_units_table(step))
+    assert verdict == "supported" and "d* = " in evidence
+    # every mode kept everywhere: no remapping regime at low d
+    kept = {d: [[1.0] * 8 for _ in range(4)] for d in (2, 8, 32)}
+    assert dimension_verdict(_units_table(kept))[0] == "not supported"
+    # coin flips at every d: cannot tell
+    flat = {d: [list((rng.random(8) < 0.5).astype(float)) for _ in range(8)] for d in (2, 8, 32)}
+    assert dimension_verdict(_units_table(flat))[0] == "inconclusive at this budget"
+    assert dimension_verdict(_units_table(flat).iloc[:0])[0] == "inconclusive at this budget"

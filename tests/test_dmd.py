@@ -1,5 +1,6 @@
 """The DMD engine: the exactly solvable linear case, determinism, options, divergence, sharding."""
 
+import functools
 import os
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from dmdlab import (
     run_seeds,
     train_linear_student,
 )
+from dmdlab.distill import compiler_options, training_macs
 from dmdlab.metrics import copying_score
 from dmdlab.sweep import PRESETS
 
@@ -171,12 +173,13 @@ def test_per_step_loop_reproduces_the_fused_training():
     cfg = TINY.replace(steps=6, eval_every=6)
     program = make_program(cfg)
     key, hp = jax.random.key(3), Hyperparams.of(cfg)
-    fused = jax.jit(program.train)(key, hp)
-    ctx, state = jax.jit(program.setup)(key, hp)
-    step = jax.jit(program.step)
+    jit = functools.partial(jax.jit, compiler_options=compiler_options(cfg) or None)
+    fused = jit(program.train)(key, hp)
+    ctx, state = jit(program.setup)(key, hp)
+    step = jit(program.step)
     for index, k in zip(*program.schedule(key), strict=True):
         state, _ = step(ctx, state, index, k)
-    samples, _ = jax.jit(program.record)(ctx, state)
+    samples, _ = jit(program.record)(ctx, state)
     np.testing.assert_allclose(samples, fused.student_samples[-1], rtol=1e-5, atol=1e-5)
     assert int(state.diverged_step) == int(fused.diverged_step) == -1
 
@@ -187,12 +190,21 @@ def test_exact_start_begins_at_the_exact_sigma_max_denoiser():
 
     cfg = TINY.replace(start="exact", teacher_steps=50)
     program = make_program(cfg)
-    ctx, state = jax.jit(program.setup)(jax.random.key(0), Hyperparams.of(cfg))
-    samples, _ = jax.jit(program.record)(ctx, state)
+    jit = functools.partial(jax.jit, compiler_options=compiler_options(cfg) or None)
+    ctx, state = jit(program.setup)(jax.random.key(0), Hyperparams.of(cfg))
+    samples, _ = jit(program.record)(ctx, state)
     exact = ctx.mixture.denoise(cfg.sigma_max * ctx.z_eval, cfg.sigma_max)
     np.testing.assert_allclose(samples, exact, rtol=1e-5, atol=1e-5)
     assert float(ctx.start.start_alignment) == pytest.approx(1.0, abs=1e-5)
     # the network start (50 teacher steps) is far from it: the control changes something
     net = make_program(cfg.replace(start="network"))
-    ctx_n, _ = jax.jit(net.setup)(jax.random.key(0), Hyperparams.of(cfg))
+    ctx_n, _ = jit(net.setup)(jax.random.key(0), Hyperparams.of(cfg))
     assert float(ctx_n.start.start_alignment) < 0.99
+
+
+def test_small_programs_compile_at_level_zero_on_cpu():
+    """Compile-bound configs get XLA level 0; the sweep-sized ones keep the default."""
+    small, big = PRESETS["tiny"].base, PRESETS["default"].base
+    assert compiler_options(small) == {"xla_backend_optimization_level": 0}
+    assert compiler_options(big) == {}
+    assert training_macs(big) > 100 * training_macs(small)
