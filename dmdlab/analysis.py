@@ -29,6 +29,7 @@ __all__ = [
     "monotone_in_dim",
     "passing",
     "remap_rate",
+    "training_course",
     "transition_dimension",
 ]
 
@@ -493,3 +494,46 @@ def dimension_verdict(kept: pd.DataFrame) -> tuple[str, str]:
         return VERDICTS[1], f"'mode kept' falls with d ({low_text})"
     why = "fewer than 3 dims pass" if fit is None else fit["why"]
     return VERDICTS[2], f"{why}; {low_text}"
+
+
+def training_course(
+    results: pd.DataFrame, metric: str = "kappa", by=("dim",), tail: float = 0.5
+) -> pd.DataFrame:
+    """Whether ``metric`` has settled by the end of training, per grid point.
+
+    Per seed-run: the least-squares slope of ``metric`` against the generator step over
+    the last ``tail`` of the recorded steps, per 1000 steps; then the mean and 95%
+    t-interval over seeds of that slope and of the final value. ``course`` reads them:
+    "vanishes" when the final value's interval contains 0, else "still falling" /
+    "still rising" when the slope's interval excludes 0, else "plateau". Diverged
+    seed-runs are left out. Columns: ``by``, seeds, final, final_ci, slope_per_1k,
+    slope_ci, course."""
+    ok = results[~results.diverged] if "diverged" in results else results
+    rows = []
+    for key, g in ok.groupby(list(by), sort=True):
+        key = key if isinstance(key, tuple) else (key,)
+        steps = np.sort(g.step.unique())
+        late = g[g.step >= steps[int(len(steps) * (1 - tail))]]
+        slopes, finals = [], []
+        for _, run in late.groupby("seed"):
+            run = run.dropna(subset=[metric])
+            if len(run) >= 3:
+                slopes.append(1000 * np.polyfit(run.step.to_numpy(float), run[metric], 1)[0])
+                finals.append(float(run.sort_values("step")[metric].iloc[-1]))
+        slope, slope_ci, n = mean_ci(np.asarray(slopes))
+        final, final_ci, _ = mean_ci(np.asarray(finals))
+        if n < 2:
+            course = "too few seeds"
+        elif final - final_ci <= 0 <= final + final_ci:
+            course = "vanishes"
+        elif slope + slope_ci < 0:
+            course = "still falling"
+        elif slope - slope_ci > 0:
+            course = "still rising"
+        else:
+            course = "plateau"
+        rows.append({**dict(zip(by, key, strict=True)), "seeds": n, "final": final,
+                     "final_ci": final_ci, "slope_per_1k": slope, "slope_ci": slope_ci,
+                     "course": course})  # fmt: skip
+    cols = [*by, "seeds", "final", "final_ci", "slope_per_1k", "slope_ci", "course"]
+    return pd.DataFrame(rows, columns=cols)

@@ -85,9 +85,17 @@ class Study:
         self._t0 = time.perf_counter()
         enable_compilation_cache()
 
-    def sweep(self, part: str, grid: dict, base: DMDConfig | None = None) -> pd.DataFrame:
-        """Run (or resume) the product ``grid`` over ``base`` into <out>/<part>."""
-        spec = SweepSpec(base or self.base, grid, self.seeds)
+    def sweep(
+        self,
+        part: str,
+        grid: dict,
+        base: DMDConfig | None = None,
+        zipped: dict | None = None,
+        seeds: tuple[int, ...] | None = None,
+    ) -> pd.DataFrame:
+        """Run (or resume) the product ``grid`` over ``base`` into <out>/<part>; ``zipped``
+        ties fields to the first grid field (:class:`dmdlab.sweep.SweepSpec`)."""
+        spec = SweepSpec(base or self.base, grid, seeds or self.seeds, zipped or {})
         self._n_points += len(spec.cells())  # validates every cell before any compute
         self.parts.append(part)
         results = run_sweep(

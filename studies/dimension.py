@@ -19,8 +19,11 @@ points that pass the fidelity gates enter the statistics:
 
 from __future__ import annotations
 
+import json
+
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 from scipy import stats
 
 from _common import Study, parse_args
@@ -31,9 +34,26 @@ from dmdlab.analysis import (
     mean_ci,
     passing,
     remap_rate,
+    training_course,
 )
 from dmdlab.plotting import plot_copying_over_training, plot_kappa_by_seed, save_figure
 from dmdlab.sweep import PRESETS, format_summary
+
+# The per-d budgets of `make sweep` (the default preset), with more seeds: the budget at
+# which every d of it passes the fidelity gates on 2 CPU cores. The "dims" part keeps one
+# budget for all d and shows what happens without calibration. Smoke: the same code path
+# over a cell the "dims" part already trained.
+CALIBRATED = {
+    "smoke": ({"dim": [2]}, {"steps": [40]}),
+    "quick": (PRESETS["default"].grid, PRESETS["default"].zipped),
+    "full": None,
+}
+# Longer runs (≥ 3× the calibrated steps) at the higher dims: does copying settle?
+LONG = {
+    "smoke": ({"dim": [2]}, 40, 2),
+    "quick": ({"dim": [32, 128]}, 2000, 3),
+    "full": ({"dim": [32, 128, 512]}, 10000, 8),
+}
 
 GRIDS = {
     "smoke": {"start": ["network", "exact"], "dim": [2]},
@@ -78,6 +98,40 @@ def _start_predicts_end(kept) -> list[str]:
             "|---|---|---|---|---|", *lines]  # fmt: skip
 
 
+def _budgets(results, part_dir) -> list[str]:
+    """Markdown rows: per d, the generator and teacher steps and the cell's wall seconds
+    on this machine (from the part's manifest; blank for cells trained by an earlier run)."""
+    last = final_rows(results)
+    rows = ["| d | generator steps | teacher steps | seeds | cell wall time (s) |",
+            "|---|---|---|---|---|"]  # fmt: skip
+    manifest = json.loads((part_dir / "manifest.json").read_text())
+    timing = manifest.get("cell_timings", {})
+    for d, g in last.groupby("dim"):
+        wall = timing.get(g.cell.iloc[0], {}).get("wall_s", float("nan"))
+        rows.append(f"| {d} | {g.steps.iloc[0]} | {g.teacher_steps.iloc[0]} | {len(g)} | "
+                    f"{wall:.0f} |")  # fmt: skip
+    return rows
+
+
+def _course(results) -> tuple[list[str], str]:
+    """Markdown of :func:`training_course` for κ, within-mode copying and the gap, and
+    one sentence on κ."""
+    rows = ["| d | metric | seeds | final (95% CI) | slope per 1000 steps, last half (95% CI) | "
+            "reading |", "|---|---|---|---|---|---|"]  # fmt: skip
+    tables = {m: training_course(results, m) for m in ("kappa", "within_mode", "loglik_gap")}
+    for metric, table in tables.items():
+        for r in table.itertuples():
+            rows.append(
+                f"| {r.dim} | {metric} | {r.seeds} | {r.final:.3f} ± {r.final_ci:.3f} | "
+                f"{r.slope_per_1k:+.3f} ± {r.slope_ci:.3f} | {r.course} |"
+            )
+    k = tables["kappa"]
+    sentence = "; ".join(f"d = {r.dim}: κ {r.course} ({r.final:.2f} ± {r.final_ci:.2f} at the "
+                         f"end, {r.slope_per_1k:+.3f} ± {r.slope_ci:.3f} per 1000 steps)"
+                         for r in k.itertuples())  # fmt: skip
+    return rows, sentence
+
+
 def main(argv=None) -> None:
     args = parse_args(__doc__, argv)
     study = Study("dimension", args)
@@ -115,13 +169,56 @@ def main(argv=None) -> None:
         rates = remap_rate(kept[kept.start == start])
         span = ", ".join(f"{r.rate:.2f} at d = {r.dim}" for r in rates.itertuples())
         headline_parts.append(f"start={start}: remap rate {span}; {sentence}")
-    body += ["## Does the start predict the end?", "", *_start_predicts_end(kept), ""]
+
+    verdict = dimension_verdict(kept[kept.start == "network"])
+    verdict_from = "the fixed-budget part (network start)"
+    if CALIBRATED[args.mode] is not None:
+        cal_grid, cal_zip = CALIBRATED[args.mode]
+        base = PRESETS["tiny" if args.mode == "smoke" else "default"].base
+        cal = study.sweep("calibrated", cal_grid, base=base, zipped=cal_zip)
+        cal_kept = passing(cal)
+        body += [
+            "## Calibrated budgets: every d at the budget `make sweep` uses, "
+            f"{len(study.seeds)} seeds (network start)",
+            "",
+            *_budgets(cal, study.out / "calibrated"),
+            "",
+            "```",
+            format_summary(cal),
+            "```",
+            "",
+        ]
+        if not cal_kept.empty:
+            body += [*_per_dim(cal_kept, "network"), ""]
+        verdict = dimension_verdict(cal_kept)
+        verdict_from = "the calibrated part"
+        headline_parts.append(f"calibrated budgets: {verdict[0]} ({verdict[1]})")
+        late, cal_all = cal_kept, cal
+    else:
+        late = kept
+    both = pd.concat([kept, late.assign(start="network, calibrated")]) if late is not kept else kept
+    body += ["## Does the start predict the end?", "", *_start_predicts_end(both), ""]
     body += [
         "Rows are seed-runs of passing grid points, pooled over d (so a shared trend with d "
         "also correlates). `start_kappa` needs no training: the κ between the exact "
         "σ_max denoiser's tilt and the exact ODE map (SCIENCE.md §5b).",
+        "",
     ]
-
+    grid_long, steps_long, n_long = LONG[args.mode]
+    base = study.base if args.mode != "quick" else PRESETS["default"].base
+    long = study.sweep("long", grid_long, base=base.replace(steps=steps_long),
+                       seeds=tuple(range(n_long)))  # fmt: skip
+    course_rows, course_sentence = _course(passing(long))
+    body += [f"## Copying over training, to convergence ({steps_long} generator steps)", "",
+             *_budgets(long, study.out / "long"), "", "```", format_summary(long), "```", "",
+             "Grid points failing the gates at the end are left out of this table. Slopes are "
+             "least-squares fits over the last half of the recorded steps, per seed; intervals "
+             "are 95% t-intervals over seeds.", "", *course_rows, ""]  # fmt: skip
+    if course_sentence:
+        body += [f"Over training: {course_sentence}.", ""]
+        headline_parts.append(f"over {steps_long} steps: {course_sentence}")
+    body += [f"The verdict is computed from {verdict_from}.", ""]
+    headline = "; ".join(headline_parts) + "."
     figures = []
     ax = plot_kappa_by_seed(results, grid=list(grid))
     figures.append(save_figure(ax, study.figure("kappa_by_seed.png"), "κ per seed").name)
@@ -129,16 +226,21 @@ def main(argv=None) -> None:
     figures.append(
         save_figure(ax, study.figure("copying_over_training.png"), "κ and gap over training").name
     )
+    ax = plot_copying_over_training(long, grid=list(grid_long))
+    title = f"κ and gap over {steps_long} steps"
+    figures.append(save_figure(ax, study.figure("copying_long.png"), title).name)
+    if late is not kept:
+        ax = plot_kappa_by_seed(cal_all, grid=["dim"])
+        title = "κ per seed, calibrated budgets"
+        figures.append(save_figure(ax, study.figure("kappa_by_seed_calibrated.png"), title).name)
     _, ax = plt.subplots(figsize=(6, 4.2))
-    last = final_rows(kept)
+    last = final_rows(both)
     for start, g in last.groupby("start"):
         ax.scatter(g.start_kappa, g.kappa, label=f"start={start}", alpha=0.7)
     ax.plot([0, 1], [0, 1], color="grey", lw=0.8)
     ax.set(xlabel="start_κ (closed form)", ylabel="final κ")
     ax.legend()
     figures.append(save_figure(ax, study.figure("start_vs_end.png"), "Start vs end").name)
-    headline = "; ".join(headline_parts) + "."
-    verdict = dimension_verdict(kept[kept.start == "network"])
     print(study.write_report("Remapping or copying, against dimension", body, figures, headline,
                              verdict))  # fmt: skip
 

@@ -229,3 +229,23 @@ def test_dimension_verdict_reads_the_units():
     flat = {d: [list((rng.random(8) < 0.5).astype(float)) for _ in range(8)] for d in (2, 8, 32)}
     assert dimension_verdict(_units_table(flat))[0] == "inconclusive at this budget"
     assert dimension_verdict(_units_table(flat).iloc[:0])[0] == "inconclusive at this budget"
+
+
+def test_training_course_tells_plateau_decay_and_vanishing_apart():
+    from dmdlab.analysis import training_course
+
+    rng = np.random.default_rng(2)
+    steps = np.arange(0, 2001, 100)
+    shapes = {
+        "plateau": lambda s: 0.7 + 0.0 * s,
+        "decay": lambda s: 0.8 - 0.2 * s / 2000,
+        "gone": lambda s: 0.5 * np.exp(-s / 200),
+    }
+    rows = []
+    for name, f in shapes.items():
+        for seed in range(6):
+            for s in steps:
+                rows.append({"dim": name, "seed": seed, "step": s, "diverged": False,
+                             "kappa": f(s) + rng.normal(0, 0.01)})  # fmt: skip
+    course = training_course(pd.DataFrame(rows)).set_index("dim").course
+    assert course.to_dict() == {"plateau": "plateau", "decay": "still falling", "gone": "vanishes"}

@@ -160,5 +160,11 @@ def test_zip_ties_a_field_to_the_first_grid_field():
         SweepSpec.build("tiny", [], ["dim=2,4"], 2, ["steps=20"])
     with pytest.raises(ValueError, match="given twice"):
         SweepSpec.build("tiny", ["steps=20"], ["dim=2,4"], 2, ["steps=20,40"])
+    # the default preset's budgets follow d, also over a subset of its dims
+    budget = {c.dim: (c.steps, c.teacher_steps) for c in SweepSpec.build("default").cells()}
+    assert budget == {2: (600, 2000), 8: (1000, 6000), 16: (1200, 6000)}
+    subset = SweepSpec.build("default", [], ["dim=16,2"]).cells()
+    assert [(c.dim, c.steps) for c in subset] == [(16, 1200), (2, 600)]
+    assert {c.steps for c in SweepSpec.build("default", [], ["dim=4,8"]).cells()} == {600}
     # the CLI rejects a misaligned --zip before anything runs
     assert main(["sweep", "--preset", "tiny", "--zip", "steps=20,40,60"]) == 2
