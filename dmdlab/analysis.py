@@ -469,7 +469,7 @@ def dimension_verdict(kept: pd.DataFrame) -> tuple[str, str]:
     the range (:func:`logistic_transition`); not supported when at the lowest passing d
     the student keeps most modes (the remap rate's 95% interval lies below ½) or "kept"
     detectably falls with d; otherwise inconclusive, with the reason."""
-    if kept.empty:
+    if final_rows(kept).empty:
         return VERDICTS[2], "no grid point passes the fidelity gates"
     rates = remap_rate(kept)
     low = rates.iloc[0]

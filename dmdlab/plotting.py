@@ -159,8 +159,10 @@ def plot_kappa_by_seed(results: pd.DataFrame, ax=None, grid=None):
 
 def plot_sweep(results: pd.DataFrame, out_dir, grid=None) -> list[Path]:
     """Write copying_vs_dim.png, fidelity_vs_dim.png, copying_over_training.png and
-    kappa_by_seed.png."""
+    kappa_by_seed.png; none when every seed-run diverged (the summary says so)."""
     out = Path(out_dir)
+    if final_rows(results).empty:  # every seed-run diverged: nothing finite to draw
+        return []
     sns.set_theme(style="whitegrid", context="notebook")
     paths = []
     for name, fn, what in [

@@ -186,6 +186,8 @@ class SweepSpec:
         # an explicit --set or --zip pins a field the preset sweeps or ties
         grid = {k: v for k, v in p.grid.items() if k not in fixed and k not in tied}
         grid.update(swept)
+        if not grid:  # every swept field pinned: a one-point sweep, labelled by its d
+            grid = {"dim": [base.dim]}
         # the preset's ties follow its lead field's values: a grid over a subset of them
         # (--grid dim=2,16) keeps each value's budget; other values drop the ties
         lead = next(iter(p.grid), None)
@@ -215,6 +217,8 @@ def parse_sets(items) -> dict:
     out = {}
     for item in items:
         name, text = _split_assignment(item, "--set", "field=value")
+        if name in out:
+            raise ValueError(f"--set {name} given twice; give it once")
         out[name] = parse_field_value(name, text)
     return out
 
@@ -224,9 +228,18 @@ def parse_grid(items, flag: str = "--grid") -> dict:
     out = {}
     for item in items:
         name, text = _split_assignment(item, flag, "field=v1,v2,...")
-        values = [parse_field_value(name, v) for v in text.split(",") if v.strip()]
-        if not values:
+        if name in out:
+            raise ValueError(f"{flag} {name} given twice; give it once with all its values")
+        parts = text.split(",")
+        if not text.strip():
             raise ValueError(f"{flag} {name}: no values given")
+        if any(not v.strip() for v in parts):
+            raise ValueError(f"{flag} {name}: empty value in {text!r}")
+        values = [parse_field_value(name, v) for v in parts]
+        # a repeated value would run the same seeds twice and count them as more seeds
+        repeated = sorted({str(v) for v in values if values.count(v) > 1})
+        if repeated and flag == "--grid":
+            raise ValueError(f"{flag} {name}: value(s) {', '.join(repeated)} repeated")
         out[name] = values
     return out
 
@@ -472,8 +485,14 @@ def trend_sentence(results: pd.DataFrame, metric: str = "copying") -> str:
 def format_summary(results: pd.DataFrame, by=("dim",)) -> str:
     """The end-of-sweep text: copying and fidelity tables (mean ± 95% t-interval over
     seeds, each cell's final step), the fidelity verdict per grid point, trend sentences."""
+    if final_rows(results).empty:
+        n = int(results.groupby(["cell", "seed"]).ngroups) if "cell" in results else len(results)
+        return (
+            f"Every seed-run diverged ({n} of {n}): no numbers to summarise. The rows are in "
+            "results.parquet with diverged_step; lower the learning rates and rerun."
+        )
     table = summarize(results, by)
-    steps = sorted(final_rows(results).step.unique()) if len(results) else []
+    steps = sorted(final_rows(results).step.unique())
     lines = [f"Summary at generator step {', '.join(map(str, steps))} "
              "(mean ± 95% t-interval over seeds):"]  # fmt: skip
     for title, metrics in (("copying", COPYING_METRICS), ("fidelity and start", FIDELITY_METRICS)):
@@ -512,7 +531,7 @@ def answer_lines(kept: pd.DataFrame, by=("dim",)) -> list[str]:
     (share of (seed, mode) units with kept fraction < ½; 95% cluster bootstrap over seeds)
     and κ (mean, 95% t-interval over seeds), then :func:`dimension_verdict` per start."""
     by = list(by)
-    if kept.empty:
+    if final_rows(kept).empty:
         return ["-- remap → copy with d: no grid point passes the fidelity gates; no answer."]
     last = final_rows(kept)
     rates = remap_rate(kept, by)

@@ -36,7 +36,12 @@ from dmdlab.analysis import (
     remap_rate,
     training_course,
 )
-from dmdlab.plotting import plot_copying_over_training, plot_kappa_by_seed, save_figure
+from dmdlab.plotting import (
+    plot_copying_over_training,
+    plot_kappa_by_seed,
+    plot_pairings,
+    save_figure,
+)
 from dmdlab.sweep import PRESETS, format_summary
 
 # The per-d budgets of `make sweep` (the default preset), with more seeds: the budget at
@@ -233,6 +238,9 @@ def main(argv=None) -> None:
         ax = plot_kappa_by_seed(cal_all, grid=["dim"])
         title = "κ per seed, calibrated budgets"
         figures.append(save_figure(ax, study.figure("kappa_by_seed_calibrated.png"), title).name)
+        drawn = plot_pairings(cal_all, study.store, study.figure("pairings.png"))
+        if drawn is not None:
+            figures.append(drawn.name)
     _, ax = plt.subplots(figsize=(6, 4.2))
     last = final_rows(both)
     for start, g in last.groupby("start"):

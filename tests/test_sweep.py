@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from dmdlab.cli import main
+from dmdlab.plotting import plot_sweep
 from dmdlab.sweep import SweepSpec, cell_id, format_summary, run_sweep, summarize
 
 # One compiled program serves every cell: only a dynamic field (a learning rate) varies.
@@ -95,7 +96,7 @@ def test_shards_merge_into_the_unsharded_table(tmp_path, uninterrupted):
     pd.testing.assert_frame_equal(merged, full)
 
 
-def test_summary_excludes_diverged_seeds_and_says_so(uninterrupted):
+def test_summary_excludes_diverged_seeds_and_says_so(uninterrupted, tmp_path):
     _, full = uninterrupted
     broken = full.copy()
     last = broken.step == broken.step.max()
@@ -108,6 +109,10 @@ def test_summary_excludes_diverged_seeds_and_says_so(uninterrupted):
     ok = full[last & (full.seed == 0) & (full.generator_lr == 0.001)].copying.iloc[0]
     assert row.copying == pytest.approx(ok)
     assert "1 seed-run(s) diverged and are excluded" in format_summary(broken, by=["generator_lr"])
+    # every run diverged: the summary says so, the figures are skipped, nothing raises
+    gone = full.assign(diverged=True)
+    assert format_summary(gone, by=["generator_lr"]).startswith("Every seed-run diverged")
+    assert plot_sweep(gone, tmp_path, grid=["generator_lr"]) == []
 
 
 @pytest.mark.parametrize(
@@ -166,5 +171,14 @@ def test_zip_ties_a_field_to_the_first_grid_field():
     subset = SweepSpec.build("default", [], ["dim=16,2"]).cells()
     assert [(c.dim, c.steps) for c in subset] == [(16, 1200), (2, 600)]
     assert {c.steps for c in SweepSpec.build("default", [], ["dim=4,8"]).cells()} == {600}
+    # repeated grid values would count the same seeds twice; empty and repeated flags
+    for bad, match in ((["dim=2,2"], "repeated"), (["dim=2,,4"], "empty value"),
+                       (["dim=2", "dim=4"], "given twice")):  # fmt: skip
+        with pytest.raises(ValueError, match=match):
+            SweepSpec.build("tiny", [], bad, 2)
+    with pytest.raises(ValueError, match="given twice"):
+        SweepSpec.build("tiny", ["steps=20", "steps=40"], [], 2)
+    # pinning the only swept field leaves a one-point sweep over d, not an empty grid
+    assert SweepSpec.build("tiny", ["dim=2"], [], 2).grid == {"dim": [2]}
     # the CLI rejects a misaligned --zip before anything runs
     assert main(["sweep", "--preset", "tiny", "--zip", "steps=20,40,60"]) == 2
