@@ -122,7 +122,17 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    """Entry point of the ``dmdlab`` command; returns the exit status."""
+    """Entry point of the ``dmdlab`` command; returns the exit status: 0 done, 2 bad input
+    (one line naming what and where), 130 interrupted (finished cells are kept)."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("\ndmdlab: interrupted; finished cells are kept: rerun the same command to "
+              "resume", file=sys.stderr)  # fmt: skip
+        return 130
+
+
+def _main(argv=None) -> int:
     args = _parser().parse_args(argv)
     from dmdlab.compile_cache import enable_compilation_cache
 
@@ -134,6 +144,12 @@ def main(argv=None) -> int:
 
         from dmdlab.plotting import plot_pairings, plot_sweep
 
+        missing = [n for n in ("results.parquet", "manifest.json") if not (args.out / n).is_file()]
+        if missing:
+            print(f"dmdlab plot: error: {args.out} is not a finished sweep directory (no "
+                  f"{' or '.join(missing)}); run `dmdlab sweep --out {args.out}` first",
+                  file=sys.stderr)  # fmt: skip
+            return 2
         results = load_results(args.out)
         manifest = json.loads((args.out / "manifest.json").read_text())
         for path in plot_sweep(results, args.out, grid=list(manifest["grid"])):
@@ -153,6 +169,10 @@ def main(argv=None) -> int:
         print(f"dmdlab {args.command}: error: {err}", file=sys.stderr)
         return 2
     out = args.out or Path("results") / (args.preset if args.command == "sweep" else "run")
+    if out.exists() and not out.is_dir():
+        print(f"dmdlab {args.command}: error: --out {out} is a file, not a directory",
+              file=sys.stderr)  # fmt: skip
+        return 2
     n_cells = len(spec.cells())
     print(f"{n_cells} cell(s) × {len(spec.seeds)} seed(s) → {out}")
     t0 = time.perf_counter()

@@ -182,3 +182,13 @@ def test_zip_ties_a_field_to_the_first_grid_field():
     assert SweepSpec.build("tiny", ["dim=2"], [], 2).grid == {"dim": [2]}
     # the CLI rejects a misaligned --zip before anything runs
     assert main(["sweep", "--preset", "tiny", "--zip", "steps=20,40,60"]) == 2
+
+
+def test_cli_bad_paths_end_in_one_line(tmp_path, capsys):
+    """No traceback for a sweep directory that is not one, or an --out that is a file."""
+    assert main(["plot", str(tmp_path / "nowhere")]) == 2
+    assert "is not a finished sweep directory" in capsys.readouterr().err
+    afile = tmp_path / "a_file"
+    afile.write_text("x")
+    assert main(["sweep", "--preset", "tiny", "--out", str(afile)]) == 2
+    assert "is a file, not a directory" in capsys.readouterr().err
