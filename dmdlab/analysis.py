@@ -17,6 +17,7 @@ __all__ = [
     "compare_levels",
     "describe_transition",
     "dimension_verdict",
+    "divergence_sentence",
     "effect_sentence",
     "ends_differ",
     "fidelity_flags",
@@ -42,6 +43,15 @@ def final_rows(results: pd.DataFrame, step: int | None = None) -> pd.DataFrame:
     else:
         at = results[results.step == step]
     return at[~at.diverged.astype(bool)]
+
+
+def divergence_sentence(*tables: pd.DataFrame) -> str:
+    """One sentence counting the diverged seed-runs over ``tables`` (each with cell, seed
+    and diverged columns), the same in every summary and report."""
+    n = sum(int(t.groupby(["cell", "seed"]).diverged.any().sum()) for t in tables if "cell" in t)
+    return (
+        f"{n} seed-run(s) diverged and are excluded from every mean." if n else "No run diverged."
+    )
 
 
 def mean_ci(values) -> tuple[float, float, int]:

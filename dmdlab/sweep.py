@@ -33,6 +33,7 @@ from scipy import stats
 
 from dmdlab.analysis import (
     dimension_verdict,
+    divergence_sentence,
     fidelity_flags,
     final_rows,
     mean_ci,
@@ -511,11 +512,7 @@ def format_summary(results: pd.DataFrame, by=("dim",)) -> str:
         lines.append(f"FAILS FIDELITY at {where}: {row['why']} (leave its copying numbers out)")
     if flagged.empty:
         lines.append("Every grid point passes the fidelity gates.")
-    n_div = int(results.groupby(["cell", "seed"]).diverged.any().sum()) if "cell" in results else 0
-    if n_div:
-        lines.append(f"{n_div} seed-run(s) diverged and are excluded from the means above.")
-    else:
-        lines.append("No run diverged.")
+    lines.append(divergence_sentence(results))
     if "dim" in by:
         ok = passing(results, by)
         lines += answer_lines(ok, by)

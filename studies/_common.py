@@ -25,6 +25,7 @@ from dmdlab import __version__
 from dmdlab.analysis import (
     VERDICTS,
     compare_levels,
+    divergence_sentence,
     effect_sentence,
     fidelity_flags,
     final_rows,
@@ -270,6 +271,5 @@ def comparison_sections(
             sentence = effect_sentence(row, base.iloc[0], metric, label(row[factor]), base_label)
             body.append("- " + sentence)
         body.append("")
-    n_div = int(results.groupby(["cell", "seed"]).diverged.any().sum())
-    body.append(f"{n_div} seed-run(s) diverged and are excluded." if n_div else "No run diverged.")
+    body.append(divergence_sentence(results))
     return body, headline

@@ -24,7 +24,13 @@ import numpy as np
 import pandas as pd
 
 from _common import Study, fmt_table, parse_args
-from dmdlab.analysis import compare_levels, describe_transition, passing
+from dmdlab.analysis import (
+    compare_levels,
+    describe_transition,
+    dimension_verdict,
+    divergence_sentence,
+    passing,
+)
 from dmdlab.plotting import plot_metric_by_level, save_figure
 
 DIMS = {"smoke": [2, 4], "quick": [2, 8, 32], "full": [2, 8, 32, 128, 512]}
@@ -109,12 +115,28 @@ def main(argv=None) -> None:
             f"over the {n_tests} comparisons in this run."
         )
     body.append(headline)
-    n_div = int(results.groupby(["cell", "seed"]).diverged.any().sum())
-    body.append(f"{n_div} seed-run(s) diverged and are excluded." if n_div else "No run diverged.")
+    body.append(divergence_sentence(results))
 
     ax = plot_metric_by_level(results, "variant", "kappa")
     save_figure(ax, study.figure("freedom.png"), "Copying vs d, one factor changed at a time")
-    print(study.write_report("What moves the transition?", body, ["freedom.png"], headline))
+    verdict = _verdict(kept, moved)
+    print(study.write_report("What moves the transition?", body, ["freedom.png"], headline,
+                             verdict))  # fmt: skip
+
+
+def _verdict(kept, moved: list[str]) -> tuple[str, str]:
+    """The claim "limited geometric freedom sets the transition" needs a transition to move:
+    inconclusive unless the base itself goes from remapping to copying
+    (:func:`dimension_verdict`); then supported when some variant shifts κ detectably
+    (Holm-corrected) at a passing d, not supported when none does."""
+    base_verdict, evidence = dimension_verdict(kept[kept.variant == "base"])
+    if base_verdict != "supported":
+        return "inconclusive at this budget", (
+            f"the base shows no remap → copy transition to move ({base_verdict}: {evidence})"
+        )
+    if moved:
+        return "supported", "κ shifts detectably with: " + "; ".join(moved)
+    return "not supported", "no variant shifts κ detectably after Holm's correction"
 
 
 if __name__ == "__main__":

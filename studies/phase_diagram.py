@@ -15,7 +15,7 @@ from __future__ import annotations
 import pandas as pd
 
 from _common import Study, fmt_table, parse_args
-from dmdlab.analysis import describe_transition, final_rows, passing
+from dmdlab.analysis import describe_transition, divergence_sentence, final_rows, passing
 from dmdlab.plotting import plot_heatmap, save_figure
 
 GRIDS = {
@@ -61,8 +61,7 @@ def main(argv=None) -> None:
     )
     body += text
     headline = "Halfway crossings along d: " + "; ".join(k_lines + m_lines) + "."
-    n_div = sum(int(r.groupby(["cell", "seed"]).diverged.any().sum()) for r in (by_k, by_m))
-    body += ["", f"{n_div} seed-run(s) diverged and are excluded." if n_div else "No run diverged."]
+    body += ["", divergence_sentence(by_k, by_m)]
     print(study.write_report("Phase diagrams of copying", body,
                              ["phase_d_x_K.png", "phase_d_x_m.png"], headline))  # fmt: skip
 

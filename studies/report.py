@@ -26,6 +26,20 @@ CLAIMS = {
     "phase_diagram": "where the transition lies over d × K and d × m",
 }
 
+# What each claim needs beyond the quick mode (inputs and budgets, not results).
+SETTLE = {
+    "dimension": "students passing the gates at d ≥ 32: the calibrated budgets reach d = 16 on "
+    "2 CPU cores, d = 32 stays above 1 nat/dim at 1200–2000 generator steps; the full mode "
+    "(`python studies/dimension.py`, 256-wide nets, 8000 teacher and 2000 generator steps, "
+    "d ≤ 1024 × 8 seeds) on the GPU machine",
+    "adversarial": "the same comparison at passing d ≥ 8: calibrated budgets per d, 8 seeds",
+    "memorization": "oracle and memorizing arms at passing d ≥ 8 with ≥ 8 seeds",
+    "freedom": "a remap → copy transition in the base first (see the dimension claim); then "
+    "the variants at calibrated budgets",
+    "scaling": "three or more passing dims per σ_max: calibrated generator steps per d",
+    "phase_diagram": "passing cells at d ≥ 16 for every K and m: calibrated budgets per d",
+}
+
 
 def collect(root: Path, suffix: str, target: Path) -> str:
     """The collected markdown for the study directories <root>/<name><suffix>."""
@@ -64,13 +78,16 @@ def collect(root: Path, suffix: str, target: Path) -> str:
         sections.append(text)
     verdicts = ["## Verdicts", "",
                 "Computed by each study from the grid points that pass the fidelity gates "
-                "(rule in the study's `_verdict`).", "",
-                "| claim | verdict | evidence |", "|---|---|---|"]  # fmt: skip
+                "(rules: `dmdlab.analysis.dimension_verdict` for the dimension claim, each "
+                "study's `_verdict` for the others).", "",
+                "| claim | verdict | evidence | what would settle it |",
+                "|---|---|---|---|"]  # fmt: skip
     for name in ORDER:
         meta_path = root / f"{name}{suffix}" / "study.json"
         meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
         verdict = meta.get("verdict") or ("no verdict computed" if meta else "not run")
-        verdicts.append(f"| {CLAIMS[name]} | {verdict} | {meta.get('evidence', '')} |")
+        verdicts.append(f"| {CLAIMS[name]} | {verdict} | {meta.get('evidence', '')} | "
+                        f"{SETTLE[name]} |")  # fmt: skip
     return "\n".join([*lines, "", *verdicts]) + "\n\n" + "\n\n".join(sections)
 
 

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from _common import Study, fmt_table, parse_args
-from dmdlab.analysis import collapse_quality, final_rows, mean_ci, passing
+from dmdlab.analysis import collapse_quality, divergence_sentence, final_rows, mean_ci, passing
 from dmdlab.plotting import plot_metric_by_level, save_figure
 
 DIMS = {"smoke": [2], "quick": [2, 8, 32], "full": [2, 8, 32, 128, 512]}
@@ -90,8 +90,7 @@ def main(argv=None) -> None:
         "the table's intervals. The data scale is fixed here (means ~ N(0, I), mode std "
         "from the config); varying it is not yet a config field.",
     ]
-    n_div = int(results.groupby(["cell", "seed"]).diverged.any().sum())
-    body.append(f"{n_div} seed-run(s) diverged and are excluded." if n_div else "No run diverged.")
+    body.append(divergence_sentence(results))
 
     _, ax = plt.subplots(1, 3, figsize=(16, 4.2))
     plot_metric_by_level(results, "sigma_max", "kappa", ax=ax[0]).set_title("final κ against d")
