@@ -72,8 +72,9 @@ def main(argv=None) -> None:
     for name, group in kept.groupby("variant", sort=False):
         per_dim = table[table.variant == name]
         row = {"variant": name}
-        for _, r in per_dim.iterrows():
-            row[f"κ(d={r.dim})"] = f"{r['mean']:.2f} ± {r['ci']:.2f}"
+        for d in DIMS[args.mode]:  # one column per d, in order, blank where it fails
+            r = per_dim[per_dim.dim == d]
+            row[f"κ(d={d})"] = f"{r['mean'].iloc[0]:.2f} ± {r['ci'].iloc[0]:.2f}" if len(r) else "–"
         row["d*"] = describe_transition(group, "kappa", n_boot=500)[1]
         rows.append(row)
     body = [
@@ -95,6 +96,9 @@ def main(argv=None) -> None:
             continue
         lo, hi = r["diff"] - r["diff_ci"], r["diff"] + r["diff_ci"]
         sig = r["p_holm"] < 0.05
+        if r["diff"] == 0 and r["diff_ci"] == 0:  # e.g. m = d: the variant is the base here
+            body.append(f"- {r.variant}, d = {r.dim}: the same configuration as the base here")
+            continue
         body.append(
             f"- {r.variant}, d = {r.dim}: Δκ = {r['diff']:+.2f}, 95% CI [{lo:+.2f}, {hi:+.2f}], "
             f"{r.test} p = {r.p:.3f}, Holm p = {r.p_holm:.3f}"
