@@ -24,6 +24,7 @@ __all__ = [
     "fidelity_reasons",
     "final_rows",
     "holm",
+    "kappa_at_first_pass",
     "logistic_transition",
     "mean_ci",
     "mode_units",
@@ -496,9 +497,18 @@ def dimension_verdict(kept: pd.DataFrame) -> tuple[str, str]:
             f"[{fit['d_lo']:.3g}, {fit['d_hi']:.3g}]; {low_text}"
         )
     if low.hi < 0.5:
+        shift = ""
+        if fit is not None and fit["slope_lo"] > 0:
+            shift = (
+                f"; 'mode kept' does rise with log d (logistic slope {fit['slope']:+.2f}, 95% "
+                f"[{fit['slope_lo']:+.2f}, {fit['slope_hi']:+.2f}]): the minority of remapped "
+                "units shrinks with d, without a remapping majority to start from"
+            )
         return VERDICTS[1], (
             f"the student keeps most modes even at the lowest passing d ({low_text}): no "
-            "remapping regime there" + ("; the high-d half is untested" if len(dims) < 3 else "")
+            "remapping regime there"
+            + ("; the high-d half is untested" if len(dims) < 3 else "")
+            + shift
         )
     if fit is not None and fit["slope_hi"] < 0:
         return VERDICTS[1], f"'mode kept' falls with d ({low_text})"
@@ -547,3 +557,33 @@ def training_course(
                      "course": course})  # fmt: skip
     cols = [*by, "seeds", "final", "final_ci", "slope_per_1k", "slope_ci", "course"]
     return pd.DataFrame(rows, columns=cols)
+
+
+def kappa_at_first_pass(results: pd.DataFrame, by=("dim",), metric: str = "kappa") -> pd.DataFrame:
+    """``metric`` at the first recorded step at which each seed-run's student passes its
+    own gates (worst-mode coverage ≥ ½ of its weight, gap ≤ 1 nat/dim), per grid point.
+
+    Students at different d reach the data after different numbers of steps, and κ moves
+    during training, so comparing final κ across d at per-d budgets mixes d with training
+    time; this compares them at the moment each first matches the data. Columns: ``by``,
+    seeds (runs that ever pass), never (runs that never do), step (mean first-pass step),
+    mean, ci (95% t-interval over seeds)."""
+    ok = results[~results.diverged] if "diverged" in results else results
+    limits = FIDELITY_LIMITS
+    good = (ok.coverage_min >= limits["coverage_min"]) & (ok.loglik_gap <= limits["loglik_gap"])
+    rows = []
+    for key, g in ok.assign(good=good).groupby(list(by), sort=True):
+        key = key if isinstance(key, tuple) else (key,)
+        values, steps, never = [], [], 0
+        for _, run in g.sort_values("step").groupby("seed"):
+            hit = run[run.good & (run.step > 0)]
+            if hit.empty:
+                never += 1
+                continue
+            values.append(float(hit[metric].iloc[0]))
+            steps.append(float(hit.step.iloc[0]))
+        m, ci, n = mean_ci(np.asarray(values))
+        rows.append({**dict(zip(by, key, strict=True)), "seeds": n, "never": never,
+                     "step": float(np.mean(steps)) if steps else float("nan"),
+                     "mean": m, "ci": ci})  # fmt: skip
+    return pd.DataFrame(rows, columns=[*by, "seeds", "never", "step", "mean", "ci"])

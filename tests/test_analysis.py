@@ -249,3 +249,19 @@ def test_training_course_tells_plateau_decay_and_vanishing_apart():
                              "kappa": f(s) + rng.normal(0, 0.01)})  # fmt: skip
     course = training_course(pd.DataFrame(rows)).set_index("dim").course
     assert course.to_dict() == {"plateau": "plateau", "decay": "still falling", "gone": "vanishes"}
+
+
+def test_kappa_at_first_pass_reads_the_first_step_that_passes_the_student_gates():
+    from dmdlab.analysis import kappa_at_first_pass
+
+    rows = []
+    # seed 0 passes from step 200 (κ 0.8 there, 0.5 later); seed 1 from step 100; seed 2 never
+    gaps = {0: [5.0, 2.0, 0.9, 0.8], 1: [5.0, 0.7, 0.6, 0.5], 2: [5.0, 3.0, 2.0, 1.5]}
+    for seed, gap in gaps.items():
+        for i, step in enumerate((0, 100, 200, 300)):
+            rows.append({"dim": 2, "seed": seed, "step": step, "diverged": False,
+                         "coverage_min": 0.0 if step == 0 else 0.8, "loglik_gap": gap[i],
+                         "kappa": {0: 0.0, 100: 0.6, 200: 0.8, 300: 0.5}[step]})  # fmt: skip
+    first = kappa_at_first_pass(pd.DataFrame(rows)).iloc[0]
+    assert (first.seeds, first.never, first.step) == (2, 1, 150.0)
+    assert first["mean"] == pytest.approx(0.7)
