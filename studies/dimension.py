@@ -30,6 +30,7 @@ from _common import Study, parse_args
 from dmdlab.analysis import (
     dimension_verdict,
     final_rows,
+    holm,
     kappa_at_first_pass,
     logistic_transition,
     mean_ci,
@@ -98,18 +99,21 @@ def _per_dim(kept, start: str) -> list[str]:
 def _start_predicts_end(kept) -> list[str]:
     """Spearman correlations over passing seed-runs of final κ with the start measures."""
     last = final_rows(kept)
-    lines = []
+    found = []
     for start, g in last.groupby("start"):
         for col in ("start_kappa", "start_alignment", "start_tilt_kappa"):
             ok = g[[col, "kappa"]].dropna()
             if len(ok) < 4 or ok[col].nunique() < 2:
                 continue
             rho, p = stats.spearmanr(ok[col], ok.kappa)
-            lines.append(f"| {start} | {col} | {len(ok)} | {rho:+.2f} | {p:.2g} |")
-    if not lines:
+            found.append((start, col, len(ok), rho, p))
+    if not found:
         return ["Too few passing seed-runs to relate the start to the end."]
-    return ["| start | predictor | seed-runs | Spearman ρ with final κ | p |",
-            "|---|---|---|---|---|", *lines]  # fmt: skip
+    adjusted = holm([f[-1] for f in found])  # every row of the table is one family
+    lines = [f"| {s} | {c} | {n} | {r:+.2f} | {p:.2g} | {a:.2g} |"
+             for (s, c, n, r, p), a in zip(found, adjusted, strict=True)]  # fmt: skip
+    return ["| start | predictor | seed-runs | Spearman ρ with final κ | p | Holm p |",
+            "|---|---|---|---|---|---|", *lines]  # fmt: skip
 
 
 def _budgets(results, part_dir) -> list[str]:
