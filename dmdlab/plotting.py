@@ -213,17 +213,31 @@ def plot_metric_by_level(
 
 
 def plot_heatmap(
-    table: pd.DataFrame, x: str, y: str, value: str, boundary: pd.Series | None = None, ax=None
+    table: pd.DataFrame,
+    x: str,
+    y: str,
+    value: str,
+    boundary: pd.Series | None = None,
+    ax=None,
+    failing=(),
 ):
     """Heatmap of ``value`` over the (``y`` rows × ``x`` columns) grid of ``table``
     (one row per grid point), annotated. ``boundary`` maps each y level to a d* (in
-    units of x), drawn as a line between the columns it falls between (log scale)."""
+    units of x), drawn as a line between the columns it falls between (log scale).
+    ``failing``: (y level, x level) grid points that fail the fidelity gates, hatched."""
     import numpy as np
+    from matplotlib.patches import Rectangle
 
     grid = table.pivot(index=y, columns=x, values=value).sort_index(ascending=False)
     if ax is None:
         _, ax = plt.subplots(figsize=(1.1 * grid.shape[1] + 2.5, 0.8 * grid.shape[0] + 1.5))
     sns.heatmap(grid, annot=True, fmt=".2f", cmap="viridis", ax=ax, cbar_kws={"label": value})
+    for i, level in enumerate(grid.index):
+        for j, col in enumerate(grid.columns):
+            if (level, col) in set(failing):
+                ax.add_patch(Rectangle((j, i), 1, 1, fill=False, hatch="xx", ec="0.85", lw=0))
+    if failing:
+        ax.set_xlabel(f"{x}   (hatched: fails the fidelity gates, not evidence)")
     if boundary is not None:
         cols = np.log(grid.columns.to_numpy(float))
         xs, ys = [], []
@@ -295,7 +309,7 @@ def _pair_row(pairs: dict, seed_index: int, steps, axes, title: str) -> None:
             ax.scatter(gp[:, 0], gp[:, 1], c="k", s=3, marker="x")
             ax.scatter(mp[:, 0], mp[:, 1], c=palette[: mix.n_modes], s=80, marker="*",
                        edgecolors="k")  # fmt: skip
-        ax.set(title=f"student at step {step}: {1 - wrong.mean():.0%} keep T's mode",
+        ax.set(title=f"G at step {step}: {1 - wrong.mean():.0%} keep T's mode",
                xlabel=labels[0])  # fmt: skip
 
 

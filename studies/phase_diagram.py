@@ -15,7 +15,13 @@ from __future__ import annotations
 import pandas as pd
 
 from _common import Study, fmt_table, parse_args
-from dmdlab.analysis import describe_transition, divergence_sentence, final_rows, passing
+from dmdlab.analysis import (
+    describe_transition,
+    divergence_sentence,
+    fidelity_flags,
+    final_rows,
+    passing,
+)
 from dmdlab.plotting import plot_heatmap, save_figure
 
 GRIDS = {
@@ -34,11 +40,22 @@ def _map(results: pd.DataFrame, row: str, title: str, path: str) -> list[str]:
         d_star, what = describe_transition(group, "kappa", n_boot=300)
         boundary[level] = d_star
         lines.append(f"- {row} = {level}: {what}")
-    ax = plot_heatmap(cells, "dim", row, "kappa", boundary=pd.Series(boundary))
+    flags = fidelity_flags(results, by=[row, "dim"])
+    failing = {(r[row], r["dim"]) for r in flags.to_dict("records")}
+    ax = plot_heatmap(cells, "dim", row, "kappa", boundary=pd.Series(boundary), failing=failing)
     save_figure(ax, path, title)
-    table = cells.pivot(index=row, columns="dim", values="kappa").reset_index()
+    labels = [
+        f"{k:.2f}" + (" ✗" if (level, d) in failing else "")
+        for level, d, k in zip(cells[row], cells.dim, cells.kappa, strict=True)
+    ]
+    table = cells.assign(kappa=labels).pivot(index=row, columns="dim", values="kappa")
+    table = table.reset_index()
     table.columns = [str(c) if c == row else f"d={c}" for c in table.columns]
-    return ["", fmt_table(table.round(3)), "", *lines], [ln[2:].rstrip(".") for ln in lines]
+    note = (
+        f"✗: the grid point fails the fidelity gates ({len(failing)} of {len(cells)}); its κ "
+        "describes a model that has not learned the distribution and is not evidence."
+    )
+    return ["", fmt_table(table), "", note, "", *lines], [ln[2:].rstrip(".") for ln in lines]
 
 
 def main(argv=None) -> None:

@@ -28,10 +28,10 @@ CLAIMS = {
 
 # What each claim needs beyond the quick mode (inputs and budgets, not results).
 SETTLE = {
-    "dimension": "students passing the gates at d ≥ 32: the calibrated budgets reach d = 16 on "
-    "2 CPU cores, d = 32 stays above 1 nat/dim at 1200–2000 generator steps; the full mode "
-    "(`python studies/dimension.py`, 256-wide nets, 8000 teacher and 2000 generator steps, "
-    "d ≤ 1024 × 8 seeds) on the GPU machine",
+    "dimension": "students passing the gates at d ≥ 64 (the calibrated budgets reach d = 32 on "
+    "2 CPU cores; d = 128 still fails at 2000 generator steps), and κ compared at matched "
+    "training progress; the full mode (`python studies/dimension.py`: 256-wide nets, 8000 "
+    "teacher and 2000 generator steps, d ≤ 1024 × 8 seeds) on the GPU machine",
     "adversarial": "the same comparison at passing d ≥ 8: calibrated budgets per d, 8 seeds",
     "memorization": "oracle and memorizing arms at passing d ≥ 8 with ≥ 8 seeds",
     "freedom": "a remap → copy transition in the base first (see the dimension claim); then "

@@ -69,13 +69,16 @@ def main(argv=None) -> None:
     start = results[(results.step == 0) & ~results.diverged].copy()
     final_ok = final_rows(kept)
     start_ok = kept[(kept.step == 0) & ~kept.diverged]
+    ok_points = set(map(tuple, final_ok[["sigma_max", "dim"]].drop_duplicates().to_numpy()))
     rows = []
     for (s, d), g in final.groupby(["sigma_max", "dim"]):
         m, ci, n = mean_ci(g.kappa)
         m0, ci0, _ = mean_ci(start[(start.sigma_max == s) & (start.dim == d)].kappa)
         rows.append({"sigma_max": s, "dim": d, "u": np.sqrt(d) / s, "κ final": m,
-                     "± CI": ci, "κ step 0": m0, "± CI0": ci0, "seeds": n})  # fmt: skip
-    body = ["## κ by σ_max and d (mean ± 95% t-interval over seeds)", ""]
+                     "± CI": ci, "κ step 0": m0, "± CI0": ci0, "seeds": n,
+                     "passes gates": "yes" if (s, d) in ok_points else "no ✗"})  # fmt: skip
+    body = ["## κ by σ_max and d (mean ± 95% t-interval over seeds; ✗: fails the fidelity "
+            "gates, not evidence)", ""]  # fmt: skip
     body += [fmt_table(pd.DataFrame(rows).round(4)), "", "## Collapse onto u = √d / σ_max", ""]
     body += [f"Fits over the {final_ok.groupby(['sigma_max', 'dim']).ngroups} of "
              f"{final.groupby(['sigma_max', 'dim']).ngroups} grid points that pass the "
@@ -101,8 +104,16 @@ def main(argv=None) -> None:
         "step-0 κ against √d/σ_max"
     )
     save_figure(ax, study.figure("collapse.png"), "Does κ depend on √d/σ_max alone?")
+    headline = " ".join(ln[2:] for ln in final_lines + start_lines)
+    enough = final_ok.groupby("sigma_max").dim.nunique().ge(3).sum() >= 2
+    verdict = (
+        "inconclusive at this budget",
+        "R² comparisons only (no test of a collapse); " + final_lines[0][2:]
+        if enough
+        else "fewer than two σ_max levels with three passing dims: " + final_lines[0][2:],
+    )
     print(study.write_report("Is copying a function of √d/σ_max?", body, ["collapse.png"],
-                             " ".join(ln[2:] for ln in final_lines + start_lines)))  # fmt: skip
+                             headline, verdict))  # fmt: skip
 
 
 if __name__ == "__main__":
