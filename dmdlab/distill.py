@@ -37,9 +37,9 @@ def normalize_seeds(seeds) -> list[int]:
 
 
 # Below this many multiply-adds of training per seed, a CPU program runs in a few
-# seconds but takes 20–60 s to compile at XLA's default optimisation level. Level 0
-# compiles it 2–2.5× faster and runs it ~2.5× slower (benchmarks/README.md), which wins
-# by a wide margin for tests, the tiny preset and notebook-sized runs.
+# seconds but takes ~30 s to compile at XLA's default optimisation level. Level 0
+# compiles it ~1.5× faster and runs it ~2.2× slower (benchmarks/compile_time.py), which
+# wins for tests, the tiny preset and notebook-sized runs.
 SMALL_PROGRAM_MACS = 2e10
 
 
