@@ -472,14 +472,15 @@ def logistic_transition(
 VERDICTS = ("supported", "not supported", "inconclusive at this budget")
 
 
-def dimension_verdict(kept: pd.DataFrame) -> tuple[str, str]:
+def dimension_verdict(kept: pd.DataFrame, n_boot: int = 1000) -> tuple[str, str]:
     """The claim "students remap noise in low d and copy in high d", judged from the rows
     of passing grid points of one start (one of :data:`VERDICTS`, and the evidence).
 
     Supported when the logistic fit of "mode kept" rises with log d and crosses ½ inside
     the range (:func:`logistic_transition`); not supported when at the lowest passing d
     the student keeps most modes (the remap rate's 95% interval lies below ½) or "kept"
-    detectably falls with d; otherwise inconclusive, with the reason."""
+    detectably falls with d; otherwise inconclusive, with the reason. ``n_boot``: cluster
+    bootstrap resamples of the logistic fit."""
     if final_rows(kept).empty:
         return VERDICTS[2], "no grid point passes the fidelity gates"
     rates = remap_rate(kept)
@@ -490,7 +491,7 @@ def dimension_verdict(kept: pd.DataFrame) -> tuple[str, str]:
         f"at d = {dims[0]} the remap rate is {low.rate:.2f} [{low.lo:.2f}, {low.hi:.2f}] "
         f"and κ {k:.2f} ± {k_ci:.2f}; passing dims {dims}"
     )
-    fit = logistic_transition(kept) if len(dims) >= 3 else None
+    fit = logistic_transition(kept, n_boot=n_boot) if len(dims) >= 3 else None
     if fit is not None and np.isfinite(fit["d_star"]) and fit["slope"] > 0:
         return VERDICTS[0], (
             f"'mode kept' rises with log d; d* = {fit['d_star']:.3g} "

@@ -131,6 +131,22 @@ def _budgets(results, part_dir) -> list[str]:
     return rows
 
 
+def _transition_sentence(kept) -> str:
+    """d* from the logistic fit of "mode kept" on log d, or why there is none."""
+    fit = logistic_transition(kept)
+    if np.isfinite(fit["d_star"]):
+        return (
+            f"d* = {fit['d_star']:.3g} (95% cluster bootstrap [{fit['d_lo']:.3g}, "
+            f"{fit['d_hi']:.3g}]; logistic slope {fit['slope']:+.2f} per log d)"
+        )
+    if np.isfinite(fit["slope"]):
+        return (
+            f"no d*: {fit['why']} (logistic slope of 'kept' on log d {fit['slope']:+.2f}, "
+            f"95% cluster bootstrap [{fit['slope_lo']:+.2f}, {fit['slope_hi']:+.2f}])"
+        )
+    return f"no d*: {fit['why']}"
+
+
 def _first_pass(kept) -> list[str]:
     """Markdown: κ at the first recorded step each seed-run's student matches the data,
     per d, beside the final κ (the per-d budgets differ, and κ moves during training)."""
@@ -187,19 +203,7 @@ def main(argv=None) -> None:
             headline_parts.append(f"start={start}: no grid point passes fidelity")
             continue
         body += [f"## start = {start} (passing grid points only)", "", *_per_dim(kept, start), ""]
-        fit = logistic_transition(kept[kept.start == start])
-        if np.isfinite(fit["d_star"]):
-            sentence = (
-                f"d* = {fit['d_star']:.3g} (95% cluster bootstrap [{fit['d_lo']:.3g}, "
-                f"{fit['d_hi']:.3g}]; logistic slope {fit['slope']:+.2f} per log d)"
-            )
-        elif np.isfinite(fit["slope"]):
-            sentence = (
-                f"no d*: {fit['why']} (logistic slope of 'kept' on log d {fit['slope']:+.2f}, "
-                f"95% interval [{fit['slope_lo']:+.2f}, {fit['slope_hi']:+.2f}])"
-            )
-        else:
-            sentence = f"no d*: {fit['why']}"
+        sentence = _transition_sentence(kept[kept.start == start])
         body += [f"Transition: {sentence}.", ""]
         rates = remap_rate(kept[kept.start == start])
         span = ", ".join(f"{r.rate:.2f} at d = {r.dim}" for r in rates.itertuples())
@@ -225,6 +229,7 @@ def main(argv=None) -> None:
         ]
         if not cal_kept.empty:
             body += [*_per_dim(cal_kept, "network"), ""]
+            body += [f"Transition: {_transition_sentence(cal_kept)}.", ""]
             body += _first_pass(cal_kept)
         verdict = dimension_verdict(cal_kept)
         verdict_from = "the calibrated part"

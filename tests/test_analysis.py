@@ -220,14 +220,14 @@ def test_dimension_verdict_reads_the_units():
     # remap at low d, copy at high d: the claim holds, with d* inside the range
     step = {d: [list(rng.random(8) < (0.05 if d <= 4 else 0.95 if d >= 64 else 0.5))
                 for _ in range(8)] for d in (2, 4, 16, 64, 128)}  # fmt: skip
-    verdict, evidence = dimension_verdict(_units_table(step))
+    verdict, evidence = dimension_verdict(_units_table(step), n_boot=100)
     assert verdict == "supported" and "d* = " in evidence
     # every mode kept everywhere: no remapping regime at low d
     kept = {d: [[1.0] * 8 for _ in range(4)] for d in (2, 8, 32)}
-    assert dimension_verdict(_units_table(kept))[0] == "not supported"
+    assert dimension_verdict(_units_table(kept), n_boot=100)[0] == "not supported"
     # coin flips at every d: cannot tell
     flat = {d: [list((rng.random(8) < 0.5).astype(float)) for _ in range(8)] for d in (2, 8, 32)}
-    assert dimension_verdict(_units_table(flat))[0] == "inconclusive at this budget"
+    assert dimension_verdict(_units_table(flat), n_boot=100)[0] == "inconclusive at this budget"
     assert dimension_verdict(_units_table(flat).iloc[:0])[0] == "inconclusive at this budget"
 
 
