@@ -274,6 +274,26 @@ def _write_table(path: Path, table: pd.DataFrame) -> None:
     _atomic_write(path, lambda p: table.to_parquet(p, index=False))
 
 
+def _check_cell(store: Path, cid: str, config: DMDConfig, seeds) -> str | None:
+    """Why the stored cell ``cid`` cannot be used for ``config`` and ``seeds`` (None: it
+    is finished and intact). Its json must name this config and these seeds, and its
+    parquet must read and hold exactly this cell's rows for these seeds."""
+    table_path, meta_path = store / f"{cid}.parquet", store / f"{cid}.json"
+    if not table_path.exists():
+        return "not finished"
+    try:
+        meta = json.loads(meta_path.read_text())
+        table = pd.read_parquet(table_path)
+    except Exception as err:  # any damage: truncated, garbage, missing metadata
+        return f"unreadable ({type(err).__name__})"
+    expected = json.loads(json.dumps(config.to_dict(), default=str))  # as the json stores it
+    if meta.get("config") != expected or list(meta.get("seeds", [])) != list(seeds):
+        return "its metadata names another config or seed list"
+    if set(table.get("cell", [])) != {cid} or sorted(set(table.seed)) != sorted(seeds):
+        return "its rows belong to another cell or seed list"
+    return None
+
+
 def load_results(out_dir) -> pd.DataFrame:
     """The results table of a sweep directory."""
     return pd.read_parquet(Path(out_dir) / "results.parquet")
@@ -318,7 +338,18 @@ def run_sweep(
     cells = spec.cells()
     ids = [cell_id(c, spec.seeds) for c in cells]
     mine = [k for k in range(len(cells)) if k % n == i]
-    todo = [k for k in mine if not (store / f"{ids[k]}.parquet").exists()]
+    todo = []
+    for k in mine:
+        why = _check_cell(store, ids[k], cells[k], spec.seeds)
+        if why is not None and why != "not finished":
+            # a damaged or mismatched cell is set aside (not deleted) and recomputed
+            for ext in ("parquet", "json"):
+                path = store / f"{ids[k]}.{ext}"
+                if path.exists():
+                    os.replace(path, path.with_name(path.name + ".damaged"))
+            log(f"cell {ids[k]} in {store}: {why}; moved aside as *.damaged, recomputing it")
+        if why is not None:
+            todo.append(k)
     skipped = len(mine) - len(todo)
     if skipped:
         log(f"resuming: {skipped} of {len(mine)} cells already finished, skipping them")
@@ -338,11 +369,13 @@ def run_sweep(
         _write_npz(store / f"{ids[k]}.pairs.npz", pair_snapshot(result))
         timing["wall_s"] = time.perf_counter() - t0
         table.insert(0, "cell", ids[k])
-        _write_table(store / f"{ids[k]}.parquet", table)
+        # metadata first, the table last: a cell counts as finished only once its parquet
+        # exists, so a kill between the writes never leaves a table without metadata
         _write_json(
             store / f"{ids[k]}.json",
             {"config": config.to_dict(), "seeds": list(spec.seeds), "timing": timing},
         )
+        _write_table(store / f"{ids[k]}.parquet", table)
         msg = _cell_line(spec, config, table, timing)
         if bar is not None:
             bar.write(msg)
