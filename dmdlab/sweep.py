@@ -98,7 +98,7 @@ PRESETS: dict[str, Preset] = {
     # for the student's gap; d = 32 stays above 1 nat/dim even at 1200 steps.
     "default": Preset(
         "d = 2, 8, 16 × 3 seeds, 128-wide nets, 600/1000/1200 generator steps and "
-        "2000/6000/6000 teacher steps by d; ~6–7 min on 2 CPU cores.",
+        "2000/6000/6000 teacher steps by d; ~7 min on 2 CPU cores.",
         DMDConfig(width=128, depth=3, steps=600, eval_every=20, teacher_steps=2000),
         {"dim": [2, 8, 16]},
         3,
