@@ -517,6 +517,11 @@ def dimension_verdict(kept: pd.DataFrame, n_boot: int = 1000) -> tuple[str, str]
     return VERDICTS[2], f"{why}; {low_text}"
 
 
+def _run_keys(table: pd.DataFrame) -> list[str]:
+    """The columns naming one seed-run: (cell, seed), or seed alone in a one-cell table."""
+    return ["cell", "seed"] if "cell" in table else ["seed"]
+
+
 def training_course(
     results: pd.DataFrame, metric: str = "kappa", by=("dim",), tail: float = 0.5
 ) -> pd.DataFrame:
@@ -536,7 +541,7 @@ def training_course(
         steps = np.sort(g.step.unique())
         late = g[g.step >= steps[int(len(steps) * (1 - tail))]]
         slopes, finals = [], []
-        for _, run in late.groupby("seed"):
+        for _, run in late.groupby(_run_keys(late)):
             run = run.dropna(subset=[metric])
             if len(run) >= 3:
                 slopes.append(1000 * np.polyfit(run.step.to_numpy(float), run[metric], 1)[0])
@@ -576,7 +581,7 @@ def kappa_at_first_pass(results: pd.DataFrame, by=("dim",), metric: str = "kappa
     for key, g in ok.assign(good=good).groupby(list(by), sort=True):
         key = key if isinstance(key, tuple) else (key,)
         values, steps, never = [], [], 0
-        for _, run in g.sort_values("step").groupby("seed"):
+        for _, run in g.sort_values("step").groupby(_run_keys(g)):
             hit = run[run.good & (run.step > 0)]
             if hit.empty:
                 never += 1

@@ -385,7 +385,8 @@ def run_sweep(
     if bar is not None:
         bar.close()
 
-    missing = [k for k in range(len(cells)) if not (store / f"{ids[k]}.parquet").exists()]
+    # other shards' cells are checked like this shard's: a damaged one is not merged
+    missing = [k for k in range(len(cells)) if _check_cell(store, ids[k], cells[k], spec.seeds)]
     if missing:
         log(f"{len(missing)} of {len(cells)} cells not finished yet (other shards); not merging")
         return None

@@ -211,6 +211,7 @@ def main(argv=None) -> None:
 
     verdict = dimension_verdict(kept[kept.start == "network"])
     verdict_from = "the fixed-budget part (network start)"
+    cal = cal_kept = None
     if CALIBRATED[args.mode] is not None:
         cal_grid, cal_zip = CALIBRATED[args.mode]
         base = PRESETS["tiny" if args.mode == "smoke" else "default"].base
@@ -234,10 +235,11 @@ def main(argv=None) -> None:
         verdict = dimension_verdict(cal_kept)
         verdict_from = "the calibrated part"
         headline_parts.append(f"calibrated budgets: {verdict[0]} ({verdict[1]})")
-        late, cal_all = cal_kept, cal
-    else:
-        late = kept
-    both = pd.concat([kept, late.assign(start="network, calibrated")]) if late is not kept else kept
+    both = (
+        kept
+        if cal_kept is None
+        else pd.concat([kept, cal_kept.assign(start="network, calibrated")])
+    )
     body += ["## Does the start predict the end?", "", *_start_predicts_end(both), ""]
     body += [
         "Rows are seed-runs of passing grid points, pooled over d (so a shared trend with d "
@@ -246,8 +248,7 @@ def main(argv=None) -> None:
         "",
     ]
     grid_long, steps_long, n_long = LONG[args.mode]
-    base = study.base if args.mode != "quick" else PRESETS["default"].base
-    long = study.sweep("long", grid_long, base=base.replace(steps=steps_long),
+    long = study.sweep("long", grid_long, base=study.base.replace(steps=steps_long),
                        seeds=tuple(range(n_long)))  # fmt: skip
     course_rows, course_sentence = _course(passing(long))
     body += [f"## Copying over training, to convergence ({steps_long} generator steps)", "",
@@ -270,11 +271,11 @@ def main(argv=None) -> None:
     ax = plot_copying_over_training(long, grid=list(grid_long))
     title = f"κ and gap over {steps_long} steps"
     figures.append(save_figure(ax, study.figure("copying_long.png"), title).name)
-    if late is not kept:
-        ax = plot_kappa_by_seed(cal_all, grid=["dim"])
+    if cal is not None:
+        ax = plot_kappa_by_seed(cal, grid=["dim"])
         title = "κ per seed, calibrated budgets"
         figures.append(save_figure(ax, study.figure("kappa_by_seed_calibrated.png"), title).name)
-        drawn = plot_pairings(cal_all, study.store, study.figure("pairings.png"))
+        drawn = plot_pairings(cal, study.store, study.figure("pairings.png"))
         if drawn is not None:
             figures.append(drawn.name)
     _, ax = plt.subplots(figsize=(6, 4.2))

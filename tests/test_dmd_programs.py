@@ -61,6 +61,7 @@ def test_exact_start_begins_at_the_exact_sigma_max_denoiser():
 def test_small_programs_compile_at_level_zero_on_cpu():
     """Compile-bound configs get XLA level 0; the sweep-sized ones keep the default."""
     small, big = PRESETS["tiny"].base, PRESETS["default"].base
-    assert compiler_options(small) == {"xla_backend_optimization_level": 0}
+    on_cpu = jax.default_backend() == "cpu"  # other backends keep XLA's default
+    assert compiler_options(small) == ({"xla_backend_optimization_level": 0} if on_cpu else {})
     assert compiler_options(big) == {}
     assert training_macs(big) > 100 * training_macs(small)
