@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -86,6 +87,33 @@ def _compiled(static: DMDConfig, n_devices: int):
     return _sharded(static, n_devices)
 
 
+# Where a program came from, from JAX's own monitoring events: XLA's backend compile
+# step (which also runs when the executable is read from the persistent cache, then
+# with a cache-hit event) or neither (jit's in-memory cache). A cached program still
+# takes seconds to trace and load, and the timing should say which it was.
+_EVENTS = {"backend": 0, "disk": 0}
+
+
+def _count_backend(event: str, duration: float, **_) -> None:
+    if event == "/jax/core/compile/backend_compile_duration":
+        _EVENTS["backend"] += 1
+
+
+def _count_disk_hits(event: str, **_) -> None:
+    if event == "/jax/compilation_cache/cache_hits":
+        _EVENTS["disk"] += 1
+
+
+jax.monitoring.register_event_duration_secs_listener(_count_backend)
+jax.monitoring.register_event_listener(_count_disk_hits)
+
+
+def _compile_source(before: dict) -> str:
+    if _EVENTS["disk"] > before["disk"]:
+        return "disk cache"
+    return "compiled" if _EVENTS["backend"] > before["backend"] else "memory"
+
+
 def run_seeds(
     config: DMDConfig,
     seeds,
@@ -93,9 +121,15 @@ def run_seeds(
     hparams: Hyperparams | None = None,
     n_devices: int | None = None,
     mixture: GaussianMixture | None = None,
+    phase: Callable[[str], None] | None = None,
 ) -> tuple[TrainOutput, dict]:
     """Train every seed of ``config`` in one program; returns (outputs with a leading
-    seed axis, timing dict with ``compile_s`` and ``run_s``).
+    seed axis, timing dict with ``compile_s``, ``run_s`` and ``compile_source``: "compiled",
+    "disk cache" (the persistent compilation cache) or "memory" (compiled earlier in
+    this process)).
+
+    ``phase`` (optional) is called with "compiling" and then "training", for progress
+    displays.
 
     ``hparams`` (optional) gives each seed its own learning rates, as arrays of shape
     (len(seeds),): one compiled program then trains a learning-rate sweep. The seed
@@ -123,17 +157,22 @@ def run_seeds(
         fn = _compiled(config.static_part(), n_dev)
     else:  # the mixture is baked into the program: no cache
         fn = _sharded(config.static_part(), n_dev, mixture)
+    report = phase or (lambda _: None)
+    report("compiling")
+    before = dict(_EVENTS)
     t0 = time.perf_counter()
     lowered = fn.lower(keys, hp)
     compiled = lowered.compile()
     t1 = time.perf_counter()
+    source = _compile_source(before)
+    report("training")
     out = compiled(keys, hp)
     out = jax.block_until_ready(out)
     t2 = time.perf_counter()
     # Gather to the host before dropping the padding: slicing a sharded axis to a
     # size the mesh does not divide would need a collective.
     out = jax.tree.map(lambda x: np.asarray(x)[: len(seeds)], jax.device_get(out))
-    return out, {"compile_s": t1 - t0, "run_s": t2 - t1}
+    return out, {"compile_s": t1 - t0, "run_s": t2 - t1, "compile_source": source}
 
 
 def distill(

@@ -22,6 +22,7 @@ import itertools
 import json
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -317,7 +318,7 @@ def run_sweep(
     *,
     shard: tuple[int, int] = (0, 1),
     log: Callable[[str], None] = print,
-    progress: bool = True,
+    progress: bool | None = None,
     plot: bool = True,
     cell_store=None,
 ) -> pd.DataFrame | None:
@@ -327,6 +328,9 @@ def run_sweep(
     missing (each shard then only writes its cells; a later run merges).
     ``cell_store`` (default ``out_dir/cells``) is where cells are kept; sweeps that
     share one reuse each other's finished cells (a cell is keyed by config and seeds).
+    ``progress``: a bar over cells showing the running cell's phase (compiling, training,
+    evaluating); None (default) shows it only when stdout and stderr are terminals, so
+    logs written to a file get one plain line per cell.
     """
     from dmdlab import __version__
 
@@ -354,6 +358,8 @@ def run_sweep(
     if skipped:
         log(f"resuming: {skipped} of {len(mine)} cells already finished, skipping them")
     t_start = time.perf_counter()
+    if progress is None:
+        progress = sys.stdout.isatty() and sys.stderr.isatty()
     bar = None
     if progress and todo:
         from tqdm.auto import tqdm
@@ -361,8 +367,15 @@ def run_sweep(
         bar = tqdm(total=len(todo), desc="cells", unit="cell")
     for k in todo:
         config = cells[k]
+        label = _cell_label(spec, config)
+
+        def phase(name: str, label=label) -> None:
+            if bar is not None:
+                bar.set_postfix_str(f"{label}: {name}")
+
         t0 = time.perf_counter()
-        result, timing = run_seeds(config, spec.seeds)
+        result, timing = run_seeds(config, spec.seeds, phase=phase)
+        phase("evaluating")
         table = metrics_table(config, result, spec.seeds)
         # the pairs themselves (a few recorded steps), for the pictures; written first so
         # a finished cell (its parquet) always has them
@@ -455,16 +468,23 @@ def load_pairs(store, cell: str) -> dict[str, np.ndarray] | None:
         return dict(data)
 
 
+def _cell_label(spec, config) -> str:
+    return " ".join(f"{k}={getattr(config, k)}" for k in spec.grid)
+
+
 def _cell_line(spec, config, table, timing) -> str:
     last = final_rows(table)
-    label = " ".join(f"{k}={getattr(config, k)}" for k in spec.grid)
+    label = _cell_label(spec, config)
+    # a program from a cache still takes seconds to trace and load
+    source = timing.get("compile_source", "compiled")
+    build = "compile" if source == "compiled" else f"{source} load"
     n_div = int(table.groupby("seed").diverged.any().sum())
     div = f" ({n_div} diverged)" if n_div else ""
     return (
         f"{label}: κ={last.kappa.mean():.3f} within={last.within_mode.mean():.3f} "
         f"C={last.copying.mean():.3f} (baseline {last.copying_baseline.mean():.3f}) "
         f"cov_min={last.coverage_min.mean():.2f} gap={last.loglik_gap.mean():.3f}{div}  "
-        f"[{timing['wall_s']:.0f}s, compile {timing['compile_s']:.0f}s]"
+        f"[{timing['wall_s']:.0f}s, {build} {timing['compile_s']:.0f}s]"
     )
 
 

@@ -222,3 +222,59 @@ def test_damaged_or_swapped_cells_are_set_aside_and_recomputed(tmp_path, uninter
     again = run_sweep(_spec(), tmp_path, progress=False, plot=False, log=logs.append)
     assert any(ids[0] in m and "unreadable" in m for m in logs)
     pd.testing.assert_frame_equal(again, full)
+
+
+def test_a_kill_at_any_write_then_a_rerun_equals_an_uninterrupted_sweep(
+    tmp_path, uninterrupted, monkeypatch
+):
+    """Property over kill points: the sweep is killed during its k-th file write (the
+    temporary half written, as a SIGKILL would leave it), for k drawn at random from
+    every write a sweep makes (3 per cell, 3 to merge); the rerun equals the
+    uninterrupted table and leaves no half cell behind."""
+    import numpy as np
+
+    from dmdlab import sweep as sweep_module
+
+    _, full = uninterrupted
+    real_write = sweep_module._atomic_write
+    n_writes = 3 * 3 + 3
+    rng = np.random.default_rng(20261129)
+    kills = sorted({int(k) for k in rng.choice(n_writes, size=4, replace=False)} | {2})
+    for k in kills:  # k = 2 is the first cell's table, right after its metadata
+        out = tmp_path / f"kill-{k}"
+        count = [0]
+
+        def dying_write(path, write, k=k, count=count):
+            if count[0] == k:
+                tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+                tmp.write_bytes(b"half")
+                raise Interrupt(path.name)
+            count[0] += 1
+            real_write(path, write)
+
+        monkeypatch.setattr(sweep_module, "_atomic_write", dying_write)
+        with pytest.raises(Interrupt):
+            run_sweep(_spec(), out, progress=False, plot=False, log=lambda m: None)
+        monkeypatch.setattr(sweep_module, "_atomic_write", real_write)
+        logs = []
+        resumed = run_sweep(_spec(), out, progress=False, plot=False, log=logs.append)
+        assert not any("moved aside" in m for m in logs), (k, logs)  # no half cell seen
+        pd.testing.assert_frame_equal(resumed, full, obj=f"kill at write {k}")
+
+
+def test_progress_shows_each_phase_and_a_cached_program_says_so(tmp_path, uninterrupted, capsys):
+    """On a terminal the bar names the running cell's phase; the cell line says whether
+    its program was compiled or loaded from a cache (the fixture compiled this one, in
+    this process, so here it is reused); off a terminal (progress=None under pytest) there
+    is no bar, only one line per cell."""
+    spec = SweepSpec.build("tiny", ["dim=2"], ["generator_lr=0.001"], 2)
+    lines = []
+    run_sweep(spec, tmp_path / "bar", progress=True, plot=False, log=lines.append)
+    err = capsys.readouterr().err
+    for phase in ("compiling", "training", "evaluating"):
+        assert f"generator_lr=0.001: {phase}" in err
+    timing = json.loads(next((tmp_path / "bar" / "cells").glob("*.json")).read_text())["timing"]
+    assert timing["compile_source"] in ("memory", "disk cache")
+    run_sweep(spec, tmp_path / "plain", progress=None, plot=False, log=lines.append)
+    assert "cells" not in capsys.readouterr().err  # no bar
+    assert sum("generator_lr=0.001: κ=" in m and " load " in m for m in lines) == 1
