@@ -9,6 +9,7 @@ dmdlab plot results/default
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -150,11 +151,19 @@ def _main(argv=None) -> int:
                   f"{' or '.join(missing)}); run `dmdlab sweep --out {args.out}` first",
                   file=sys.stderr)  # fmt: skip
             return 2
-        results = load_results(args.out)
-        manifest = json.loads((args.out / "manifest.json").read_text())
-        for path in plot_sweep(results, args.out, grid=list(manifest["grid"])):
+        try:
+            results = load_results(args.out)
+            manifest = json.loads((args.out / "manifest.json").read_text())
+            grid, store = list(manifest["grid"]), manifest["cell_store"]
+        except Exception as err:  # damaged files: say which, never a traceback
+            print(f"dmdlab plot: error: {args.out} holds a damaged results.parquet or "
+                  f"manifest.json ({type(err).__name__}: {err}); rerun `dmdlab sweep` with "
+                  f"the same options and --out {args.out} to rebuild them",
+                  file=sys.stderr)  # fmt: skip
+            return 2
+        for path in plot_sweep(results, args.out, grid=grid):
             print(path)
-        pairings = plot_pairings(results, manifest["cell_store"], args.out / "pairings.png")
+        pairings = plot_pairings(results, store, args.out / "pairings.png")
         if pairings is not None:
             print(pairings)
         return 0
@@ -171,6 +180,15 @@ def _main(argv=None) -> int:
     out = args.out or Path("results") / (args.preset if args.command == "sweep" else "run")
     if out.exists() and not out.is_dir():
         print(f"dmdlab {args.command}: error: --out {out} is a file, not a directory",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    try:  # an unwritable --out fails here, in one line, not after the first cell
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".dmdlab-write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        print(f"dmdlab {args.command}: error: cannot write to --out {out} ({err.strerror})",
               file=sys.stderr)  # fmt: skip
         return 2
     n_cells = len(spec.cells())

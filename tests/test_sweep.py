@@ -193,6 +193,14 @@ def test_cli_bad_paths_end_in_one_line(tmp_path, capsys):
     afile.write_text("x")
     assert main(["sweep", "--preset", "tiny", "--out", str(afile)]) == 2
     assert "is a file, not a directory" in capsys.readouterr().err
+    assert main(["sweep", "--preset", "tiny", "--out", str(afile / "below")]) == 2
+    assert "cannot write to --out" in capsys.readouterr().err
+    sweep_dir = tmp_path / "damaged"
+    sweep_dir.mkdir()
+    (sweep_dir / "results.parquet").write_bytes(b"PAR1 garbage")
+    (sweep_dir / "manifest.json").write_text("{not json")
+    assert main(["plot", str(sweep_dir)]) == 2
+    assert "holds a damaged results.parquet or manifest.json" in capsys.readouterr().err
 
 
 def test_damaged_or_swapped_cells_are_set_aside_and_recomputed(tmp_path, uninterrupted):
