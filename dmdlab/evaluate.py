@@ -2,86 +2,36 @@
 
 from __future__ import annotations
 
+import functools
+
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from dmdlab.columns import COLUMNS, check_columns, sample_metrics
 from dmdlab.config import DMDConfig
-from dmdlab.dmd import ERROR_SIGMAS, StartMeasures, TrainOutput
-from dmdlab.metrics import (
-    copying_baseline,
-    copying_score,
-    coverage,
-    kept_fractions,
-    loglik_gap,
-    mode_agreement,
-    pairing_inefficiency,
-    sliced_wasserstein,
-    within_mode_copying,
-)
+from dmdlab.dmd import ERROR_SIGMAS, TrainOutput
+from dmdlab.metrics import pairing_inefficiency
 
-__all__ = ["METRIC_COLUMNS", "metrics_table"]
-
-METRIC_COLUMNS = [
-    "seed",
-    "step",
-    "kappa",
-    "mode_agreement",
-    "within_mode",
-    "kept_min",
-    "remapped_modes",
-    "teacher_modes",
-    "kept_by_mode",
-    "copying",
-    "copying_baseline",
-    "copying_norm",
-    "pairing_inefficiency",
-    "teacher_pairing_inefficiency",
-    "coverage_min",
-    "coverage_max",
-    "loglik_gap",
-    "sliced_w2",
-    "teacher_coverage_min",
-    "teacher_loglik_gap",
-    "gen_loss",
-    "fake_loss",
-    "gan_gen_loss",
-    "gan_disc_loss",
-    "teacher_loss",
-    *StartMeasures._fields,
-    *[f"teacher_err_s{s:g}" for s in ERROR_SIGMAS],
-    *[f"fake_err_s{s:g}" for s in ERROR_SIGMAS],
-    "diverged",
-    "diverged_step",
-]
+__all__ = ["metric_columns", "metrics_table"]
 
 
-@jax.jit
-def _sample_metrics(mixture, teacher, reference, student):
-    """JAX metrics of one recorded student sample set (n, d) against its teacher."""
-    agree, kappa = mode_agreement(mixture, student, teacher)
-    cov = coverage(mixture, student) / mixture.weights
-    kept = kept_fractions(mixture, student, teacher)
-    c, c_base = copying_score(student, teacher), copying_baseline(mixture, teacher)
-    return {
-        "kappa": kappa,
-        "mode_agreement": agree,
-        "within_mode": within_mode_copying(mixture, student, teacher),
-        "kept_min": jnp.nanmin(kept),
-        "remapped_modes": jnp.sum(kept < 0.5),  # NaN (mode T never visits) compares False
-        "teacher_modes": jnp.sum(jnp.isfinite(kept)),
-        "kept_by_mode": kept,
-        "copying": c,
-        "copying_baseline": c_base,
-        # C rescaled so that the never-the-same-mode student scores 0 at every d
-        "copying_norm": (c - c_base) / (1.0 - c_base),
-        "coverage_min": jnp.min(cov),
-        "coverage_max": jnp.max(cov),
-        "loglik_gap": loglik_gap(mixture, student, reference),
-        "sliced_w2": sliced_wasserstein(jax.random.key(0), student, reference)
-        / jnp.sqrt(mixture.variance()),
-    }
+def metric_columns() -> list[str]:
+    """The metrics table's columns before the config fields, in order (dmdlab.columns)."""
+    return list(COLUMNS)
+
+
+@functools.lru_cache(maxsize=8)
+def _sample_program(names: tuple[str, ...]):
+    """jit of every declared sample metric of one recorded sample set (n, d) against its
+    teacher; rebuilt when the declarations change (keyed by their names)."""
+    fns = sample_metrics()
+
+    @jax.jit
+    def run(mixture, teacher, reference, student):
+        return {name: fns[name](mixture, student, teacher, reference) for name in names}
+
+    return run
 
 
 def metrics_table(config: DMDConfig, out: TrainOutput, seeds) -> pd.DataFrame:
@@ -102,7 +52,8 @@ def metrics_table(config: DMDConfig, out: TrainOutput, seeds) -> pd.DataFrame:
     seeds = [int(s) for s in seeds]
     n_evals = out.student_samples.shape[1]
     # Everything but the OT solve runs as one vmapped program over seeds × steps.
-    per_eval = jax.vmap(_sample_metrics, in_axes=(None, None, None, 0))
+    sample = _sample_program(tuple(sample_metrics()))
+    per_eval = jax.vmap(sample, in_axes=(None, None, None, 0))
     per_seed = jax.vmap(per_eval)(
         out.mixture, out.teacher_samples, out.reference, out.student_samples
     )
@@ -110,9 +61,7 @@ def metrics_table(config: DMDConfig, out: TrainOutput, seeds) -> pd.DataFrame:
     # The teacher's own samples T(z) through the same fidelity metrics: the level a
     # student that matches its real score can reach.
     teacher = jax.device_get(
-        jax.vmap(_sample_metrics)(
-            out.mixture, out.teacher_samples, out.reference, out.teacher_samples
-        )
+        jax.vmap(sample)(out.mixture, out.teacher_samples, out.reference, out.teacher_samples)
     )
     rows = []
     steps = np.arange(n_evals) * config.eval_every
@@ -146,7 +95,8 @@ def metrics_table(config: DMDConfig, out: TrainOutput, seeds) -> pd.DataFrame:
             row["diverged"] = bool(diverged)
             row["diverged_step"] = diverged_step
             rows.append(row)
-    table = pd.DataFrame(rows, columns=METRIC_COLUMNS)
+    check_columns(rows[0])  # a metric neither dropped nor added silently
+    table = pd.DataFrame(rows, columns=metric_columns())
     for name, value in config.to_dict().items():
         table[name] = value
     return table

@@ -41,6 +41,7 @@ from dmdlab.analysis import (
     passing,
     remap_rate,
 )
+from dmdlab.columns import COLUMNS, summary_labels
 from dmdlab.config import DMDConfig, parse_field_value
 from dmdlab.distill import normalize_seeds, run_seeds
 from dmdlab.evaluate import metrics_table
@@ -60,25 +61,12 @@ __all__ = [
     "trend_sentence",
 ]
 
-# κ is the primary copying metric (SCIENCE.md §5); C only beside its baseline.
-COPYING_METRICS = {
-    "kappa": "κ",
-    "within_mode": "within-mode",
-    "remap_share": "remapped",
-    "copying": "C",
-    "copying_baseline": "C_baseline",
-    "pairing_inefficiency": "ΔE",
-}
-FIDELITY_METRICS = {
-    "coverage_min": "cov_min",
-    "loglik_gap": "gap/d",
-    "teacher_loglik_gap": "gap/d_teacher",
-    "teacher_map_agree": "T_map_agree",
-    "teacher_err_smax": "T_err_σmax",
-    "start_alignment": "start_align",
-    "start_kappa": "start_κ",
-}
-SUMMARY_METRICS = [*COPYING_METRICS, *FIDELITY_METRICS]
+
+# The summary tables' columns come from the declarations in dmdlab.columns, read when a
+# summary is made; κ is the primary copying metric (SCIENCE.md §5), C only beside its
+# baseline.
+def _summarised() -> list[str]:
+    return [*summary_labels("copying"), *summary_labels("fidelity")]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -475,17 +463,16 @@ def _cell_label(spec, config) -> str:
 def _cell_line(spec, config, table, timing) -> str:
     last = final_rows(table)
     label = _cell_label(spec, config)
+    n_div = int(table.groupby("seed").diverged.any().sum())
+    div = f" ({n_div} diverged)" if n_div else ""
     # a program from a cache still takes seconds to trace and load
     source = timing.get("compile_source", "compiled")
     build = "compile" if source == "compiled" else f"{source} load"
-    n_div = int(table.groupby("seed").diverged.any().sum())
-    div = f" ({n_div} diverged)" if n_div else ""
-    return (
-        f"{label}: κ={last.kappa.mean():.3f} within={last.within_mode.mean():.3f} "
-        f"C={last.copying.mean():.3f} (baseline {last.copying_baseline.mean():.3f}) "
-        f"cov_min={last.coverage_min.mean():.2f} gap={last.loglik_gap.mean():.3f}{div}  "
-        f"[{timing['wall_s']:.0f}s, {build} {timing['compile_s']:.0f}s]"
-    )
+    # every summarised copying column and the student's own fidelity, as declared
+    fidelity = summary_labels("fidelity")
+    shown = [*summary_labels("copying"), *(n for n in fidelity if COLUMNS[n].group == "fidelity")]
+    values = " ".join(f"{COLUMNS[n].label}={last[n].mean():.3f}" for n in shown if n in last)
+    return f"{label}: {values}{div}  [{timing['wall_s']:.0f}s, {build} {timing['compile_s']:.0f}s]"
 
 
 # ---------------------------------------------------------------- summary
@@ -498,7 +485,8 @@ def summarize(results: pd.DataFrame, by=("dim",), step: int | None = None) -> pd
     if step is None and len(at):
         last = at.groupby("cell").step.transform("max") if "cell" in at else at.step.max()
         at = at[at.step == last]
-    at = at.assign(remap_share=at.remapped_modes / at.teacher_modes)
+    if "remap_share" not in at:  # tables written before the column existed
+        at = at.assign(remap_share=at.remapped_modes / at.teacher_modes)
     rows = []
     for key, group in at.groupby(by, sort=True):
         key = key if isinstance(key, tuple) else (key,)
@@ -506,7 +494,7 @@ def summarize(results: pd.DataFrame, by=("dim",), step: int | None = None) -> pd
         row = dict(zip(by, key, strict=True))
         row["seeds"] = len(ok)
         row["diverged"] = int(group.diverged.sum())
-        for m in SUMMARY_METRICS:
+        for m in _summarised():
             if m in ok:
                 v = ok[m].to_numpy(dtype=float)
                 row[m] = float(np.nanmean(v)) if len(v) else float("nan")
@@ -550,7 +538,8 @@ def format_summary(results: pd.DataFrame, by=("dim",)) -> str:
     steps = sorted(final_rows(results).step.unique())
     lines = [f"Summary at generator step {', '.join(map(str, steps))} "
              "(mean ± 95% t-interval over seeds):"]  # fmt: skip
-    for title, metrics in (("copying", COPYING_METRICS), ("fidelity and start", FIDELITY_METRICS)):
+    for title, summary in (("copying", "copying"), ("fidelity and start", "fidelity")):
+        metrics = {m: label for m, label in summary_labels(summary).items() if m in table}
         lines.append(f"-- {title}")
         lines.append("  ".join(f"{h:>15}" for h in [*by, "seeds", *metrics.values()]))
         for row in table.to_dict("records"):
