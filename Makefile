@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: test sweep notebooks bench studies lint clean
+.PHONY: test sweep notebooks lab bench studies lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,11 +25,21 @@ sweep: $(STAMP)
 notebooks: $(STAMP)
 	$(PY) notebooks/run_all.py
 
+# JupyterLab on notebooks/; jupytext (in the lab extra) opens each .py as a notebook paired
+# with its .ipynb. LAB_ARGS passes options (the tests: --no-browser --port=...).
+LAB_STAMP := $(VENV)/.installed-lab
+$(LAB_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e '.[lab]'
+	touch $(LAB_STAMP)
+
+lab: $(LAB_STAMP)
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
+
 bench: $(STAMP)
 	$(PY) benchmarks/bench.py
 
 studies: $(STAMP)
-	for s in dimension adversarial memorization scaling freedom phase_diagram; do \
+	for s in $$($(PY) studies/_registry.py); do \
 		$(PY) studies/$$s.py --quick || exit 1; done
 	$(PY) studies/report.py --quick
 

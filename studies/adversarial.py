@@ -17,6 +17,12 @@ from _common import Study, comparison_sections, fmt_table, parse_args
 from dmdlab.analysis import compare_levels, passing
 from dmdlab.plotting import plot_metric_by_level, save_figure
 
+# The study's entry in the report (studies/_registry.py reads these three).
+ORDER = 2
+CLAIM = "copying is not caused by the GAN term"
+# what would settle the claim beyond the quick mode (inputs and budgets, not results)
+SETTLE = "the same comparison at passing d ≥ 8: calibrated budgets per d, 8 seeds"
+
 DIMS = {"smoke": [2], "quick": [2, 8, 32], "full": [2, 8, 32, 128, 512]}
 WEIGHTS = {"smoke": [0.0, 3e-3], "quick": [0.0, 3e-3, 3e-2], "full": [0.0, 3e-3, 3e-2]}
 

@@ -46,6 +46,17 @@ from dmdlab.plotting import (
 )
 from dmdlab.sweep import PRESETS, format_summary
 
+# The study's entry in the report (studies/_registry.py reads these three).
+ORDER = 1
+CLAIM = "students remap noise in low d and copy the teacher in high d"
+# what would settle the claim beyond the quick mode (inputs and budgets, not results)
+SETTLE = (
+    "students passing the gates at d ≥ 64 (the calibrated budgets reach d = 32 on "
+    "2 CPU cores; d = 128 still fails at 2000 generator steps), and κ compared at matched "
+    "training progress; the full mode (`python studies/dimension.py`: 256-wide nets, 8000 "
+    "teacher and 2000 generator steps, d ≤ 1024 × 8 seeds) on the GPU machine"
+)
+
 # The per-d budgets of `make sweep` (the default preset), with more seeds: the budget at
 # which every d of it passes the fidelity gates on 2 CPU cores. The "dims" part keeps one
 # budget for all d and shows what happens without calibration. Smoke: the same code path

@@ -33,6 +33,15 @@ from dmdlab.analysis import (
 )
 from dmdlab.plotting import plot_metric_by_level, save_figure
 
+# The study's entry in the report (studies/_registry.py reads these three).
+ORDER = 4
+CLAIM = "limited geometric freedom sets the transition"
+# what would settle the claim beyond the quick mode (inputs and budgets, not results)
+SETTLE = (
+    "a remap → copy transition in the base first (see the dimension claim); then "
+    "the variants at calibrated budgets"
+)
+
 DIMS = {"smoke": [2, 4], "quick": [2, 8, 32], "full": [2, 8, 32, 128, 512]}
 
 

@@ -24,6 +24,12 @@ from dmdlab.analysis import (
 )
 from dmdlab.plotting import plot_heatmap, save_figure
 
+# The study's entry in the report (studies/_registry.py reads these three).
+ORDER = 6
+CLAIM = "where the transition lies over d × K and d × m"
+# what would settle the claim beyond the quick mode (inputs and budgets, not results)
+SETTLE = "passing cells at d ≥ 16 for every K and m: calibrated budgets per d"
+
 GRIDS = {
     "smoke": {"dims": [2, 4], "K": [3], "m_dims": [2], "m": [2]},  # reuses the base programs
     "quick": {"dims": [2, 8, 32], "K": [2, 8, 32], "m_dims": [8, 16, 32], "m": [1, 4]},

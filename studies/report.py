@@ -3,8 +3,9 @@
     python studies/report.py --quick     # from studies/out/*-quick (what is committed)
     python studies/report.py             # from the full-mode outputs
 
-Reads each study's report.md, re-links its figures relative to the collected
-document, and adds a table of how each was produced. Studies not run yet are listed
+Lists the studies through studies/_registry.py (each script declares its claim), reads
+each one's report.md, re-links its figures relative to the collected document, and adds a
+table of how each was produced. Studies not run yet are listed
 with the command that produces them; nothing is written about a study without data.
 """
 
@@ -15,30 +16,9 @@ import json
 import re
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-ORDER = ["dimension", "adversarial", "memorization", "freedom", "scaling", "phase_diagram"]
-CLAIMS = {
-    "dimension": "students remap noise in low d and copy the teacher in high d",
-    "adversarial": "copying is not caused by the GAN term",
-    "memorization": "copying is not caused by teacher memorization",
-    "freedom": "limited geometric freedom sets the transition",
-    "scaling": "κ depends on √d / σ_max",
-    "phase_diagram": "where the transition lies over d × K and d × m",
-}
+from _registry import studies
 
-# What each claim needs beyond the quick mode (inputs and budgets, not results).
-SETTLE = {
-    "dimension": "students passing the gates at d ≥ 64 (the calibrated budgets reach d = 32 on "
-    "2 CPU cores; d = 128 still fails at 2000 generator steps), and κ compared at matched "
-    "training progress; the full mode (`python studies/dimension.py`: 256-wide nets, 8000 "
-    "teacher and 2000 generator steps, d ≤ 1024 × 8 seeds) on the GPU machine",
-    "adversarial": "the same comparison at passing d ≥ 8: calibrated budgets per d, 8 seeds",
-    "memorization": "oracle and memorizing arms at passing d ≥ 8 with ≥ 8 seeds",
-    "freedom": "a remap → copy transition in the base first (see the dimension claim); then "
-    "the variants at calibrated budgets",
-    "scaling": "three or more passing dims per σ_max: calibrated generator steps per d",
-    "phase_diagram": "passing cells at d ≥ 16 for every K and m: calibrated budgets per d",
-}
+HERE = Path(__file__).resolve().parent
 
 
 def collect(root: Path, suffix: str, target: Path) -> str:
@@ -56,17 +36,19 @@ def collect(root: Path, suffix: str, target: Path) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     sections = []
-    for name in ORDER:
+    entries = studies()
+    for entry in entries:
+        name = entry.name
         folder = root / f"{name}{suffix}"
         meta_path = folder / "study.json"
         if not meta_path.exists():
             flag = {"-quick": " --quick"}.get(suffix, "")
-            lines.append(f"| {name} | {CLAIMS[name]} | not run on the current world yet: "
+            lines.append(f"| {name} | {entry.claim} | not run on the current world yet: "
                          f"`python studies/{name}.py{flag}` | | | | |")  # fmt: skip
             continue
         meta = json.loads(meta_path.read_text())
         lines.append(
-            f"| [{name}](#{name}) | {CLAIMS[name]} | {meta.get('headline', '')} | "
+            f"| [{name}](#{name}) | {entry.claim} | {meta.get('headline', '')} | "
             f"{meta.get('low_fidelity_points', '?')} of {meta.get('grid_points', '?')} | "
             f"`{meta['command']}` | "
             f"{meta['cell_wall_s']:.0f} | {meta['machine']} |"
@@ -82,12 +64,12 @@ def collect(root: Path, suffix: str, target: Path) -> str:
                 "study's `_verdict` for the others).", "",
                 "| claim | verdict | evidence | what would settle it |",
                 "|---|---|---|---|"]  # fmt: skip
-    for name in ORDER:
-        meta_path = root / f"{name}{suffix}" / "study.json"
+    for entry in entries:
+        meta_path = root / f"{entry.name}{suffix}" / "study.json"
         meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
         verdict = meta.get("verdict") or ("no verdict computed" if meta else "not run")
-        verdicts.append(f"| {CLAIMS[name]} | {verdict} | {meta.get('evidence', '')} | "
-                        f"{SETTLE[name]} |")  # fmt: skip
+        verdicts.append(f"| {entry.claim} | {verdict} | {meta.get('evidence', '')} | "
+                        f"{entry.settle} |")  # fmt: skip
     return "\n".join([*lines, "", *verdicts]) + "\n\n" + "\n\n".join(sections)
 
 

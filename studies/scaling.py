@@ -24,6 +24,12 @@ from _common import Study, fmt_table, parse_args
 from dmdlab.analysis import collapse_quality, divergence_sentence, final_rows, mean_ci, passing
 from dmdlab.plotting import plot_metric_by_level, save_figure
 
+# The study's entry in the report (studies/_registry.py reads these three).
+ORDER = 5
+CLAIM = "κ depends on √d / σ_max"
+# what would settle the claim beyond the quick mode (inputs and budgets, not results)
+SETTLE = "three or more passing dims per σ_max: calibrated generator steps per d"
+
 DIMS = {"smoke": [2], "quick": [2, 8, 32], "full": [2, 8, 32, 128, 512]}
 # Neighbouring σ_max levels a factor 2 apart overlap in u = √d/σ_max over the dims' range.
 SIGMA_MAX = {

@@ -1,6 +1,7 @@
 """Study scripts run end to end in --smoke mode and write parseable outputs; the
-report collects them. (The other studies are in test_studies_geometry.py: two files
-let the test workers run them side by side.)
+report collects them. Studies are discovered (studies/_registry.py): the first three in
+report order run here, the rest in test_studies_geometry.py (two files let the test
+workers run them side by side).
 
 Each study writes into its own directory under one temporary parent, so they share
 one cell store (as the real studies do) and identical cells are trained once.
@@ -15,8 +16,11 @@ import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-STUDIES = ["dimension", "adversarial", "memorization"]
-ALL = [*STUDIES, "freedom", "scaling", "phase_diagram"]
+sys.path.insert(0, str(ROOT / "studies"))
+from _registry import studies  # noqa: E402
+
+ALL = [entry.name for entry in studies()]
+STUDIES, LATER = ALL[:3], ALL[3:]
 
 
 @pytest.fixture(scope="module")
@@ -75,3 +79,17 @@ def test_report_collects_the_studies_that_ran(study_root):
 def test_bad_flag_is_rejected_before_compute():
     res = _run("adversarial", "--quick", "--smoke")
     assert res.returncode == 2 and "not allowed with argument" in res.stderr
+
+
+def test_a_study_is_one_file(tmp_path):
+    """A script that declares ORDER, CLAIM and SETTLE is listed (after the others by its
+    ORDER); one that declares only some of them is an error that names what it lacks."""
+    (tmp_path / "zeta.py").write_text('ORDER = 9\nCLAIM = "a new claim"\nSETTLE = "more seeds"\n')
+    (tmp_path / "_helper.py").write_text("x = 1\n")
+    (tmp_path / "alpha.py").write_text('ORDER = 1\nCLAIM = "first"\nSETTLE = "s"\n')
+    assert [e.name for e in studies(tmp_path)] == ["alpha", "zeta"]
+    assert studies(tmp_path)[1].claim == "a new claim"
+    (tmp_path / "broken.py").write_text('ORDER = 5\nCLAIM = "half declared"\n')
+    with pytest.raises(ValueError, match=r"broken\.py is not a study: it lacks SETTLE"):
+        studies(tmp_path)
+    assert "phase_diagram" in ALL and ALL[0] == "dimension"
