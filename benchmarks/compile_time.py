@@ -20,7 +20,7 @@ import jax.numpy as jnp
 
 from dmdlab import Hyperparams, make_train
 from dmdlab.distill import compiler_options, training_macs
-from dmdlab.sweep import PRESETS
+from dmdlab.presets import PRESETS
 
 
 def measure(config, level: int | None, seeds: int = 2) -> tuple[float, float]:

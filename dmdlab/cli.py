@@ -20,7 +20,7 @@ __all__ = ["main"]
 
 
 def _presets_text() -> str:
-    from dmdlab.sweep import PRESETS
+    from dmdlab.presets import PRESETS
 
     lines = ["presets:"]
     lines += [f"  {name:<8} {p.description}" for name, p in PRESETS.items()]
@@ -138,7 +138,9 @@ def _main(argv=None) -> int:
     from dmdlab.compile_cache import enable_compilation_cache
 
     enable_compilation_cache()
-    from dmdlab.sweep import SweepSpec, format_summary, load_results, run_sweep
+    from dmdlab.store import load_results
+    from dmdlab.summary import format_summary
+    from dmdlab.sweep import SweepSpec, run_sweep
 
     if args.command == "plot":
         import json

@@ -17,6 +17,7 @@ __all__ = [
     "plot_heatmap",
     "plot_kappa_by_seed",
     "plot_metric_by_level",
+    "plot_noise_plane",
     "plot_pairings",
     "plot_sweep",
     "save_figure",
@@ -264,14 +265,41 @@ def save_figure(ax, path, title: str | None = None) -> Path:
     return Path(path)
 
 
+def plot_noise_plane(z, modes, ax, *, palette, differs=None, extent: float = 2.5,
+                     pixels: int = 240):  # fmt: skip
+    """Colour the 2-D noise plane by destination mode, densely: each pixel of
+    [−extent, extent]² takes the colour of ``modes`` (n,) at the nearest of the held-out
+    noises ``z`` (n, 2), a Voronoi picture of the recorded map (no extra network calls).
+    Pixels farther than three typical noise spacings from every z stay blank.
+    ``differs`` (n,) bool: darken the pixels whose nearest noise lands in a different
+    mode than the teacher's, so remapped regions stand out. ``palette``: K RGB colours."""
+    import numpy as np
+    from scipy.spatial import cKDTree
+
+    z, modes = np.asarray(z), np.asarray(modes)
+    grid = np.linspace(-extent, extent, pixels)
+    xx, yy = np.meshgrid(grid, grid)
+    tree = cKDTree(z)
+    dist, nearest = tree.query(np.stack([xx.ravel(), yy.ravel()], 1))
+    spacing = np.median(tree.query(z, k=2)[0][:, 1])  # typical distance between noises
+    rgba = np.ones((nearest.size, 4))
+    rgba[:, :3] = np.asarray(palette)[modes[nearest]]
+    if differs is not None:
+        rgba[np.asarray(differs)[nearest], :3] *= 0.4
+    rgba[dist > 3 * spacing, 3] = 0.0
+    ax.imshow(rgba.reshape(pixels, pixels, 4), extent=(-extent, extent, -extent, extent),
+              origin="lower", interpolation="nearest")  # fmt: skip
+    ax.set_aspect("equal")
+
+
 def _pair_row(pairs: dict, seed_index: int, steps, axes, title: str) -> None:
     """One row of pictures of one seed's pairing: the teacher, then the student at each
     snapshot step (``steps``: the generator step of each snapshot).
 
-    d = 2: the held-out noises z coloured by the mode T(z) lands in, then by the mode
-    G(z) lands in (circled where it differs from T's). d > 2: T(z) in the plane of the
-    two leading principal directions of the means, then segments T(z) → G(z), grey where
-    the modes agree and red where not."""
+    d = 2: the noise plane coloured by the mode T(z) lands in, then by the mode G(z)
+    lands in, darkened where it differs from T's (:func:`plot_noise_plane`). d > 2: T(z)
+    in the plane of the two leading principal directions of the means, then segments
+    T(z) → G(z), grey where the modes agree and red where not."""
     import numpy as np
 
     from dmdlab.mixture import GaussianMixture
@@ -291,16 +319,17 @@ def _pair_row(pairs: dict, seed_index: int, steps, axes, title: str) -> None:
         basis = np.linalg.svd(mix.means - origin, full_matrices=False)[2][:2].T  # (d, 2)
         xy_t, labels = (t - origin) @ basis, ("1st principal direction of the means", "2nd")
         mp = (mix.means - origin) @ basis
-    axes[0].scatter(xy_t[:, 0], xy_t[:, 1], c=[palette[m] for m in t_mode], s=6)
-    what = "noise z coloured by T(z)'s mode" if flat else "T(z) in the means' plane"
+    if flat:
+        plot_noise_plane(z, t_mode, axes[0], palette=palette)
+    else:
+        axes[0].scatter(xy_t[:, 0], xy_t[:, 1], c=[palette[m] for m in t_mode], s=6)
+    what = "noise plane coloured by T(z)'s mode" if flat else "T(z) in the means' plane"
     axes[0].set(title=f"{title}\nteacher: {what}", xlabel=labels[0], ylabel=labels[1])
     for ax, g, step in zip(axes[1:], students, steps, strict=True):
         g_mode = np.asarray(mix.assign(g))
         wrong = g_mode != t_mode
         if flat:
-            ax.scatter(z[:, 0], z[:, 1], c=[palette[m] for m in g_mode], s=6)
-            ax.scatter(z[wrong, 0], z[wrong, 1], facecolors="none", edgecolors="k", s=20,
-                       lw=0.5)  # fmt: skip
+            plot_noise_plane(z, g_mode, ax, palette=palette, differs=wrong)
         else:
             gp = (g - origin) @ basis
             for sel, colour in ((~wrong, "0.7"), (wrong, "red")):
@@ -319,7 +348,7 @@ def plot_pairings(results: pd.DataFrame, store, path) -> Path | None:
     student's at the recorded snapshot steps (:func:`_pair_row`). Reads the cells' pair
     snapshots from the store; None when no cell has one. The first cell per d is drawn
     (network start when the grid has ``start``)."""
-    from dmdlab.sweep import load_pairs
+    from dmdlab.store import load_pairs
 
     last = final_rows(results)
     if "start" in last and (last.start == "network").any():
@@ -348,7 +377,7 @@ def plot_pairings(results: pd.DataFrame, store, path) -> Path | None:
         for ax in row[1 + len(steps) :]:
             ax.axis("off")
     fig.suptitle("Where each noise goes, over training: per d, the seed with the lowest and the "
-                 "highest final κ (d = 2: the noise plane; d > 2: the means' plane; circled or "
+                 "highest final κ (d = 2: the noise plane; d > 2: the means' plane; dark or "
                  "red: G's mode ≠ T's)", fontsize=11)  # fmt: skip
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.25 / len(picks)))
     fig.savefig(path, dpi=80)

@@ -33,19 +33,13 @@ from dmdlab.analysis import (
 )
 from dmdlab.compile_cache import enable_compilation_cache
 from dmdlab.config import DMDConfig
-from dmdlab.sweep import PRESETS, SweepSpec, run_sweep
+from dmdlab.presets import STUDY_BASES, STUDY_SEEDS
+from dmdlab.sweep import SweepSpec, run_sweep
 
 HERE = Path(__file__).resolve().parent
 
-# quick: 128-wide nets, 2000 teacher steps, 600 DMD steps, written out rather than taken
-# from the default preset so that recalibrating `make sweep` does not silently make the
-# committed quick-study outputs stale (their cells are keyed by this config).
-BASES = {
-    "smoke": PRESETS["tiny"].base,
-    "quick": DMDConfig(width=128, depth=3, steps=600, eval_every=20, teacher_steps=2000),
-    "full": PRESETS["full"].base,
-}
-SEEDS = {"smoke": 2, "quick": 3, "full": 8}
+# every study's base and seed count per mode: dmdlab/presets.py, beside the CLI's presets
+BASES, SEEDS = STUDY_BASES, STUDY_SEEDS
 
 
 def parse_args(doc: str, argv=None) -> argparse.Namespace:

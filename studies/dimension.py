@@ -44,7 +44,8 @@ from dmdlab.plotting import (
     plot_pairings,
     save_figure,
 )
-from dmdlab.sweep import PRESETS, format_summary
+from dmdlab.presets import PRESETS
+from dmdlab.summary import format_summary
 
 # The study's entry in the report (studies/_registry.py reads these three).
 ORDER = 1

@@ -20,7 +20,7 @@ from dmdlab import (
     train_linear_student,
 )
 from dmdlab.metrics import copying_score
-from dmdlab.sweep import PRESETS
+from dmdlab.presets import PRESETS
 
 TINY = PRESETS["tiny"].base.replace(dim=4)  # a 32-wide net, 40 steps: seconds
 

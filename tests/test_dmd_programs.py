@@ -10,7 +10,7 @@ import pytest
 
 from dmdlab import Hyperparams, distill
 from dmdlab.distill import compiler_options, training_macs
-from dmdlab.sweep import PRESETS
+from dmdlab.presets import PRESETS
 
 TINY = PRESETS["tiny"].base.replace(dim=4)  # a 32-wide net, 40 steps: seconds
 

@@ -5,7 +5,7 @@ import numpy as np
 
 from dmdlab import distill
 from dmdlab.analysis import fidelity_reasons
-from dmdlab.sweep import PRESETS
+from dmdlab.presets import PRESETS
 
 
 def test_default_student_covers_every_mode_in_2d():

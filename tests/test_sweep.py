@@ -8,7 +8,9 @@ import pytest
 
 from dmdlab.cli import main
 from dmdlab.plotting import plot_sweep
-from dmdlab.sweep import SweepSpec, cell_id, format_summary, run_sweep, summarize
+from dmdlab.store import cell_id
+from dmdlab.summary import format_summary, summarize
+from dmdlab.sweep import SweepSpec, run_sweep
 
 # One compiled program serves every cell: only a dynamic field (a learning rate) varies.
 LR_GRID = ["generator_lr=0.001,0.0005,0.0002"]
@@ -55,7 +57,7 @@ def test_store_schema_manifest_and_figures(uninterrupted):
                  "kappa_by_seed.png", "pairings.png"):  # fmt: skip
         assert (out / name).stat().st_size > 10_000
     # each cell keeps its pairs for the pictures: z, T(z) and G(z) at the first and last record
-    from dmdlab.sweep import load_pairs
+    from dmdlab.store import load_pairs
 
     pairs = load_pairs(out / "cells", results.cell.iloc[0])
     assert pairs["student"].shape[:2] == (2, 3) and pairs["z"].shape == (2, 64, 2)
@@ -241,10 +243,10 @@ def test_a_kill_at_any_write_then_a_rerun_equals_an_uninterrupted_sweep(
     uninterrupted table and leaves no half cell behind."""
     import numpy as np
 
-    from dmdlab import sweep as sweep_module
+    from dmdlab import store as store_module
 
     _, full = uninterrupted
-    real_write = sweep_module._atomic_write
+    real_write = store_module._atomic_write
     n_writes = 3 * 3 + 3
     rng = np.random.default_rng(20261129)
     kills = sorted({int(k) for k in rng.choice(n_writes, size=4, replace=False)} | {2})
@@ -260,10 +262,10 @@ def test_a_kill_at_any_write_then_a_rerun_equals_an_uninterrupted_sweep(
             count[0] += 1
             real_write(path, write)
 
-        monkeypatch.setattr(sweep_module, "_atomic_write", dying_write)
+        monkeypatch.setattr(store_module, "_atomic_write", dying_write)
         with pytest.raises(Interrupt):
             run_sweep(_spec(), out, progress=False, plot=False, log=lambda m: None)
-        monkeypatch.setattr(sweep_module, "_atomic_write", real_write)
+        monkeypatch.setattr(store_module, "_atomic_write", real_write)
         logs = []
         resumed = run_sweep(_spec(), out, progress=False, plot=False, log=logs.append)
         assert not any("moved aside" in m for m in logs), (k, logs)  # no half cell seen

@@ -1,0 +1,157 @@
+"""The cell store: one file set per finished grid point, written so that no half cell is
+ever visible, and verified against its id whenever it is read.
+
+Layout of a sweep directory::
+
+    cells/<cell id>.parquet   one finished grid point (all its seeds), written atomically
+    cells/<cell id>.json      its config, seeds and timings (written before the parquet)
+    cells/<cell id>.pairs.npz z, T(z) and G(z) at a few recorded steps, for pictures
+    results.parquet, results.csv   every finished cell, in grid order (tidy: one row per
+                                   seed per recorded step)
+    manifest.json             base config, grid, seeds, versions, device, wall/compile times
+
+A cell's id hashes its full config and its seed list, so a changed config is a new
+cell and is never mixed with old results. A cell counts as finished once its parquet
+exists; its json and its rows must name the same config, seeds and id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from dmdlab.config import DMDConfig
+
+__all__ = [
+    "cell_id",
+    "check_cell",
+    "load_pairs",
+    "load_results",
+    "pair_snapshot",
+    "set_aside",
+    "write_cell",
+    "write_merged",
+]
+
+
+def cell_id(config: DMDConfig, seeds) -> str:
+    """Content id of a cell: its full config and its seed list."""
+    blob = json.dumps({"config": config.to_dict(), "seeds": list(seeds)}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    write(tmp)
+    os.replace(tmp, path)  # atomic on POSIX: readers see the old file or the new one
+
+
+def _write_json(path: Path, obj) -> None:
+    _atomic_write(path, lambda p: p.write_text(json.dumps(obj, indent=2, default=str)))
+
+
+def _write_npz(path: Path, arrays: dict) -> None:
+    def write(p: Path) -> None:
+        with open(p, "wb") as f:  # a file object: np.savez would append ".npz" to a name
+            np.savez_compressed(f, **arrays)
+
+    _atomic_write(path, write)
+
+
+def _write_table(path: Path, table: pd.DataFrame) -> None:
+    _atomic_write(path, lambda p: table.to_parquet(p, index=False))
+
+
+def check_cell(store: Path, cid: str, config: DMDConfig, seeds) -> str | None:
+    """Why the stored cell ``cid`` cannot be used for ``config`` and ``seeds`` (None: it
+    is finished and intact). Its json must name this config and these seeds, and its
+    parquet must read and hold exactly this cell's rows for these seeds."""
+    table_path, meta_path = store / f"{cid}.parquet", store / f"{cid}.json"
+    if not table_path.exists():
+        return "not finished"
+    try:
+        meta = json.loads(meta_path.read_text())
+        table = pd.read_parquet(table_path)
+    except Exception as err:  # any damage: truncated, garbage, missing metadata
+        return f"unreadable ({type(err).__name__})"
+    expected = json.loads(json.dumps(config.to_dict(), default=str))  # as the json stores it
+    if meta.get("config") != expected or list(meta.get("seeds", [])) != list(seeds):
+        return "its metadata names another config or seed list"
+    if set(table.get("cell", [])) != {cid} or sorted(set(table.seed)) != sorted(seeds):
+        return "its rows belong to another cell or seed list"
+    return None
+
+
+def load_results(out_dir) -> pd.DataFrame:
+    """The results table of a sweep directory."""
+    return pd.read_parquet(Path(out_dir) / "results.parquet")
+
+
+def set_aside(store: Path, cid: str) -> None:
+    """Move a damaged or mismatched cell's files to ``*.damaged`` (kept, not deleted)."""
+    for ext in ("parquet", "json"):
+        path = store / f"{cid}.{ext}"
+        if path.exists():
+            os.replace(path, path.with_name(path.name + ".damaged"))
+
+
+def write_cell(store: Path, cid: str, config: DMDConfig, seeds, table: pd.DataFrame,
+               pairs: dict, timing: dict) -> None:  # fmt: skip
+    """Write one finished cell: its pairs, then its metadata, then its table last, each
+    atomically, so a kill between writes never leaves a table without metadata."""
+    # the pairs first, so a finished cell (its parquet) always has them
+    _write_npz(store / f"{cid}.pairs.npz", pairs)
+    _write_json(
+        store / f"{cid}.json", {"config": config.to_dict(), "seeds": list(seeds), "timing": timing}
+    )
+    _write_table(store / f"{cid}.parquet", table)
+
+
+def write_merged(out: Path, store: Path, ids: list[str], manifest: dict) -> pd.DataFrame:
+    """Concatenate the cells ``ids`` (grid order) into results.parquet/.csv and write
+    ``manifest`` with the cells' timings added; returns the merged table."""
+    results = pd.concat([pd.read_parquet(store / f"{c}.parquet") for c in ids])
+    results = results.reset_index(drop=True)
+    _write_table(out / "results.parquet", results)
+    _atomic_write(out / "results.csv", lambda p: results.to_csv(p, index=False))
+    timings = {c: json.loads((store / f"{c}.json").read_text())["timing"] for c in ids}
+    manifest = {
+        **manifest,
+        "cell_timings": timings,
+        "total_cell_wall_s": sum(t["wall_s"] for t in timings.values()),
+        "total_compile_s": sum(t["compile_s"] for t in timings.values()),
+    }
+    _write_json(out / "manifest.json", manifest)
+    return results
+
+
+def pair_snapshot(out, n_steps: int = 4) -> dict[str, np.ndarray]:
+    """The noise→data pairs of a cell for pictures: z (S, n, d), T(z) (S, n, d), G(z) at
+    ``n_steps`` recorded steps evenly spread from the first to the last (S, n_steps, n, d)
+    with their indices into the recorded steps, and the mixture's means (S, K, d)."""
+    n_evals = out.student_samples.shape[1]
+    idx = np.unique(np.linspace(0, n_evals - 1, n_steps).round().astype(int))
+    return {
+        "z": np.asarray(out.z, np.float32),
+        "teacher": np.asarray(out.teacher_samples, np.float32),
+        "student": np.asarray(out.student_samples[:, idx], np.float32),
+        "eval_index": idx,
+        "means": np.asarray(out.mixture.means, np.float32),
+        "weights": np.asarray(out.mixture.weights, np.float32),
+        "stds": np.asarray(out.mixture.stds, np.float32),
+    }
+
+
+def load_pairs(store, cell: str) -> dict[str, np.ndarray] | None:
+    """The :func:`pair_snapshot` of ``cell`` in a cell store, or None if it has none."""
+    path = Path(store) / f"{cell}.pairs.npz"
+    if not path.exists():
+        return None
+    with np.load(path) as data:
+        return dict(data)
