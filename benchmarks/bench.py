@@ -30,7 +30,8 @@ import time
 import jax
 import jax.numpy as jnp
 
-from dmdlab import DMDConfig, GaussianMixture, Hyperparams, make_program, teacher_map
+from dmdlab import DMDConfig, GaussianMixture, Hyperparams, teacher_map
+from dmdlab.dmd import make_program
 
 
 def model_gflop_per_step(cfg: DMDConfig) -> float:

@@ -5,34 +5,24 @@ Data flows one way: config → mixture/teacher → trainer → metrics → resul
 
     >>> import dmdlab
     >>> table = dmdlab.distill(dmdlab.DMDConfig(dim=32), seeds=4)
+
+The names below are the public API (the README's library tour and the notebooks use
+only these and the ``metrics``, ``analysis`` and ``plotting`` modules). Everything else
+is reachable through its module (e.g. ``dmdlab.dmd.make_program`` for the engine's
+pieces, ``dmdlab.linear`` for the linear-Gaussian case) and may change between versions.
 """
 
-from dmdlab import metrics
+from dmdlab import analysis, metrics
 from dmdlab.compile_cache import enable_compilation_cache
 from dmdlab.config import DMDConfig
 from dmdlab.distill import distill, run_seeds
-from dmdlab.dmd import (
-    DMDProgram,
-    Hyperparams,
-    TrainOutput,
-    dmd_gradient,
-    make_program,
-    make_train,
-    student_ladder,
-)
+from dmdlab.dmd import Hyperparams, TrainOutput, make_train, student_ladder
 from dmdlab.evaluate import metrics_table
-from dmdlab.linear import LinearStudent, gaussian_denoiser, polar, train_linear_student
 from dmdlab.mixture import GaussianMixture
-from dmdlab.networks import DenoiserNet, NetSpec, edm_precond
-from dmdlab.ode import karras_sigmas, teacher_map, teacher_map_adaptive, teacher_path
-from dmdlab.teachers import (
-    MemorizingTeacher,
-    NetworkTeacher,
-    OracleTeacher,
-    denoising_loss,
-    sample_teacher_sigma,
-    train_network_teacher,
-)
+from dmdlab.ode import teacher_map, teacher_path
+from dmdlab.store import load_results
+from dmdlab.sweep import SweepSpec, run_sweep
+from dmdlab.teachers import MemorizingTeacher, NetworkTeacher, OracleTeacher
 
 try:  # the installed distribution's version, so there is one place to bump it
     from importlib.metadata import PackageNotFoundError, version
@@ -43,35 +33,24 @@ except PackageNotFoundError:  # a source tree that was never installed
 
 __all__ = [
     "DMDConfig",
-    "DMDProgram",
-    "DenoiserNet",
     "GaussianMixture",
     "Hyperparams",
-    "LinearStudent",
     "MemorizingTeacher",
-    "NetSpec",
     "NetworkTeacher",
     "OracleTeacher",
+    "SweepSpec",
     "TrainOutput",
     "__version__",
-    "denoising_loss",
+    "analysis",
     "distill",
-    "dmd_gradient",
-    "edm_precond",
     "enable_compilation_cache",
-    "gaussian_denoiser",
-    "karras_sigmas",
-    "make_program",
+    "load_results",
     "make_train",
     "metrics",
     "metrics_table",
-    "polar",
     "run_seeds",
-    "sample_teacher_sigma",
+    "run_sweep",
     "student_ladder",
     "teacher_map",
-    "teacher_map_adaptive",
     "teacher_path",
-    "train_linear_student",
-    "train_network_teacher",
 ]

@@ -10,15 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from dmdlab import (
-    Hyperparams,
-    LinearStudent,
-    distill,
-    metrics_table,
-    polar,
-    run_seeds,
-    train_linear_student,
-)
+from dmdlab import Hyperparams, distill, metrics_table, run_seeds
+from dmdlab.linear import LinearStudent, polar, train_linear_student
 from dmdlab.metrics import copying_score
 from dmdlab.presets import PRESETS
 

@@ -5,16 +5,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from dmdlab import (
-    GaussianMixture,
-    MemorizingTeacher,
-    NetSpec,
-    OracleTeacher,
-    train_network_teacher,
-)
+from dmdlab import GaussianMixture, MemorizingTeacher, OracleTeacher
 from dmdlab.metrics import denoiser_error
-from dmdlab.networks import edm_precond
-from dmdlab.teachers import mode_sigma, sample_teacher_sigma
+from dmdlab.networks import NetSpec, edm_precond
+from dmdlab.teachers import mode_sigma, sample_teacher_sigma, train_network_teacher
 
 
 def test_edm_preconditioning_identities():
