@@ -51,6 +51,39 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _add_config_options(p, grid: bool) -> None:
+    """--preset, --set, --seeds, --out (and --grid, --zip for a sweep) on parser p."""
+    p.add_argument("--preset", default="default", help="named starting point (see the list below)")
+    p.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override one config field (repeatable); parsed by the field's type",
+    )
+    if grid:
+        p.add_argument(
+            "--grid",
+            dest="grids",
+            action="append",
+            default=[],
+            metavar="FIELD=V1,V2,...",
+            help="sweep a field over values (repeatable; the product is run)",
+        )
+        p.add_argument(
+            "--zip",
+            dest="zips",
+            action="append",
+            default=[],
+            metavar="FIELD=V1,V2,...",
+            help="tie a field to the first --grid field, one value per its value "
+            "(a budget rule: --grid dim=2,32 --zip steps=600,1500)",
+        )
+    p.add_argument("--seeds", type=_positive_int, help="number of seeds (default: preset's)")
+    p.add_argument("--out", type=Path, help="output directory")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dmdlab",
@@ -60,46 +93,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    def add_config_options(p, grid: bool):
-        p.add_argument(
-            "--preset", default="default", help="named starting point (see the list below)"
-        )
-        p.add_argument(
-            "--set",
-            dest="sets",
-            action="append",
-            default=[],
-            metavar="FIELD=VALUE",
-            help="override one config field (repeatable); parsed by the field's type",
-        )
-        if grid:
-            p.add_argument(
-                "--grid",
-                dest="grids",
-                action="append",
-                default=[],
-                metavar="FIELD=V1,V2,...",
-                help="sweep a field over values (repeatable; the product is run)",
-            )
-            p.add_argument(
-                "--zip",
-                dest="zips",
-                action="append",
-                default=[],
-                metavar="FIELD=V1,V2,...",
-                help="tie a field to the first --grid field, one value per its value "
-                "(a budget rule: --grid dim=2,32 --zip steps=600,1500)",
-            )
-        p.add_argument("--seeds", type=_positive_int, help="number of seeds (default: preset's)")
-        p.add_argument("--out", type=Path, help="output directory")
-
     sweep = sub.add_parser(
         "sweep",
         help="run a grid of configs × seeds, resumably, then table + figures",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=_presets_text(),
     )
-    add_config_options(sweep, grid=True)
+    _add_config_options(sweep, grid=True)
     sweep.add_argument(
         "--shard",
         type=_parse_shard,
@@ -115,7 +115,7 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=_presets_text(),
     )
-    add_config_options(run, grid=False)
+    _add_config_options(run, grid=False)
 
     plot = sub.add_parser("plot", help="redraw the figures of a finished sweep directory")
     plot.add_argument("out", type=Path, help="sweep directory holding results.parquet")
@@ -138,37 +138,46 @@ def _main(argv=None) -> int:
     from dmdlab.compile_cache import enable_compilation_cache
 
     enable_compilation_cache()
+    if args.command == "plot":
+        return _plot(args)
+    return _sweep(args)
+
+
+def _plot(args) -> int:
+    """``dmdlab plot DIR``: redraw a finished sweep's figures."""
+    import json
+
+    from dmdlab.plotting import plot_pairings, plot_sweep
     from dmdlab.store import load_results
+
+    missing = [n for n in ("results.parquet", "manifest.json") if not (args.out / n).is_file()]
+    if missing:
+        print(f"dmdlab plot: error: {args.out} is not a finished sweep directory (no "
+              f"{' or '.join(missing)}); run `dmdlab sweep --out {args.out}` first",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    try:
+        results = load_results(args.out)
+        manifest = json.loads((args.out / "manifest.json").read_text())
+        grid, store = list(manifest["grid"]), manifest["cell_store"]
+    except Exception as err:  # damaged files: say which, never a traceback
+        print(f"dmdlab plot: error: {args.out} holds a damaged results.parquet or "
+              f"manifest.json ({type(err).__name__}: {err}); rerun `dmdlab sweep` with "
+              f"the same options and --out {args.out} to rebuild them",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    for path in plot_sweep(results, args.out, grid=grid):
+        print(path)
+    pairings = plot_pairings(results, store, args.out / "pairings.png")
+    if pairings is not None:
+        print(pairings)
+    return 0
+
+
+def _sweep(args) -> int:
+    """``dmdlab sweep`` and ``dmdlab run``: validate, run resumably, summarise."""
     from dmdlab.summary import format_summary
     from dmdlab.sweep import SweepSpec, run_sweep
-
-    if args.command == "plot":
-        import json
-
-        from dmdlab.plotting import plot_pairings, plot_sweep
-
-        missing = [n for n in ("results.parquet", "manifest.json") if not (args.out / n).is_file()]
-        if missing:
-            print(f"dmdlab plot: error: {args.out} is not a finished sweep directory (no "
-                  f"{' or '.join(missing)}); run `dmdlab sweep --out {args.out}` first",
-                  file=sys.stderr)  # fmt: skip
-            return 2
-        try:
-            results = load_results(args.out)
-            manifest = json.loads((args.out / "manifest.json").read_text())
-            grid, store = list(manifest["grid"]), manifest["cell_store"]
-        except Exception as err:  # damaged files: say which, never a traceback
-            print(f"dmdlab plot: error: {args.out} holds a damaged results.parquet or "
-                  f"manifest.json ({type(err).__name__}: {err}); rerun `dmdlab sweep` with "
-                  f"the same options and --out {args.out} to rebuild them",
-                  file=sys.stderr)  # fmt: skip
-            return 2
-        for path in plot_sweep(results, args.out, grid=grid):
-            print(path)
-        pairings = plot_pairings(results, store, args.out / "pairings.png")
-        if pairings is not None:
-            print(pairings)
-        return 0
 
     try:
         grids = args.grids if args.command == "sweep" else []

@@ -1,11 +1,14 @@
-"""DMD2 training as one pure, jit-able, vmappable function (SCIENCE.md §4).
+"""DMD2 training as pure, jit-able, vmappable functions (SCIENCE.md §4).
 
-``make_train(config)`` returns ``train(key, hparams) -> TrainOutput``: build the mixture,
-train the teacher network, copy it into student and fake score, then run
-``config.steps`` generator updates (each after ``config.fake_ratio`` fake-score
-updates) inside ``lax.scan``, recording the student's outputs on fixed held-out noise
-every ``config.eval_every`` steps. Metrics are computed afterwards from those
-records (:mod:`dmdlab.evaluate`), so training never leaves the device.
+The paper's pieces are module-level functions: :func:`backward_simulation` (DMD2's
+few-step training inputs), :func:`fake_score_loss` (denoising score matching on the
+student's samples, plus the discriminator), :func:`generator_loss` (the DMD direction
+with its normaliser, plus the GAN and regression terms) and :func:`dmd_step`, one step
+of DMD2's Algorithm 1. :func:`dmd_train` runs setup, then ``config.steps`` steps inside
+``lax.scan``, recording the student's outputs on fixed held-out noise every
+``config.eval_every`` steps; ``make_train(config)`` returns it as ``train(key,
+hparams) -> TrainOutput``. Metrics are computed afterwards from the records
+(:mod:`dmdlab.evaluate`), so training never leaves the device.
 """
 
 from __future__ import annotations
@@ -37,12 +40,32 @@ __all__ = [
     "DMDContext",
     "DMDProgram",
     "DMDState",
+    "GanBatch",
+    "GenBatch",
     "Hyperparams",
+    "Losses",
+    "RunKeys",
+    "Setting",
     "StartMeasures",
     "TrainOutput",
+    "backward_simulation",
+    "chain_inputs",
     "dmd_gradient",
+    "dmd_record",
+    "dmd_schedule",
+    "dmd_setup",
+    "dmd_step",
+    "dmd_train",
+    "fake_score_loss",
+    "fake_update",
+    "generate",
+    "generator_loss",
+    "generator_update",
     "make_program",
     "make_train",
+    "real_denoiser",
+    "run_keys",
+    "student_denoiser",
     "student_ladder",
 ]
 
@@ -133,9 +156,48 @@ def _all_finite(tree) -> jax.Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
 
 
-def _run_keys(key):
-    """The 8 keys one run splits its key into; slot 6 drives the training loop."""
-    return jax.random.split(key, 8)
+class RunKeys(NamedTuple):
+    """The keys one run's key is split into, by use (the order fixes the results)."""
+
+    mixture: jax.Array
+    memorize: jax.Array
+    teacher: jax.Array
+    init: jax.Array
+    evaluation: jax.Array
+    regression: jax.Array
+    loop: jax.Array  # split per block of eval_every steps, then per step
+    error: jax.Array  # the denoiser-error estimates
+
+
+def run_keys(key: jax.Array) -> RunKeys:
+    """Split one run's key into its :class:`RunKeys`."""
+    return RunKeys(*jax.random.split(key, 8))
+
+
+class Losses(NamedTuple):
+    """One generator step's losses (scalars; NaN from the step a run diverges)."""
+
+    dm: jax.Array  # distribution matching, ½‖x − sg(x − g)‖²
+    fake_dsm: jax.Array  # the fake score's denoising loss, mean over its updates
+    gan_gen: jax.Array  # the generator's GAN loss (0 when off)
+    gan_disc: jax.Array  # the discriminator's loss (0 when off)
+
+
+class Setting(NamedTuple):
+    """What the config fixes for every step of a run: the config ``c``, the network
+    ``spec``, the student's σ ``ladder`` (L,) and DMD2's σ ``grid`` (KARRAS_GRID,)."""
+
+    c: DMDConfig
+    spec: NetSpec
+    ladder: jax.Array
+    grid: jax.Array
+
+    @classmethod
+    def of(cls, config: DMDConfig) -> Setting:
+        spec = NetSpec(config.dim, config.width, config.depth, config.sigma_data,
+                       config.matmul_dtype, config.skip)  # fmt: skip
+        grid = karras_sigmas(KARRAS_GRID, config.sigma_max, 0.002)
+        return cls(config, spec, student_ladder(config), grid)
 
 
 def _start_measures(ctx, real, student, c: DMDConfig) -> StartMeasures:
@@ -194,8 +256,8 @@ class DMDProgram(NamedTuple):
     """The pieces of one DMD run, each pure and jit-able (one seed; vmap for more).
 
     ``setup(key, hp) -> (ctx, state)``: mixture, teacher, evaluation set, initial state.
-    ``step(ctx, state, step, key) -> (state, losses (4,))``: ``fake_ratio`` fake-score
-    updates then one generator update (losses: DM, fake DSM, GAN gen, GAN disc).
+    ``step(ctx, state, step, key) -> (state, Losses)``: ``fake_ratio`` fake-score
+    updates then one generator update (:func:`dmd_step`).
     ``record(ctx, state) -> (samples (n, d), fake_error (len(ERROR_SIGMAS),))``.
     ``schedule(key) -> (indices (steps,), keys (steps,))``: the step numbers 1…steps and
     the key ``train`` gives each step, for a loop that reproduces it.
@@ -207,6 +269,375 @@ class DMDProgram(NamedTuple):
     record: Callable
     schedule: Callable
     train: Callable[[jax.Array, Hyperparams], TrainOutput]
+
+
+# ---------------------------------------------------------------- the denoisers
+def real_denoiser(c: DMDConfig, ctx: DMDContext) -> Callable:
+    """The real score's denoiser (x (n, d), σ) → (n, d): the teacher network, the exact
+    mixture, or the exact denoiser of the N memorized points (``config.teacher``)."""
+    return {"network": ctx.teacher, "oracle": ctx.mixture, "memorizing": ctx.data}[
+        c.teacher
+    ].denoise
+
+
+def student_denoiser(setting: Setting, ctx: DMDContext, params) -> Callable:
+    """The student's denoiser (x (n, d), σ) → (n, d) with ``params``.
+
+    With ``start="exact"`` it carries the fixed offset D_exact − D_θ₀ (θ₀ its initial
+    weights, D_exact the exact denoiser of the real score's data): at step 0 it *is*
+    the exact denoiser, and its gradients are the network's."""
+    spec = setting.spec
+    if setting.c.start == "network":
+        return lambda x, s: spec.apply(params, x, s)
+
+    def apply(x, s):
+        offset = ctx.data.denoise(x, s) - spec.apply(ctx.start_params, x, s)
+        return spec.apply(params, x, s) + jax.lax.stop_gradient(offset)
+
+    return apply
+
+
+# ---------------------------------------------------------------- the few-step student
+def chain_inputs(student, z, eps, ladder, sigma_max: float) -> jax.Array:
+    """Inputs (L, n, d) each rung of the σ ``ladder`` (L,) sees when the student runs
+    on noise z (n, d) with re-noising draws ``eps`` (≥ L−1, n, d); no gradient."""
+    x = sigma_max * z
+    inputs = [x]
+    for i in range(len(ladder) - 1):
+        x0 = student(x, ladder[i])
+        x = x0 + ladder[i + 1] * eps[i]  # re-noise to the next rung with fresh noise
+        inputs.append(x)
+    return jax.lax.stop_gradient(jnp.stack(inputs))
+
+
+def generate(student, z, eps, ladder, sigma_max: float) -> jax.Array:
+    """G(z) (n, d): the student's full few-step chain on noise z (n, d)."""
+    x_last = chain_inputs(student, z, eps, ladder, sigma_max)[-1]
+    return student(x_last, ladder[-1])
+
+
+def backward_simulation(student, key, ladder, sigma_max: float, shape) -> tuple:
+    """DMD2's backward simulation: run the student's earlier rungs without gradient on
+    fresh noise of ``shape`` (n, d) and pick one rung to train.
+
+    Returns that rung's input x (n, d) and its σ (n,)."""
+    k_z, k_eps, k_i = jax.random.split(key, 3)
+    z = jax.random.normal(k_z, shape)
+    eps = jax.random.normal(k_eps, (max(len(ladder) - 1, 1), *shape))
+    i = jax.random.randint(k_i, (), 0, len(ladder))
+    x_in = chain_inputs(student, z, eps, ladder, sigma_max)[i]
+    return x_in, jnp.full((shape[0],), ladder[i])
+
+
+# ---------------------------------------------------------------- the two losses
+class GanBatch(NamedTuple):
+    """The GAN term's inputs: real samples (n, d), σ (n,) and noise (2, n, d) for the
+    discriminator (fake, real), or σ (n,) and noise (1, n, d) for the generator."""
+
+    x_real: jax.Array | None
+    sigma: jax.Array
+    noise: jax.Array
+
+
+def fake_score_loss(params, spec: NetSpec, x, sigma, noise, sigma_data: float,
+                    gan: GanBatch | None = None, disc_weight=0.0):  # fmt: skip
+    """The fake score's loss on student samples x (n, d): denoising score matching at σ
+    (n,) with ``noise`` (n, d), L = E‖D_φ(x + σn, σ) − x‖² (EDM-weighted), plus, with
+    ``gan``, ``disc_weight`` × the discriminator's loss on the fake score's trunk:
+    softplus(ℓ(G noised)) + softplus(−ℓ(data noised)).
+
+    Returns (total, (dsm, disc)), scalars."""
+    dsm = denoising_loss(lambda y, s: spec.apply(params, y, s), x, sigma, noise, sigma_data)
+    if gan is None:
+        return dsm, (dsm, jnp.float32(0.0))
+    # discriminator on the fake score's trunk: student = fake, data = real
+    s_gan = gan.sigma[:, None]
+    _, logit_fake = spec.apply_with_logit(params, x + s_gan * gan.noise[0], gan.sigma)
+    _, logit_real = spec.apply_with_logit(params, gan.x_real + s_gan * gan.noise[1], gan.sigma)
+    disc = jnp.mean(jax.nn.softplus(logit_fake)) + jnp.mean(jax.nn.softplus(-logit_real))
+    return dsm + disc_weight * disc, (dsm, disc)
+
+
+class GenBatch(NamedTuple):
+    """A generator step's inputs: the trained rung's input x_in (n, d) and σ s_in (n,),
+    the DMD noise level σ (n,) and noise (n, d); optional GAN draws and the indices
+    (n,) of the regression pairs."""
+
+    x_in: jax.Array
+    s_in: jax.Array
+    sigma: jax.Array
+    noise: jax.Array
+    gan: GanBatch | None
+    reg_idx: jax.Array | None
+
+
+def generator_loss(params, setting: Setting, ctx: DMDContext, batch: GenBatch, real,
+                   fake_params):  # fmt: skip
+    """The generator's loss (DMD2 Algorithm 1, generator update).
+
+    x = G_θ(x_in); x_t = sg(x) + σ·noise; g = DMD direction from the real and fake
+    denoisers at x_t (:func:`dmd_gradient`); L_DM = ½‖x − sg(x − g)‖² (its gradient in x
+    is g). Plus ``gan_weight`` × softplus(−ℓ(x noised)) with a GAN batch, and
+    ``regression_weight`` × ‖G_θ(z_reg) − T(z_reg)‖² (DMD1) with regression indices.
+
+    Returns (total, (dm, gan)), scalars."""
+    c, spec, hp = setting.c, setting.spec, ctx.hp
+    # 1. the student's sample at the trained rung
+    x = student_denoiser(setting, ctx, params)(batch.x_in, batch.s_in)
+    # 2. noise it and read both scores there (no gradient through either)
+    x_noisy = jax.lax.stop_gradient(x) + batch.sigma[:, None] * batch.noise
+    p_real = jax.lax.stop_gradient(real(x_noisy, batch.sigma))
+    p_fake = jax.lax.stop_gradient(spec.apply(fake_params, x_noisy, batch.sigma))
+    # 3. the distribution-matching direction and its surrogate loss
+    g = jax.lax.stop_gradient(dmd_gradient(x, p_real, p_fake, c.normalize))
+    dm = 0.5 * jnp.mean((x - jax.lax.stop_gradient(x - g)) ** 2)
+    total, gan = dm, jnp.float32(0.0)
+    # 4. DMD2's GAN term: the fake score's trunk as discriminator
+    if batch.gan is not None:
+        x_gan = x + batch.gan.sigma[:, None] * batch.gan.noise[0]
+        _, logit = spec.apply_with_logit(fake_params, x_gan, batch.gan.sigma)
+        gan = jnp.mean(jax.nn.softplus(-logit))
+        total = total + hp.gan_weight * gan
+    # 5. DMD1's regression on teacher pairs
+    if batch.reg_idx is not None:
+        z_reg, t_reg = ctx.z_reg[batch.reg_idx], ctx.t_reg[batch.reg_idx]
+        pred = student_denoiser(setting, ctx, params)(c.sigma_max * z_reg, c.sigma_max)
+        total = total + hp.regression_weight * jnp.mean((pred - t_reg) ** 2)
+    return total, (dm, gan)
+
+
+# ---------------------------------------------------------------- one DMD2 step
+def _optimizers(c: DMDConfig, hp: Hyperparams):
+    return adamw(hp.generator_lr, warmup=c.warmup), adamw(hp.fake_lr, warmup=c.warmup)
+
+
+def fake_update(setting: Setting, ctx: DMDContext, carry, key):
+    """One fake-score update on the current student's samples; ``carry`` = (student,
+    fake, fake optimizer state). Returns (carry, (dsm, disc))."""
+    c, spec = setting.c, setting.spec
+    student, fake, fake_state = carry
+    k_sim, k_s, k_n, k_real, k_gs, k_gn = jax.random.split(key, 6)
+    g = student_denoiser(setting, ctx, student)
+    shape = (c.batch_size, c.dim)
+    x_in, s_in = backward_simulation(g, k_sim, setting.ladder, c.sigma_max, shape)
+    x = jax.lax.stop_gradient(g(x_in, s_in))
+    sigma = _pick_sigma(k_s, c.batch_size, setting.grid)
+    noise = jax.random.normal(k_n, x.shape)
+    gan = None
+    if c.gan_weight > 0:
+        gan = GanBatch(
+            ctx.data.sample(k_real, c.batch_size),
+            _pick_sigma(k_gs, c.batch_size, setting.grid, *GEN_SIGMA_RANGE),
+            jax.random.normal(k_gn, (2, *x.shape)),
+        )
+    loss = jax.value_and_grad(fake_score_loss, has_aux=True)
+    (_, (dsm, disc)), grads = loss(fake, spec, x, sigma, noise, c.sigma_data, gan,
+                                   ctx.hp.gan_disc_weight)  # fmt: skip
+    updates, fake_state = _optimizers(c, ctx.hp)[1].update(grads, fake_state, fake)
+    return (student, optax.apply_updates(fake, updates), fake_state), (dsm, disc)
+
+
+def generator_update(setting: Setting, ctx: DMDContext, student, gen_state, fake, key):
+    """One generator update against the fake score ``fake``. Returns (student,
+    optimizer state, dm, gan)."""
+    c = setting.c
+    k_sim, k_s, k_n, k_gs, k_gn, k_reg = jax.random.split(key, 6)
+    shape = (c.batch_size, c.dim)
+    x_in, s_in = backward_simulation(
+        student_denoiser(setting, ctx, student), k_sim, setting.ladder, c.sigma_max, shape
+    )
+    gan = reg_idx = None
+    if c.gan_weight > 0:
+        s_gan = _pick_sigma(k_gs, c.batch_size, setting.grid, *GEN_SIGMA_RANGE)
+        gan = GanBatch(None, s_gan, jax.random.normal(k_gn, shape)[None])
+    if c.regression_weight > 0:
+        reg_idx = jax.random.randint(k_reg, (c.batch_size,), 0, c.regression_pairs)
+    batch = GenBatch(
+        x_in,
+        s_in,
+        _pick_sigma(k_s, c.batch_size, setting.grid, *GEN_SIGMA_RANGE),
+        jax.random.normal(k_n, x_in.shape),
+        gan,
+        reg_idx,
+    )
+    real = real_denoiser(c, ctx)
+    loss = jax.value_and_grad(generator_loss, has_aux=True)
+    (_, (dm, gan_loss)), grads = loss(student, setting, ctx, batch, real, fake)
+    updates, gen_state = _optimizers(c, ctx.hp)[0].update(grads, gen_state, student)
+    return optax.apply_updates(student, updates), gen_state, dm, gan_loss
+
+
+def dmd_step(setting: Setting, ctx: DMDContext, state: DMDState, step_index, key):
+    """One step of DMD2's Algorithm 1; returns (state, :class:`Losses`)."""
+    c = setting.c
+    student, fake, gen_state, fake_state, diverged_step = state
+    k_fake, k_gen = jax.random.split(key)
+    # 1. fake_ratio updates of the fake score on the student's current samples (TTUR)
+    (_, fake_new, fake_state_new), (dsm, disc) = jax.lax.scan(
+        lambda carry, k: fake_update(setting, ctx, carry, k),
+        (student, fake, fake_state),
+        jax.random.split(k_fake, c.fake_ratio),
+    )
+    # 2. one generator update along the DMD direction against the updated fake score
+    student_new, gen_state_new, dm, gan = generator_update(
+        setting, ctx, student, gen_state, fake_new, k_gen
+    )
+    new = (student_new, fake_new, gen_state_new, fake_state_new)
+    old = (student, fake, gen_state, fake_state)
+    losses = Losses(dm, jnp.mean(dsm), gan, jnp.mean(disc))
+    # 3. a non-finite step freezes the run at its last finite state; the others go on.
+    # One cond, not a select per leaf: XLA would fuse a copy of the whole finiteness
+    # check into every leaf's select (10× the step's code and 3× its compile time).
+    ok = _all_finite((new, losses)) & (diverged_step < 0)
+    kept = jax.lax.cond(ok, lambda: new, lambda: old)
+    diverged_step = jnp.where(ok | (diverged_step >= 0), diverged_step, step_index)
+    nan = jax.tree.map(lambda v: jnp.where(ok, v, jnp.nan), losses)
+    return DMDState(*kept, diverged_step), nan
+
+
+# ---------------------------------------------------------------- a run
+def _world_and_teacher(setting: Setting, keys: RunKeys, hp: Hyperparams, mixture):
+    """The data mixture, what the real score is built from (the mixture or N points of
+    it) and the trained teacher network with its loss curve (teacher_steps,)."""
+    c, spec = setting.c, setting.spec
+    if mixture is None:
+        mixture = GaussianMixture.random(keys.mixture, c.dim, c.n_modes, c.mode_std,
+                                         c.intrinsic_dim)  # fmt: skip
+    data = mixture
+    if c.teacher == "memorizing":
+        data = GaussianMixture.empirical(mixture.sample(keys.memorize, c.memorize_n))
+    teacher, teacher_losses = train_network_teacher(
+        keys.teacher,
+        data,
+        spec,
+        steps=c.teacher_steps,
+        batch_size=c.teacher_batch_size,
+        learning_rate=hp.teacher_lr,
+        sigma_max=c.sigma_max,
+        target=c.teacher_target,
+        sigma_dist=c.teacher_sigma,
+    )
+    return mixture, data, teacher, teacher_losses
+
+
+def dmd_setup(setting: Setting, key, hp: Hyperparams, mixture: GaussianMixture | None = None):
+    """The exact world, the teacher, the evaluation set and the initial state of one
+    run. Returns (:class:`DMDContext`, :class:`DMDState`)."""
+    c, spec = setting.c, setting.spec
+    keys = run_keys(key)
+
+    # --- the exact world and the teacher
+    mixture, data, teacher, teacher_losses = _world_and_teacher(setting, keys, hp, mixture)
+    real = {"network": teacher, "oracle": mixture, "memorizing": data}[c.teacher].denoise
+
+    # --- held-out evaluation set: the same z for student and teacher
+    n_ladder = c.student_steps
+    k_z, k_eps, k_ref = jax.random.split(keys.evaluation, 3)
+    z_eval = jax.random.normal(k_z, (c.eval_n, c.dim))
+    eps_eval = jax.random.normal(k_eps, (max(n_ladder - 1, 1), c.eval_n, c.dim))
+    t_eval = teacher_map(real, z_eval, sigma_max=c.sigma_max, steps=c.ode_steps)
+    reference = mixture.sample(k_ref, c.eval_n)
+    teacher_error = denoiser_error(real, mixture, keys.error, ERROR_SIGMAS, n=c.eval_n)
+
+    # --- DMD1's regression bank of teacher pairs (only built when used)
+    z_reg = t_reg = None
+    if c.regression_weight > 0:
+        z_reg = jax.random.normal(keys.regression, (c.regression_pairs, c.dim))
+        t_reg = teacher_map(real, z_reg, sigma_max=c.sigma_max, steps=c.ode_steps)
+
+    # --- student and fake score start as copies of the teacher network
+    student0 = teacher.params if c.init == "teacher" else spec.init(keys.init)
+    fake0 = teacher.params
+    ctx = DMDContext(
+        hp=hp,
+        mixture=mixture,
+        data=data,
+        teacher=teacher,
+        z_eval=z_eval,
+        eps_eval=eps_eval,
+        teacher_samples=t_eval,
+        reference=reference,
+        teacher_error=teacher_error,
+        start=None,
+        teacher_loss=jnp.mean(teacher_losses[-100:]),
+        start_params=student0,
+        z_reg=z_reg,
+        t_reg=t_reg,
+        k_err=keys.error,
+    )
+    start = _start_measures(ctx, real, student_denoiser(setting, ctx, student0), c)
+    ctx = ctx._replace(start=start)
+    gen_opt, fake_opt = _optimizers(c, hp)
+    state = DMDState(student0, fake0, gen_opt.init(student0), fake_opt.init(fake0), jnp.int32(-1))
+    return ctx, state
+
+
+def dmd_record(setting: Setting, ctx: DMDContext, state: DMDState):
+    """The student's samples G(z_eval) (n, d) and the fake score's denoiser error per σ
+    band (len(ERROR_SIGMAS),)."""
+    c, spec = setting.c, setting.spec
+    student = student_denoiser(setting, ctx, state.student)
+    samples = generate(student, ctx.z_eval, ctx.eps_eval, setting.ladder, c.sigma_max)
+    fake_err = denoiser_error(
+        lambda x, s: spec.apply(state.fake, x, s), ctx.mixture, ctx.k_err, ERROR_SIGMAS, n=256
+    )
+    return samples, fake_err
+
+
+def dmd_schedule(c: DMDConfig, key):
+    """The step numbers 1…steps (steps,) and each step's key (steps,), as ``train``
+    draws them: the loop key split per block of ``eval_every`` steps, then per step."""
+    n_blocks = c.steps // c.eval_every
+    keys = jax.vmap(lambda k: jax.random.split(k, c.eval_every))(
+        jax.random.split(run_keys(key).loop, n_blocks)
+    )
+    return jnp.arange(1, c.steps + 1), keys.reshape(c.steps)
+
+
+def dmd_train(setting: Setting, key, hp: Hyperparams, mixture=None) -> TrainOutput:
+    """One run: setup, then ``steps`` DMD2 steps in ``lax.scan``, the student recorded
+    every ``eval_every`` steps (and at step 0)."""
+    c = setting.c
+    n_blocks = c.steps // c.eval_every
+    ctx, state0 = dmd_setup(setting, key, hp, mixture)
+    indices, keys = dmd_schedule(c, key)
+
+    def one_step(state, inp):
+        return dmd_step(setting, ctx, state, *inp)
+
+    def eval_block(state, block):
+        steps, block_keys = block
+        state, losses = jax.lax.scan(one_step, state, (steps, block_keys))
+        samples, fake_err = dmd_record(setting, ctx, state)
+        # Finite weights can still map held-out noise to inf: that is divergence too.
+        bad = ~jnp.all(jnp.isfinite(samples)) & (state.diverged_step < 0)
+        state = state._replace(diverged_step=jnp.where(bad, steps[-1], state.diverged_step))
+        means = jax.tree.map(lambda v: jnp.nanmean(v, axis=0), losses)
+        return state, (samples, fake_err, means)
+
+    samples0, fake_err0 = dmd_record(setting, ctx, state0)
+    blocks = (indices.reshape(n_blocks, c.eval_every), keys.reshape(n_blocks, c.eval_every))
+    state, (samples, fake_err, losses) = jax.lax.scan(eval_block, state0, blocks)
+    # no losses before the first step: NaN at record 0
+    losses = jax.tree.map(lambda v: jnp.concatenate([jnp.full((1,), jnp.nan), v]), losses)
+    return TrainOutput(
+        mixture=ctx.mixture,
+        z=ctx.z_eval,
+        teacher_samples=ctx.teacher_samples,
+        reference=ctx.reference,
+        student_samples=jnp.concatenate([samples0[None], samples]),
+        gen_loss=losses.dm,
+        fake_loss=losses.fake_dsm,
+        gan_gen_loss=losses.gan_gen,
+        gan_disc_loss=losses.gan_disc,
+        fake_error=jnp.concatenate([fake_err0[None], fake_err]),
+        teacher_error=ctx.teacher_error,
+        start=ctx.start,
+        teacher_loss=ctx.teacher_loss,
+        diverged_step=state.diverged_step,
+        student_params=state.student,
+        fake_params=state.fake,
+    )
 
 
 def make_train(
@@ -224,265 +655,13 @@ def make_train(
 def make_program(config: DMDConfig, mixture: GaussianMixture | None = None) -> DMDProgram:
     """The :class:`DMDProgram` of ``config``: ``train`` plus the setup/step/record it is
     built from (a per-step loop over ``step`` gives the same updates as ``train``)."""
-    c = config
-    if mixture is not None and mixture.dim != c.dim:
-        raise ValueError(f"mixture.dim = {mixture.dim} must equal config.dim = {c.dim}")
-    custom_mixture = mixture
-    spec = NetSpec(c.dim, c.width, c.depth, c.sigma_data, c.matmul_dtype, c.skip)
-    ladder = student_ladder(c)
-    grid = karras_sigmas(KARRAS_GRID, c.sigma_max, 0.002)
-    n_ladder = c.student_steps
-    gan_on = c.gan_weight > 0
-    reg_on = c.regression_weight > 0
-
-    def real_score(teacher, mixture, data):
-        """The real score's denoiser: the network, the exact mixture, or the N points."""
-        return {"network": teacher, "oracle": mixture, "memorizing": data}[c.teacher].denoise
-
-    def student_fn(ctx, params):
-        """The student's denoiser (x (n, d), σ) → (n, d) with ``params``.
-
-        With ``start="exact"`` it carries the fixed offset D_exact − D_θ₀ (θ₀ its initial
-        weights, D_exact the exact denoiser of the real score's data): at step 0 it *is*
-        the exact denoiser, and its gradients are the network's."""
-        if c.start == "network":
-            return lambda x, s: spec.apply(params, x, s)
-
-        def apply(x, s):
-            offset = ctx.data.denoise(x, s) - spec.apply(ctx.start_params, x, s)
-            return spec.apply(params, x, s) + jax.lax.stop_gradient(offset)
-
-        return apply
-
-    def chain_inputs(student, z, eps):
-        """Inputs (L, n, d) each ladder step sees when the student runs on z, no gradient."""
-        x = c.sigma_max * z
-        inputs = [x]
-        for i in range(n_ladder - 1):
-            x0 = student(x, ladder[i])
-            x = x0 + ladder[i + 1] * eps[i]  # re-noise to the next rung with fresh noise
-            inputs.append(x)
-        return jax.lax.stop_gradient(jnp.stack(inputs))
-
-    def generate(student, z, eps):
-        """G(z): the full few-step chain, (n, d)."""
-        x_last = chain_inputs(student, z, eps)[-1]
-        return student(x_last, ladder[-1])
-
-    def backward_simulation(student, key):
-        """DMD2: run the student's earlier steps without gradient, pick one step to train.
-
-        Returns that step's input x (n, d) and its σ (n,)."""
-        k_z, k_eps, k_i = jax.random.split(key, 3)
-        z = jax.random.normal(k_z, (c.batch_size, c.dim))
-        eps = jax.random.normal(k_eps, (max(n_ladder - 1, 1), c.batch_size, c.dim))
-        i = jax.random.randint(k_i, (), 0, n_ladder)
-        x_in = chain_inputs(student, z, eps)[i]
-        return x_in, jnp.full((c.batch_size,), ladder[i])
-
-    def optimizers(hp: Hyperparams):
-        return adamw(hp.generator_lr, warmup=c.warmup), adamw(hp.fake_lr, warmup=c.warmup)
-
-    def setup(key: jax.Array, hp: Hyperparams) -> tuple[DMDContext, DMDState]:
-        k_mix, k_mem, k_teacher, k_init, k_eval, k_reg, _, k_err = _run_keys(key)
-
-        # --- the exact world and the teacher
-        mixture = custom_mixture
-        if mixture is None:
-            mixture = GaussianMixture.random(k_mix, c.dim, c.n_modes, c.mode_std, c.intrinsic_dim)
-        data = mixture
-        if c.teacher == "memorizing":
-            data = GaussianMixture.empirical(mixture.sample(k_mem, c.memorize_n))
-        teacher, teacher_losses = train_network_teacher(
-            k_teacher,
-            data,
-            spec,
-            steps=c.teacher_steps,
-            batch_size=c.teacher_batch_size,
-            learning_rate=hp.teacher_lr,
-            sigma_max=c.sigma_max,
-            target=c.teacher_target,
-            sigma_dist=c.teacher_sigma,
-        )
-        real = real_score(teacher, mixture, data)
-
-        # --- held-out evaluation set: the same z for student and teacher
-        k_z, k_eps, k_ref = jax.random.split(k_eval, 3)
-        z_eval = jax.random.normal(k_z, (c.eval_n, c.dim))
-        eps_eval = jax.random.normal(k_eps, (max(n_ladder - 1, 1), c.eval_n, c.dim))
-        t_eval = teacher_map(real, z_eval, sigma_max=c.sigma_max, steps=c.ode_steps)
-        reference = mixture.sample(k_ref, c.eval_n)
-        teacher_error = denoiser_error(real, mixture, k_err, ERROR_SIGMAS, n=c.eval_n)
-
-        # --- DMD1's regression bank of teacher pairs (only built when used)
-        z_reg = t_reg = None
-        if reg_on:
-            z_reg = jax.random.normal(k_reg, (c.regression_pairs, c.dim))
-            t_reg = teacher_map(real, z_reg, sigma_max=c.sigma_max, steps=c.ode_steps)
-
-        # --- student and fake score start as copies of the teacher network
-        student0 = teacher.params if c.init == "teacher" else spec.init(k_init)
-        fake0 = teacher.params
-        ctx = DMDContext(
-            hp=hp,
-            mixture=mixture,
-            data=data,
-            teacher=teacher,
-            z_eval=z_eval,
-            eps_eval=eps_eval,
-            teacher_samples=t_eval,
-            reference=reference,
-            teacher_error=teacher_error,
-            start=None,
-            teacher_loss=jnp.mean(teacher_losses[-100:]),
-            start_params=student0,
-            z_reg=z_reg,
-            t_reg=t_reg,
-            k_err=k_err,
-        )
-        ctx = ctx._replace(start=_start_measures(ctx, real, student_fn(ctx, student0), c))
-        gen_opt, fake_opt = optimizers(hp)
-        state = DMDState(
-            student0, fake0, gen_opt.init(student0), fake_opt.init(fake0), jnp.int32(-1)
-        )
-        return ctx, state
-
-    def step(ctx: DMDContext, state: DMDState, step_index, key) -> tuple[DMDState, jax.Array]:
-        hp, data, real = ctx.hp, ctx.data, real_score(ctx.teacher, ctx.mixture, ctx.data)
-        gen_opt, fake_opt = optimizers(hp)
-
-        def fake_update(carry, k):
-            student, fake, fake_state = carry
-            k_sim, k_s, k_n, k_real, k_gs, k_gn = jax.random.split(k, 6)
-            g = student_fn(ctx, student)
-            x_in, s_in = backward_simulation(g, k_sim)
-            x = jax.lax.stop_gradient(g(x_in, s_in))
-            sigma = _pick_sigma(k_s, c.batch_size, grid)
-            noise = jax.random.normal(k_n, x.shape)
-            if gan_on:
-                x_real = data.sample(k_real, c.batch_size)
-                s_gan = _pick_sigma(k_gs, c.batch_size, grid, *GEN_SIGMA_RANGE)
-                n_gan = jax.random.normal(k_gn, (2, *x.shape))
-
-            def loss_fn(p):
-                dsm = denoising_loss(
-                    lambda y, s: spec.apply(p, y, s), x, sigma, noise, c.sigma_data
-                )
-                if not gan_on:
-                    return dsm, (dsm, jnp.float32(0.0))
-                # discriminator on the fake score's trunk: student = fake, data = real
-                _, logit_fake = spec.apply_with_logit(p, x + s_gan[:, None] * n_gan[0], s_gan)
-                _, logit_real = spec.apply_with_logit(p, x_real + s_gan[:, None] * n_gan[1], s_gan)
-                disc = jnp.mean(jax.nn.softplus(logit_fake)) + jnp.mean(
-                    jax.nn.softplus(-logit_real)
-                )
-                return dsm + hp.gan_disc_weight * disc, (dsm, disc)
-
-            (_, (dsm, disc)), grads = jax.value_and_grad(loss_fn, has_aux=True)(fake)
-            updates, fake_state = fake_opt.update(grads, fake_state, fake)
-            fake = optax.apply_updates(fake, updates)
-            return (student, fake, fake_state), (dsm, disc)
-
-        def gen_update(student, gen_state, fake, k):
-            k_sim, k_s, k_n, k_gs, k_gn, k_reg_b = jax.random.split(k, 6)
-            x_in, s_in = backward_simulation(student_fn(ctx, student), k_sim)
-            sigma = _pick_sigma(k_s, c.batch_size, grid, *GEN_SIGMA_RANGE)
-            noise = jax.random.normal(k_n, x_in.shape)
-
-            def loss_fn(p):
-                x = student_fn(ctx, p)(x_in, s_in)
-                x_noisy = jax.lax.stop_gradient(x) + sigma[:, None] * noise
-                p_real = jax.lax.stop_gradient(real(x_noisy, sigma))
-                p_fake = jax.lax.stop_gradient(spec.apply(fake, x_noisy, sigma))
-                g = jax.lax.stop_gradient(dmd_gradient(x, p_real, p_fake, c.normalize))
-                dm = 0.5 * jnp.mean((x - jax.lax.stop_gradient(x - g)) ** 2)
-                total, gan = dm, jnp.float32(0.0)
-                if gan_on:
-                    s_gan = _pick_sigma(k_gs, c.batch_size, grid, *GEN_SIGMA_RANGE)
-                    x_gan = x + s_gan[:, None] * jax.random.normal(k_gn, x.shape)
-                    _, logit = spec.apply_with_logit(fake, x_gan, s_gan)
-                    gan = jnp.mean(jax.nn.softplus(-logit))
-                    total = total + hp.gan_weight * gan
-                if reg_on:
-                    idx = jax.random.randint(k_reg_b, (c.batch_size,), 0, c.regression_pairs)
-                    pred = student_fn(ctx, p)(c.sigma_max * ctx.z_reg[idx], c.sigma_max)
-                    total = total + hp.regression_weight * jnp.mean((pred - ctx.t_reg[idx]) ** 2)
-                return total, (dm, gan)
-
-            (_, (dm, gan)), grads = jax.value_and_grad(loss_fn, has_aux=True)(student)
-            updates, gen_state = gen_opt.update(grads, gen_state, student)
-            return optax.apply_updates(student, updates), gen_state, dm, gan
-
-        student, fake, gen_state, fake_state, diverged_step = state
-        k_fake, k_gen = jax.random.split(key)
-        (_, fake_new, fake_state_new), (dsm, disc) = jax.lax.scan(
-            fake_update, (student, fake, fake_state), jax.random.split(k_fake, c.fake_ratio)
-        )
-        student_new, gen_state_new, dm, gan = gen_update(student, gen_state, fake_new, k_gen)
-        new = (student_new, fake_new, gen_state_new, fake_state_new)
-        old = (student, fake, gen_state, fake_state)
-        losses = jnp.stack([dm, jnp.mean(dsm), gan, jnp.mean(disc)])
-        ok = _all_finite((new, losses)) & (diverged_step < 0)
-        # A diverged run freezes at its last finite state; the others go on. One cond, not
-        # a select per leaf: XLA would fuse a copy of the whole finiteness check into
-        # every leaf's select (10× the step's code and 3× its compile time).
-        kept = jax.lax.cond(ok, lambda: new, lambda: old)
-        diverged_step = jnp.where(ok | (diverged_step >= 0), diverged_step, step_index)
-        return DMDState(*kept, diverged_step), jnp.where(ok, losses, jnp.nan)
-
-    def record(ctx: DMDContext, state: DMDState):
-        samples = generate(student_fn(ctx, state.student), ctx.z_eval, ctx.eps_eval)
-        fake_err = denoiser_error(
-            lambda x, s: spec.apply(state.fake, x, s), ctx.mixture, ctx.k_err, ERROR_SIGMAS, n=256
-        )
-        return samples, fake_err
-
-    n_blocks = c.steps // c.eval_every
-
-    def schedule(key: jax.Array):
-        k_loop = _run_keys(key)[6]
-        keys = jax.vmap(lambda k: jax.random.split(k, c.eval_every))(
-            jax.random.split(k_loop, n_blocks)
-        )
-        return jnp.arange(1, c.steps + 1), keys.reshape(c.steps)
-
-    def train(key: jax.Array, hp: Hyperparams) -> TrainOutput:
-        ctx, state0 = setup(key, hp)
-        indices, keys = schedule(key)
-
-        def one_step(state, inp):
-            return step(ctx, state, *inp)
-
-        def eval_block(state, block):
-            steps, block_keys = block
-            state, losses = jax.lax.scan(one_step, state, (steps, block_keys))
-            samples, fake_err = record(ctx, state)
-            # Finite weights can still map held-out noise to inf: that is divergence too.
-            bad = ~jnp.all(jnp.isfinite(samples)) & (state.diverged_step < 0)
-            state = state._replace(diverged_step=jnp.where(bad, steps[-1], state.diverged_step))
-            return state, (samples, fake_err, jnp.nanmean(losses, axis=0))
-
-        samples0, fake_err0 = record(ctx, state0)
-        blocks = (indices.reshape(n_blocks, c.eval_every), keys.reshape(n_blocks, c.eval_every))
-        state, (samples, fake_err, losses) = jax.lax.scan(eval_block, state0, blocks)
-        losses = jnp.concatenate([jnp.full((1, 4), jnp.nan), losses])
-        return TrainOutput(
-            mixture=ctx.mixture,
-            z=ctx.z_eval,
-            teacher_samples=ctx.teacher_samples,
-            reference=ctx.reference,
-            student_samples=jnp.concatenate([samples0[None], samples]),
-            gen_loss=losses[:, 0],
-            fake_loss=losses[:, 1],
-            gan_gen_loss=losses[:, 2],
-            gan_disc_loss=losses[:, 3],
-            fake_error=jnp.concatenate([fake_err0[None], fake_err]),
-            teacher_error=ctx.teacher_error,
-            start=ctx.start,
-            teacher_loss=ctx.teacher_loss,
-            diverged_step=state.diverged_step,
-            student_params=state.student,
-            fake_params=state.fake,
-        )
-
-    return DMDProgram(setup, step, record, schedule, train)
+    if mixture is not None and mixture.dim != config.dim:
+        raise ValueError(f"mixture.dim = {mixture.dim} must equal config.dim = {config.dim}")
+    setting = Setting.of(config)
+    return DMDProgram(
+        setup=lambda key, hp: dmd_setup(setting, key, hp, mixture),
+        step=lambda ctx, state, index, key: dmd_step(setting, ctx, state, index, key),
+        record=lambda ctx, state: dmd_record(setting, ctx, state),
+        schedule=lambda key: dmd_schedule(config, key),
+        train=lambda key, hp: dmd_train(setting, key, hp, mixture),
+    )

@@ -34,6 +34,43 @@ def _sample_program(names: tuple[str, ...]):
     return run
 
 
+def _seed_rows(config, out, i: int, seed: int, steps, per_seed: dict, teacher: dict) -> list:
+    """The rows of seed number ``i`` (one per recorded step): its sample metrics, ΔE
+    (solved here, on the host), the teacher's fidelity, losses, start measures and
+    denoiser errors; NaN metrics from the step the run diverged."""
+    z = out.z[i]
+    teacher_de = pairing_inefficiency(z, out.teacher_samples[i])
+    diverged_step = int(out.diverged_step[i])
+    rows = []
+    for e in range(len(steps)):
+        diverged = diverged_step >= 0 and steps[e] >= diverged_step
+        row = {"seed": seed, "step": int(steps[e])}
+        for name, values in per_seed.items():
+            row[name] = float(values[i, e]) if values.ndim == 2 else values[i, e].tolist()
+        row["pairing_inefficiency"] = pairing_inefficiency(z, out.student_samples[i, e])
+        row["teacher_pairing_inefficiency"] = teacher_de
+        row["teacher_coverage_min"] = float(teacher["coverage_min"][i])
+        row["teacher_loglik_gap"] = float(teacher["loglik_gap"][i])
+        row["gen_loss"] = float(out.gen_loss[i, e])
+        row["fake_loss"] = float(out.fake_loss[i, e])
+        row["gan_gen_loss"] = float(out.gan_gen_loss[i, e])
+        row["gan_disc_loss"] = float(out.gan_disc_loss[i, e])
+        row["teacher_loss"] = float(out.teacher_loss[i])
+        for name, values in out.start._asdict().items():
+            row[name] = float(values[i])
+        for j, s in enumerate(ERROR_SIGMAS):
+            row[f"teacher_err_s{s:g}"] = float(out.teacher_error[i, j])
+            row[f"fake_err_s{s:g}"] = float(out.fake_error[i, e, j])
+        if diverged:
+            for name in (*per_seed, "pairing_inefficiency"):
+                row[name] = float("nan")
+            row["kept_by_mode"] = [float("nan")] * config.n_modes
+        row["diverged"] = bool(diverged)
+        row["diverged_step"] = diverged_step
+        rows.append(row)
+    return rows
+
+
 def metrics_table(config: DMDConfig, out: TrainOutput, seeds) -> pd.DataFrame:
     """Metrics of every seed at every recorded step, plus the config's fields.
 
@@ -63,38 +100,12 @@ def metrics_table(config: DMDConfig, out: TrainOutput, seeds) -> pd.DataFrame:
     teacher = jax.device_get(
         jax.vmap(sample)(out.mixture, out.teacher_samples, out.reference, out.teacher_samples)
     )
-    rows = []
     steps = np.arange(n_evals) * config.eval_every
-    for i, seed in enumerate(seeds):
-        z = out.z[i]
-        teacher_de = pairing_inefficiency(z, out.teacher_samples[i])
-        diverged_step = int(out.diverged_step[i])
-        for e in range(n_evals):
-            diverged = diverged_step >= 0 and steps[e] >= diverged_step
-            row = {"seed": seed, "step": int(steps[e])}
-            for name, values in per_seed.items():
-                row[name] = float(values[i, e]) if values.ndim == 2 else values[i, e].tolist()
-            row["pairing_inefficiency"] = pairing_inefficiency(z, out.student_samples[i, e])
-            row["teacher_pairing_inefficiency"] = teacher_de
-            row["teacher_coverage_min"] = float(teacher["coverage_min"][i])
-            row["teacher_loglik_gap"] = float(teacher["loglik_gap"][i])
-            row["gen_loss"] = float(out.gen_loss[i, e])
-            row["fake_loss"] = float(out.fake_loss[i, e])
-            row["gan_gen_loss"] = float(out.gan_gen_loss[i, e])
-            row["gan_disc_loss"] = float(out.gan_disc_loss[i, e])
-            row["teacher_loss"] = float(out.teacher_loss[i])
-            for name, values in out.start._asdict().items():
-                row[name] = float(values[i])
-            for j, s in enumerate(ERROR_SIGMAS):
-                row[f"teacher_err_s{s:g}"] = float(out.teacher_error[i, j])
-                row[f"fake_err_s{s:g}"] = float(out.fake_error[i, e, j])
-            if diverged:
-                for name in (*per_seed, "pairing_inefficiency"):
-                    row[name] = float("nan")
-                row["kept_by_mode"] = [float("nan")] * config.n_modes
-            row["diverged"] = bool(diverged)
-            row["diverged_step"] = diverged_step
-            rows.append(row)
+    rows = [
+        row
+        for i, seed in enumerate(seeds)
+        for row in _seed_rows(config, out, i, seed, steps, per_seed, teacher)
+    ]
     check_columns(rows[0])  # a metric neither dropped nor added silently
     table = pd.DataFrame(rows, columns=metric_columns())
     for name, value in config.to_dict().items():

@@ -202,52 +202,21 @@ def run_sweep(
     evaluating); None (default) shows it only when stdout and stderr are terminals, so
     logs written to a file get one plain line per cell.
     """
-    from dmdlab import __version__
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     store = Path(cell_store) if cell_store is not None else out / "cells"
     store.mkdir(parents=True, exist_ok=True)
-    i, n = shard
     cells = spec.cells()
     ids = [cell_id(c, spec.seeds) for c in cells]
-    mine = [k for k in range(len(cells)) if k % n == i]
-    todo = []
-    for k in mine:
-        why = check_cell(store, ids[k], cells[k], spec.seeds)
-        if why is not None and why != "not finished":
-            # a damaged or mismatched cell is set aside (not deleted) and recomputed
-            set_aside(store, ids[k])
-            log(f"cell {ids[k]} in {store}: {why}; moved aside as *.damaged, recomputing it")
-        if why is not None:
-            todo.append(k)
+    mine = [k for k in range(len(cells)) if k % shard[1] == shard[0]]
+    todo = _unfinished(spec, store, ids, mine, log)
     skipped = len(mine) - len(todo)
     if skipped:
         log(f"resuming: {skipped} of {len(mine)} cells already finished, skipping them")
     t_start = time.perf_counter()
-    if progress is None:
-        progress = sys.stdout.isatty() and sys.stderr.isatty()
-    bar = None
-    if progress and todo:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(todo), desc="cells", unit="cell")
+    bar = _progress_bar(progress, len(todo))
     for k in todo:
-        config = cells[k]
-        label = _cell_label(spec, config)
-
-        def phase(name: str, label=label) -> None:
-            if bar is not None:
-                bar.set_postfix_str(f"{label}: {name}")
-
-        t0 = time.perf_counter()
-        result, timing = run_seeds(config, spec.seeds, phase=phase)
-        phase("evaluating")
-        table = metrics_table(config, result, spec.seeds)
-        timing["wall_s"] = time.perf_counter() - t0
-        table.insert(0, "cell", ids[k])
-        write_cell(store, ids[k], config, spec.seeds, table, pair_snapshot(result), timing)
-        msg = _cell_line(spec, config, table, timing)
+        msg = _run_cell(spec, cells[k], ids[k], store, bar)
         if bar is not None:
             bar.write(msg)
             bar.update(1)
@@ -261,8 +230,66 @@ def run_sweep(
     if missing:
         log(f"{len(missing)} of {len(cells)} cells not finished yet (other shards); not merging")
         return None
+    manifest = _manifest(spec, ids, store, time.perf_counter() - t_start, skipped)
+    results = write_merged(out, store, ids, manifest)
+    if plot:
+        from dmdlab.plotting import plot_pairings, plot_sweep
+
+        plot_sweep(results, out, grid=list(spec.grid))
+        plot_pairings(results, store, out / "pairings.png")
+    return results
+
+
+def _progress_bar(progress: bool | None, n: int):
+    """A tqdm bar over ``n`` cells, or None: off when asked, when nothing runs, and by
+    default when stdout or stderr is not a terminal (logs get plain lines)."""
+    if progress is None:
+        progress = sys.stdout.isatty() and sys.stderr.isatty()
+    if not (progress and n):
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=n, desc="cells", unit="cell")
+
+
+def _unfinished(spec: SweepSpec, store: Path, ids, mine, log) -> list[int]:
+    """Indices among ``mine`` whose cell must run: missing, or damaged/mismatched (set
+    aside as ``*.damaged``, not deleted, and reported)."""
+    cells, todo = spec.cells(), []
+    for k in mine:
+        why = check_cell(store, ids[k], cells[k], spec.seeds)
+        if why is not None and why != "not finished":
+            set_aside(store, ids[k])
+            log(f"cell {ids[k]} in {store}: {why}; moved aside as *.damaged, recomputing it")
+        if why is not None:
+            todo.append(k)
+    return todo
+
+
+def _run_cell(spec: SweepSpec, config: DMDConfig, cid: str, store: Path, bar) -> str:
+    """Train, evaluate and store one cell; returns its one-line report."""
+    label = _cell_label(spec, config)
+
+    def phase(name: str) -> None:
+        if bar is not None:
+            bar.set_postfix_str(f"{label}: {name}")
+
+    t0 = time.perf_counter()
+    result, timing = run_seeds(config, spec.seeds, phase=phase)
+    phase("evaluating")
+    table = metrics_table(config, result, spec.seeds)
+    timing["wall_s"] = time.perf_counter() - t0
+    table.insert(0, "cell", cid)
+    write_cell(store, cid, config, spec.seeds, table, pair_snapshot(result), timing)
+    return _cell_line(spec, config, table, timing)
+
+
+def _manifest(spec: SweepSpec, ids, store: Path, wall_s: float, skipped: int) -> dict:
+    """How, where and with what the sweep was made (``write_merged`` adds the timings)."""
+    from dmdlab import __version__
+
     devices = jax.local_devices()
-    manifest = {
+    return {
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "base_config": spec.base.to_dict(),
         "grid": spec.grid,
@@ -270,7 +297,7 @@ def run_sweep(
         "seeds": list(spec.seeds),
         "cells": [
             {"id": c, **{k: getattr(cfg, k) for k in spec.grid}}
-            for c, cfg in zip(ids, cells, strict=True)
+            for c, cfg in zip(ids, spec.cells(), strict=True)
         ],
         "dmdlab_version": __version__,
         "git_commit": _git_commit(),
@@ -279,17 +306,10 @@ def run_sweep(
         "device_count": len(devices),
         "platform": devices[0].platform,
         "compilation_cache": jax.config.jax_compilation_cache_dir,
-        "this_run_wall_s": time.perf_counter() - t_start,
+        "this_run_wall_s": wall_s,
         "cells_skipped_this_run": skipped,
         "cell_store": str(store),
     }
-    results = write_merged(out, store, ids, manifest)
-    if plot:
-        from dmdlab.plotting import plot_pairings, plot_sweep
-
-        plot_sweep(results, out, grid=list(spec.grid))
-        plot_pairings(results, store, out / "pairings.png")
-    return results
 
 
 def _cell_label(spec, config) -> str:
