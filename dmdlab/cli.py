@@ -108,6 +108,15 @@ def _parser() -> argparse.ArgumentParser:
         help="run only cells i, i+N, … (for N machines sharing --out); a later run merges",
     )
     sweep.add_argument("--no-plot", action="store_true", help="skip the figures")
+    sweep.add_argument(
+        "--distributed",
+        action="store_true",
+        help="one program across processes: call jax.distributed.initialize() (Slurm and "
+        "other clusters are detected; else give the three options below); process 0 writes",
+    )
+    sweep.add_argument("--coordinator", metavar="HOST:PORT", help="with --distributed")
+    sweep.add_argument("--num-processes", type=int, help="with --distributed")
+    sweep.add_argument("--process-id", type=int, help="with --distributed")
 
     run = sub.add_parser(
         "run",
@@ -138,6 +147,10 @@ def _main(argv=None) -> int:
     from dmdlab.compile_cache import enable_compilation_cache
 
     enable_compilation_cache()
+    if getattr(args, "distributed", False):
+        import jax
+
+        jax.distributed.initialize(args.coordinator, args.num_processes, args.process_id)
     if args.command == "plot":
         return _plot(args)
     return _sweep(args)

@@ -68,16 +68,43 @@ def _on_cpu() -> bool:
 
 
 def _sharded(config: DMDConfig, n_devices: int, mixture=None):
-    """jit(vmap(train)) with the seed axis sharded over ``n_devices`` local devices."""
-    mesh = jax.make_mesh((n_devices,), ("seed",), devices=jax.local_devices()[:n_devices])
-    seed_axis = NamedSharding(mesh, P("seed"))
+    """jit(vmap(train)) with the seed axis sharded over the first ``n_devices`` devices
+    of every process (``jax.devices()``: after ``jax.distributed.initialize()`` the mesh
+    spans hosts and one program trains every seed)."""
+    seed_axis = NamedSharding(_mesh(n_devices), P("seed"))
     train = jax.vmap(make_train(config, mixture))
+    if jax.process_count() > 1:  # keys cross processes as raw uint32 data (S, 2)
+        train = _from_key_data(train)
     return jax.jit(
         train,
         in_shardings=(seed_axis, seed_axis),
         out_shardings=seed_axis,
         compiler_options=compiler_options(config) or None,
     )
+
+
+def _mesh(n_devices: int):
+    """A 1-D "seed" mesh over the first ``n_devices`` devices. Across processes its axis
+    is Auto: the inputs are then global arrays whose sharding would otherwise enter
+    their types and constrain every gather of the (replicated-per-seed) program."""
+    devices = jax.devices()[:n_devices]
+    if jax.process_count() > 1:
+        auto = (jax.sharding.AxisType.Auto,)
+        return jax.make_mesh((n_devices,), ("seed",), auto, devices=devices)
+    return jax.make_mesh((n_devices,), ("seed",), devices=devices)
+
+
+def _from_key_data(train):
+    def run(key_data, hp):
+        return train(jax.vmap(jax.random.wrap_key_data)(key_data), hp)
+
+    return run
+
+
+def _global(host_array, sharding: NamedSharding) -> jax.Array:
+    """A global array from one identical host array on every process, each process
+    supplying the shards its devices hold."""
+    return jax.make_array_from_callback(host_array.shape, sharding, lambda i: host_array[i])
 
 
 @functools.lru_cache(maxsize=32)
@@ -134,11 +161,13 @@ def run_seeds(
     ``hparams`` (optional) gives each seed its own learning rates, as arrays of shape
     (len(seeds),): one compiled program then trains a learning-rate sweep. The seed
     axis is padded to a multiple of the device count (padding runs are dropped), so
-    any number of seeds runs on any number of devices. ``mixture`` replaces the
+    any number of seeds runs on any number of devices; after
+    ``jax.distributed.initialize()`` the devices are every process's, each process
+    calls this with the same arguments and gets every seed back. ``mixture`` replaces the
     per-seed random mixture by one of your own (see :func:`dmdlab.make_train`).
     """
     seeds = normalize_seeds(seeds)
-    n_dev = n_devices or jax.local_device_count()
+    n_dev = n_devices or jax.device_count()
     n_pad = -len(seeds) % n_dev
     padded = seeds + [seeds[-1]] * n_pad
     keys = jax.vmap(jax.random.key)(jnp.asarray(padded, dtype=jnp.uint32))
@@ -160,6 +189,10 @@ def run_seeds(
     report = phase or (lambda _: None)
     report("compiling")
     before = dict(_EVENTS)
+    if jax.process_count() > 1:  # every process passes the same inputs, as global arrays
+        sharding = NamedSharding(_mesh(n_dev), P("seed"))
+        keys = _global(np.asarray(jax.random.key_data(keys)), sharding)
+        hp = jax.tree.map(lambda v: _global(np.asarray(v), sharding), hp)
     t0 = time.perf_counter()
     lowered = fn.lower(keys, hp)
     compiled = lowered.compile()
@@ -170,7 +203,12 @@ def run_seeds(
     out = jax.block_until_ready(out)
     t2 = time.perf_counter()
     # Gather to the host before dropping the padding: slicing a sharded axis to a
-    # size the mesh does not divide would need a collective.
+    # size the mesh does not divide would need a collective. Across processes every
+    # process gathers every seed (each holds only its devices' shards).
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        out = multihost_utils.process_allgather(out, tiled=True)
     out = jax.tree.map(lambda x: np.asarray(x)[: len(seeds)], jax.device_get(out))
     return out, {"compile_s": t1 - t0, "run_s": t2 - t1, "compile_source": source}
 

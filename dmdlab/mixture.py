@@ -20,7 +20,15 @@ __all__ = ["GaussianMixture"]
 
 
 def _is_concrete(leaf) -> bool:
-    return isinstance(leaf, (np.ndarray, jax.Array)) and not isinstance(leaf, jax.core.Tracer)
+    """A value this process can read: not a tracer, nor a global array spanning other
+    processes' devices (a multi-process program's output, before it is gathered)."""
+    if isinstance(leaf, np.ndarray):
+        return True
+    return (
+        isinstance(leaf, jax.Array)
+        and not isinstance(leaf, jax.core.Tracer)
+        and leaf.is_fully_addressable
+    )
 
 
 @jax.tree_util.register_dataclass

@@ -201,6 +201,9 @@ def run_sweep(
     ``progress``: a bar over cells showing the running cell's phase (compiling, training,
     evaluating); None (default) shows it only when stdout and stderr are terminals, so
     logs written to a file get one plain line per cell.
+    After ``jax.distributed.initialize()`` every process calls this with the same
+    arguments: each cell is one program over every process's devices, process 0 writes
+    the store and returns the table, the others return None.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -224,6 +227,8 @@ def run_sweep(
             log(msg)
     if bar is not None:
         bar.close()
+    if jax.process_index() != 0:  # one program across processes: process 0 keeps the store
+        return None
 
     # other shards' cells are checked like this shard's: a damaged one is not merged
     missing = [k for k in range(len(cells)) if check_cell(store, ids[k], cells[k], spec.seeds)]
@@ -280,7 +285,8 @@ def _run_cell(spec: SweepSpec, config: DMDConfig, cid: str, store: Path, bar) ->
     table = metrics_table(config, result, spec.seeds)
     timing["wall_s"] = time.perf_counter() - t0
     table.insert(0, "cell", cid)
-    write_cell(store, cid, config, spec.seeds, table, pair_snapshot(result), timing)
+    if jax.process_index() == 0:  # every process computed it; one writes it
+        write_cell(store, cid, config, spec.seeds, table, pair_snapshot(result), timing)
     return _cell_line(spec, config, table, timing)
 
 
