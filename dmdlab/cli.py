@@ -114,6 +114,14 @@ def _parser() -> argparse.ArgumentParser:
         help="one program across processes: call jax.distributed.initialize() (Slurm and "
         "other clusters are detected; else give the three options below); process 0 writes",
     )
+    sweep.add_argument(
+        "--executor",
+        choices=("local", "slurm"),
+        help="run each unfinished cell as a submitit job (local processes or Slurm), then "
+        "merge; a killed job's cell is resubmitted by rerunning the same command",
+    )
+    sweep.add_argument("--timeout-min", type=int, default=240, help="per job, with --executor")
+    sweep.add_argument("--slurm-partition", help="with --executor slurm")
     sweep.add_argument("--coordinator", metavar="HOST:PORT", help="with --distributed")
     sweep.add_argument("--num-processes", type=int, help="with --distributed")
     sweep.add_argument("--process-id", type=int, help="with --distributed")
@@ -220,7 +228,16 @@ def _sweep(args) -> int:
     t0 = time.perf_counter()
     shard = args.shard if args.command == "sweep" else (0, 1)
     no_plot = getattr(args, "no_plot", False)
-    results = run_sweep(spec, out, shard=shard, plot=not no_plot)
+    if getattr(args, "executor", None):
+        from dmdlab.executor import run_sweep_jobs
+
+        results = run_sweep_jobs(spec, out, executor=args.executor, plot=not no_plot,
+                                 timeout_min=args.timeout_min,
+                                 slurm_partition=args.slurm_partition)  # fmt: skip
+        if results is None:
+            return 1
+    else:
+        results = run_sweep(spec, out, shard=shard, plot=not no_plot)
     if results is None:
         return 0
     summary = format_summary(results, by=list(spec.grid))
