@@ -172,13 +172,7 @@ def plot_sweep(results: pd.DataFrame, out_dir, grid=None) -> list[Path]:
         ("copying_over_training.png", plot_copying_over_training, "Copying over training"),
         ("kappa_by_seed.png", plot_kappa_by_seed, "κ per seed and remapped modes"),
     ]:
-        ax = fn(results, grid=grid)
-        fig = (ax[0] if hasattr(ax, "__len__") else ax).figure
-        fig.suptitle(_title(results, what), fontsize=10)
-        fig.tight_layout()
-        fig.savefig(out / name, dpi=120)
-        plt.close(fig)
-        paths.append(out / name)
+        paths.append(save_figure(fn(results, grid=grid), out / name, _title(results, what)))
     return paths
 
 
@@ -255,8 +249,12 @@ def plot_heatmap(
 
 
 def save_figure(ax, path, title: str | None = None) -> Path:
-    """Save the figure holding ``ax`` (an axis or an array of axes) and close it."""
-    fig = (ax.flat[0] if hasattr(ax, "flat") else ax).figure
+    """Save the figure holding ``ax`` (an axis, or an array or list of axes) and close it."""
+    if hasattr(ax, "flat"):
+        ax = ax.flat[0]
+    elif isinstance(ax, (list, tuple)):
+        ax = ax[0]
+    fig = ax.figure
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
