@@ -141,6 +141,30 @@ def _compile_source(before: dict) -> str:
     return "compiled" if _EVENTS["backend"] > before["backend"] else "memory"
 
 
+def _padded_inputs(config: DMDConfig, seeds: list[int], hparams, n_dev: int):
+    """Keys (S',) and hyperparameters (S',) for ``seeds`` padded to a multiple of the
+    device count (repeating the last seed); global arrays across processes."""
+    n_pad = -len(seeds) % n_dev
+    padded = seeds + [seeds[-1]] * n_pad
+    keys = jax.vmap(jax.random.key)(jnp.asarray(padded, dtype=jnp.uint32))
+    if hparams is None:
+        hparams = jax.tree.map(lambda v: jnp.full((len(seeds),), v), Hyperparams.of(config))
+    for name, value in hparams._asdict().items():
+        if jnp.shape(value) != (len(seeds),):
+            raise ValueError(
+                f"hparams.{name} must have shape ({len(seeds)},), got {jnp.shape(value)}"
+            )
+    hp = jax.tree.map(
+        lambda v: jnp.concatenate([jnp.asarray(v, jnp.float32), jnp.full((n_pad,), v[-1])]),
+        hparams,
+    )
+    if jax.process_count() > 1:  # every process passes the same inputs, as global arrays
+        sharding = NamedSharding(_mesh(n_dev), P("seed"))
+        keys = _global(np.asarray(jax.random.key_data(keys)), sharding)
+        hp = jax.tree.map(lambda v: _global(np.asarray(v), sharding), hp)
+    return keys, hp
+
+
 def run_seeds(
     config: DMDConfig,
     seeds,
@@ -168,20 +192,7 @@ def run_seeds(
     """
     seeds = normalize_seeds(seeds)
     n_dev = n_devices or jax.device_count()
-    n_pad = -len(seeds) % n_dev
-    padded = seeds + [seeds[-1]] * n_pad
-    keys = jax.vmap(jax.random.key)(jnp.asarray(padded, dtype=jnp.uint32))
-    if hparams is None:
-        hparams = jax.tree.map(lambda v: jnp.full((len(seeds),), v), Hyperparams.of(config))
-    for name, value in hparams._asdict().items():
-        if jnp.shape(value) != (len(seeds),):
-            raise ValueError(
-                f"hparams.{name} must have shape ({len(seeds)},), got {jnp.shape(value)}"
-            )
-    hp = jax.tree.map(
-        lambda v: jnp.concatenate([jnp.asarray(v, jnp.float32), jnp.full((n_pad,), v[-1])]),
-        hparams,
-    )
+    keys, hp = _padded_inputs(config, seeds, hparams, n_dev)
     if mixture is None:
         fn = _compiled(config.static_part(), n_dev)
     else:  # the mixture is baked into the program: no cache
@@ -189,10 +200,6 @@ def run_seeds(
     report = phase or (lambda _: None)
     report("compiling")
     before = dict(_EVENTS)
-    if jax.process_count() > 1:  # every process passes the same inputs, as global arrays
-        sharding = NamedSharding(_mesh(n_dev), P("seed"))
-        keys = _global(np.asarray(jax.random.key_data(keys)), sharding)
-        hp = jax.tree.map(lambda v: _global(np.asarray(v), sharding), hp)
     t0 = time.perf_counter()
     lowered = fn.lower(keys, hp)
     compiled = lowered.compile()

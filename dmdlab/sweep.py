@@ -198,17 +198,16 @@ def run_sweep(
     missing (each shard then only writes its cells; a later run merges).
     ``cell_store`` (default ``out_dir/cells``) is where cells are kept; sweeps that
     share one reuse each other's finished cells (a cell is keyed by config and seeds).
-    ``progress``: a bar over cells showing the running cell's phase (compiling, training,
-    evaluating); None (default) shows it only when stdout and stderr are terminals, so
-    logs written to a file get one plain line per cell.
+    ``progress``: a bar naming the running cell's phase; None (default): only when
+    stdout and stderr are terminals (logs get one plain line per cell).
     After ``jax.distributed.initialize()`` every process calls this with the same
     arguments: each cell is one program over every process's devices, process 0 writes
     the store and returns the table, the others return None.
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     store = Path(cell_store) if cell_store is not None else out / "cells"
-    store.mkdir(parents=True, exist_ok=True)
+    for folder in (out, store):
+        folder.mkdir(parents=True, exist_ok=True)
     cells = spec.cells()
     ids = [cell_id(c, spec.seeds) for c in cells]
     mine = [k for k in range(len(cells)) if k % shard[1] == shard[0]]

@@ -132,16 +132,9 @@ class Study:
         if verdict is not None and verdict[0] not in VERDICTS:
             raise ValueError(f"verdict {verdict[0]!r} is not one of {VERDICTS}")
         wall = time.perf_counter() - self._t0
-        cell_wall = 0.0
-        for part in self.parts:
-            manifest = json.loads((self.out / part / "manifest.json").read_text())
-            cell_wall += manifest["total_cell_wall_s"]
-        dev = jax.local_devices()[0]
-        machine = (
-            f"{platform.machine()} host with {os.cpu_count()} CPU cores; jax {jax.__version__} "
-            f"on {dev.platform}/{dev.device_kind} × {jax.local_device_count()}; "
-            f"dmdlab {__version__}"
-        )
+        manifests = [self.out / part / "manifest.json" for part in self.parts]
+        cell_wall = sum(json.loads(m.read_text())["total_cell_wall_s"] for m in manifests)
+        machine = _machine()
         lines = [
             f"# {title}",
             "",
@@ -157,13 +150,7 @@ class Study:
             "",
             "## Fidelity check",
             "",
-            "Grid points where, averaged over seeds, the student or the real score does not "
-            "match the data (worst-mode coverage < 0.5 or log-likelihood gap > 1 nat/dim), or "
-            "a network teacher is not trusted (its ODE map agrees with the exact map's mode "
-            "for < 90% of noises, its excess error in a σ band 0.5–5 is > 0.25 of the optimum, "
-            "or, when the student starts from it, its σ_max error exceeds the pairing "
-            "signal). Copying numbers there describe a model that has not learned the "
-            "distribution: they are left out of every comparison and headline.",
+            FIDELITY_PARAGRAPH,
             "",
             *(self._fidelity or ["None: every grid point passes both checks."]),
             "",
@@ -188,6 +175,27 @@ class Study:
         }
         (self.out / "study.json").write_text(json.dumps(meta, indent=2))
         return text
+
+
+FIDELITY_PARAGRAPH = (
+    "Grid points where, averaged over seeds, the student or the real score does not "
+    "match the data (worst-mode coverage < 0.5 or log-likelihood gap > 1 nat/dim), or "
+    "a network teacher is not trusted (its ODE map agrees with the exact map's mode "
+    "for < 90% of noises, its excess error in a σ band 0.5–5 is > 0.25 of the optimum, "
+    "or, when the student starts from it, its σ_max error exceeds the pairing "
+    "signal). Copying numbers there describe a model that has not learned the "
+    "distribution: they are left out of every comparison and headline."
+)
+
+
+def _machine() -> str:
+    """The host, its CPU cores, jax and its devices, and dmdlab's version, in one line."""
+    dev = jax.local_devices()[0]
+    return (
+        f"{platform.machine()} host with {os.cpu_count()} CPU cores; jax {jax.__version__} "
+        f"on {dev.platform}/{dev.device_kind} × {jax.local_device_count()}; "
+        f"dmdlab {__version__}"
+    )
 
 
 def fmt_table(table: pd.DataFrame, floats: str = "{:.3f}") -> str:

@@ -205,45 +205,14 @@ def main(argv=None) -> None:
         study.base, study.seeds = PRESETS["full"].base, tuple(range(PRESETS["full"].seeds))
     results = study.sweep("dims", grid)
     kept = passing(results, by=list(grid))
-
-    body = [f"Config: the study base, dims {grid['dim']}, both starts, seeds {len(study.seeds)}.",
-            "", "```", format_summary(results, by=list(grid)), "```", ""]  # fmt: skip
-    headline_parts = []
-    for start in grid["start"]:
-        if kept[kept.start == start].empty:
-            body += [f"## start = {start}: every grid point fails the fidelity gates", ""]
-            headline_parts.append(f"start={start}: no grid point passes fidelity")
-            continue
-        body += [f"## start = {start} (passing grid points only)", "", *_per_dim(kept, start), ""]
-        sentence = _transition_sentence(kept[kept.start == start])
-        body += [f"Transition: {sentence}.", ""]
-        rates = remap_rate(kept[kept.start == start])
-        span = ", ".join(f"{r.rate:.2f} at d = {r.dim}" for r in rates.itertuples())
-        headline_parts.append(f"start={start}: remap rate {span}; {sentence}")
+    body, headline_parts = _dims_part(results, kept, grid, len(study.seeds))
 
     verdict = dimension_verdict(kept[kept.start == "network"])
     verdict_from = "the fixed-budget part (network start)"
     cal = cal_kept = None
     if CALIBRATED[args.mode] is not None:
-        cal_grid, cal_zip = CALIBRATED[args.mode]
-        base = PRESETS["tiny" if args.mode == "smoke" else "default"].base
-        cal = study.sweep("calibrated", cal_grid, base=base, zipped=cal_zip)
-        cal_kept = passing(cal)
-        body += [
-            "## Calibrated budgets: every d at the budget `make sweep` uses, "
-            f"{len(study.seeds)} seeds (network start)",
-            "",
-            *_budgets(cal, study.out / "calibrated"),
-            "",
-            "```",
-            format_summary(cal),
-            "```",
-            "",
-        ]
-        if not cal_kept.empty:
-            body += [*_per_dim(cal_kept, "network"), ""]
-            body += [f"Transition: {_transition_sentence(cal_kept)}.", ""]
-            body += _first_pass(cal_kept)
+        cal, cal_kept, cal_body = _calibrated_part(study, args.mode)
+        body += cal_body
         verdict = dimension_verdict(cal_kept)
         verdict_from = "the calibrated part"
         headline_parts.append(f"calibrated budgets: {verdict[0]} ({verdict[1]})")
@@ -259,20 +228,79 @@ def main(argv=None) -> None:
         "σ_max denoiser's tilt and the exact ODE map (SCIENCE.md §5b).",
         "",
     ]
-    grid_long, steps_long, n_long = LONG[args.mode]
+    long, long_body, course_sentence = _long_part(study, args.mode)
+    body += long_body
+    if course_sentence:
+        headline_parts.append(f"over {LONG[args.mode][1]} steps: {course_sentence}")
+    body += [f"The verdict is computed from {verdict_from}.", ""]
+    headline = "; ".join(headline_parts) + "."
+    figures = _figures(study, results, grid, long, LONG[args.mode], cal, both)
+    print(study.write_report("Remapping or copying, against dimension", body, figures, headline,
+                             verdict))  # fmt: skip
+
+
+def _dims_part(results, kept, grid, n_seeds: int) -> tuple[list[str], list[str]]:
+    """The fixed-budget part's report lines (per start) and headline phrases."""
+    body = [f"Config: the study base, dims {grid['dim']}, both starts, seeds {n_seeds}.",
+            "", "```", format_summary(results, by=list(grid)), "```", ""]  # fmt: skip
+    headline_parts = []
+    for start in grid["start"]:
+        if kept[kept.start == start].empty:
+            body += [f"## start = {start}: every grid point fails the fidelity gates", ""]
+            headline_parts.append(f"start={start}: no grid point passes fidelity")
+            continue
+        body += [f"## start = {start} (passing grid points only)", "", *_per_dim(kept, start), ""]
+        sentence = _transition_sentence(kept[kept.start == start])
+        body += [f"Transition: {sentence}.", ""]
+        rates = remap_rate(kept[kept.start == start])
+        span = ", ".join(f"{r.rate:.2f} at d = {r.dim}" for r in rates.itertuples())
+        headline_parts.append(f"start={start}: remap rate {span}; {sentence}")
+    return body, headline_parts
+
+
+def _calibrated_part(study, mode: str):
+    """Every d at the budget `make sweep` uses: (results, passing rows, report lines)."""
+    cal_grid, cal_zip = CALIBRATED[mode]
+    base = PRESETS["tiny" if mode == "smoke" else "default"].base
+    cal = study.sweep("calibrated", cal_grid, base=base, zipped=cal_zip)
+    cal_kept = passing(cal)
+    body = [
+        "## Calibrated budgets: every d at the budget `make sweep` uses, "
+        f"{len(study.seeds)} seeds (network start)",
+        "",
+        *_budgets(cal, study.out / "calibrated"),
+        "",
+        "```",
+        format_summary(cal),
+        "```",
+        "",
+    ]
+    if not cal_kept.empty:
+        body += [*_per_dim(cal_kept, "network"), ""]
+        body += [f"Transition: {_transition_sentence(cal_kept)}.", ""]
+        body += _first_pass(cal_kept)
+    return cal, cal_kept, body
+
+
+def _long_part(study, mode: str):
+    """Copying over a long run: (results, report lines, the course sentence or "")."""
+    grid_long, steps_long, n_long = LONG[mode]
     long = study.sweep("long", grid_long, base=study.base.replace(steps=steps_long),
                        seeds=tuple(range(n_long)))  # fmt: skip
     course_rows, course_sentence = _course(passing(long))
-    body += [f"## Copying over training, to convergence ({steps_long} generator steps)", "",
-             *_budgets(long, study.out / "long"), "", "```", format_summary(long), "```", "",
-             "Grid points failing the gates at the end are left out of this table. Slopes are "
-             "least-squares fits over the last half of the recorded steps, per seed; intervals "
-             "are 95% t-intervals over seeds.", "", *course_rows, ""]  # fmt: skip
+    body = [f"## Copying over training, to convergence ({steps_long} generator steps)", "",
+            *_budgets(long, study.out / "long"), "", "```", format_summary(long), "```", "",
+            "Grid points failing the gates at the end are left out of this table. Slopes are "
+            "least-squares fits over the last half of the recorded steps, per seed; intervals "
+            "are 95% t-intervals over seeds.", "", *course_rows, ""]  # fmt: skip
     if course_sentence:
         body += [f"Over training: {course_sentence}.", ""]
-        headline_parts.append(f"over {steps_long} steps: {course_sentence}")
-    body += [f"The verdict is computed from {verdict_from}.", ""]
-    headline = "; ".join(headline_parts) + "."
+    return long, body, course_sentence
+
+
+def _figures(study, results, grid, long, long_spec, cal, both) -> list[str]:
+    """Draw the study's figures; their file names, in report order."""
+    grid_long, steps_long, _ = long_spec
     figures = []
     ax = plot_kappa_by_seed(results, grid=list(grid))
     figures.append(save_figure(ax, study.figure("kappa_by_seed.png"), "κ per seed").name)
@@ -298,8 +326,7 @@ def main(argv=None) -> None:
     ax.set(xlabel="start_κ (closed form)", ylabel="final κ")
     ax.legend()
     figures.append(save_figure(ax, study.figure("start_vs_end.png"), "Start vs end").name)
-    print(study.write_report("Remapping or copying, against dimension", body, figures, headline,
-                             verdict))  # fmt: skip
+    return figures
 
 
 if __name__ == "__main__":

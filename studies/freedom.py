@@ -70,6 +70,28 @@ def variants(mode: str) -> dict[str, dict]:
     return v
 
 
+def _differences(table) -> tuple[list[str], list[str]]:
+    """One line per (variant, d) paired difference from the base, Holm-corrected, and
+    the detectable ones as short phrases."""
+    body, moved = [], []
+    for _, r in table[table.variant != "base"].iterrows():
+        if not np.isfinite(r["diff"]):
+            continue
+        lo, hi = r["diff"] - r["diff_ci"], r["diff"] + r["diff_ci"]
+        sig = r["p_holm"] < 0.05
+        if r["diff"] == 0 and r["diff_ci"] == 0:  # e.g. m = d: the variant is the base here
+            body.append(f"- {r.variant}, d = {r.dim}: the same configuration as the base here")
+            continue
+        body.append(
+            f"- {r.variant}, d = {r.dim}: Δκ = {r['diff']:+.2f}, 95% CI [{lo:+.2f}, {hi:+.2f}], "
+            f"{r.test} p = {r.p:.3f}, Holm p = {r.p_holm:.3f}"
+            + (" (detectable)" if sig else " (no detectable change)")
+        )
+        if sig:
+            moved.append(f"{r.variant} at d = {r.dim} ({r['diff']:+.2f})")
+    return body, moved
+
+
 def main(argv=None) -> None:
     args = parse_args(__doc__, argv)
     study = Study("freedom", args)
@@ -99,22 +121,8 @@ def main(argv=None) -> None:
         "## Paired difference in κ from the base config, per dimension",
         "",
     ]
-    moved = []
-    for _, r in table[table.variant != "base"].iterrows():
-        if not np.isfinite(r["diff"]):
-            continue
-        lo, hi = r["diff"] - r["diff_ci"], r["diff"] + r["diff_ci"]
-        sig = r["p_holm"] < 0.05
-        if r["diff"] == 0 and r["diff_ci"] == 0:  # e.g. m = d: the variant is the base here
-            body.append(f"- {r.variant}, d = {r.dim}: the same configuration as the base here")
-            continue
-        body.append(
-            f"- {r.variant}, d = {r.dim}: Δκ = {r['diff']:+.2f}, 95% CI [{lo:+.2f}, {hi:+.2f}], "
-            f"{r.test} p = {r.p:.3f}, Holm p = {r.p_holm:.3f}"
-            + (" (detectable)" if sig else " (no detectable change)")
-        )
-        if sig:
-            moved.append(f"{r.variant} at d = {r.dim} ({r['diff']:+.2f})")
+    lines, moved = _differences(table)
+    body += lines
     body.append("")
     n_tests = int(table["p"].notna().sum())
     if moved:
