@@ -1,6 +1,7 @@
 # ---
 # jupyter:
 #   jupytext:
+#     formats: ipynb,py:percent
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -75,7 +76,7 @@ config = dmdlab.DMDConfig(
 )
 print("student σ ladder:", dmdlab.student_ladder(config))
 table = dmdlab.distill(config, seeds=2, mixture=mix)
-table[["seed", "step", "copying", "kappa", "pairing_inefficiency", "coverage_min", "loglik_gap"]]
+table[["seed", "step", "kappa", "copying", "copying_baseline", "coverage_min", "loglik_gap"]]
 
 # %% [markdown]
 # ## 4. Metrics over time
@@ -83,10 +84,10 @@ table[["seed", "step", "copying", "kappa", "pairing_inefficiency", "coverage_min
 # %%
 fig, axes = plt.subplots(1, 3, figsize=(13, 3.5))
 for seed, run in table.groupby("seed"):
-    axes[0].plot(run.step, run.copying, marker="o", label=f"seed {seed}")
+    axes[0].plot(run.step, run.kappa, marker="o", label=f"seed {seed}")
     axes[1].plot(run.step, run.coverage_min, marker="o")
     axes[2].plot(run.step, run.loglik_gap, marker="o")
-axes[0].set(xlabel="generator step", ylabel="copying score C")
+axes[0].set(xlabel="generator step", ylabel="κ (mode agreement of G(z) with T(z))")
 axes[1].set(xlabel="generator step", ylabel="worst mode share / weight")
 axes[2].set(xlabel="generator step", ylabel="log-lik gap (nats/dim)")
 axes[0].legend()

@@ -1,11 +1,15 @@
-"""Execute every notebook (jupytext percent scripts) top to bottom: `make notebooks`.
+"""Execute every notebook top to bottom and write its executed twin: `make notebooks`.
 
-Each `NN_name.py` is converted to `NN_name.ipynb` (generated, not committed) and executed
-in place with nbclient; a cell that raises fails the run. `DMDLAB_QUICK=1` selects tiny sizes.
+Each `NN_name.py` (a jupytext percent script, the source that is reviewed and diffed) is
+paired with `NN_name.ipynb` (committed with its outputs, so the figures can be read without
+running anything). This script executes each source with nbclient in full mode and writes
+the twin; a cell that raises fails the run. `DMDLAB_QUICK=1` selects tiny sizes (what the
+tests run, into a temporary directory).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -21,14 +25,38 @@ def notebooks() -> list[Path]:
     return sorted(p for p in HERE.glob("[0-9][0-9]_*.py"))
 
 
-def execute(source: Path, timeout: int = 600) -> Path:
-    """Convert ``source`` to .ipynb and execute it in the notebooks directory."""
+def cells(nb) -> list[tuple[str, str]]:
+    """(cell type, source) of each cell: what must agree between a .py and its .ipynb."""
+    return [(c.cell_type, c.source.strip()) for c in nb.cells]
+
+
+def execute(
+    source: Path, target: Path | None = None, timeout: int = 1800, progress: bool = False
+) -> Path:
+    """Execute ``source`` in the notebooks directory and write the executed notebook to
+    ``target`` (default: its .ipynb twin next to it). ``progress`` prints each code
+    cell's start with the time since the notebook began."""
     nb = jupytext.read(source)
+    t0 = time.perf_counter()
+
+    def started(cell, cell_index, **_):
+        if progress and cell.cell_type == "code":
+            print(f"  [{time.perf_counter() - t0:5.0f} s] {source.name}: cell {cell_index}",
+                  flush=True)  # fmt: skip
+
     client = nbclient.NotebookClient(
-        nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(HERE)}}
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(HERE)}},
+        on_cell_start=started,
     )
     client.execute()
-    target = source.with_suffix(".ipynb")
+    # cell ids are random per conversion; the twin is keyed by position, like the .py
+    for k, cell in enumerate(nb.cells):
+        cell["id"] = f"cell-{k}"
+    nb.metadata["dmdlab"] = {"mode": "quick" if os.environ.get("DMDLAB_QUICK") == "1" else "full"}
+    target = target or source.with_suffix(".ipynb")
     jupytext.write(nb, target)
     return target
 
@@ -36,7 +64,7 @@ def execute(source: Path, timeout: int = 600) -> Path:
 def main() -> int:
     for source in notebooks():
         t0 = time.perf_counter()
-        target = execute(source)
+        target = execute(source, progress=True)
         print(f"{target.name}: ok in {time.perf_counter() - t0:.0f} s")
     return 0
 

@@ -1,24 +1,96 @@
-"""Every notebook runs top to bottom in its quick configuration (DMDLAB_QUICK=1)."""
+"""The notebooks: each executes in quick mode, each .py agrees with its committed executed
+.ipynb twin, and `make lab` serves them as notebooks."""
 
+import json
+import os
+import shutil
+import socket
+import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
 sys.path.insert(0, str(NOTEBOOKS))
 
+jupytext = pytest.importorskip("jupytext")
 pytest.importorskip("nbclient")
-pytest.importorskip("jupytext")
 pytest.importorskip("ipykernel")
 
 import run_all  # noqa: E402
 
+SOURCES = run_all.notebooks()
 
-@pytest.mark.parametrize("source", run_all.notebooks(), ids=lambda p: p.stem)
-def test_notebook_executes(source, monkeypatch):
+
+def _outputs(nb, kind: str) -> list:
+    return [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if kind in o.get(
+        "data", {}) or o.get("output_type") == kind]  # fmt: skip
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_notebook_executes_in_quick_mode(source, monkeypatch, tmp_path):
     monkeypatch.setenv("DMDLAB_QUICK", "1")
-    target = run_all.execute(source, timeout=300)
-    assert target.exists()
-    # figures rendered inline, as a reader sees them
-    assert '"image/png"' in target.read_text()
+    target = run_all.execute(source, tmp_path / source.with_suffix(".ipynb").name, timeout=600)
+    nb = jupytext.read(target)
+    assert _outputs(nb, "image/png")  # figures rendered inline, as a reader sees them
+    assert not _outputs(nb, "error")
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_committed_twin_matches_its_source_and_shows_its_figures(source):
+    """The committed .ipynb has the .py's cells, was executed in full mode top to bottom
+    (every code cell ran, in order, none raised) and carries its figures; `make notebooks`
+    regenerates it after an edit to the .py."""
+    twin = source.with_suffix(".ipynb")
+    assert twin.exists(), f"{twin.name} missing: run `make notebooks`"
+    py, nb = jupytext.read(source), jupytext.read(twin)
+    assert run_all.cells(py) == run_all.cells(nb), f"{twin.name} drifted from {source.name}"
+    counts = [c.execution_count for c in nb.cells if c.cell_type == "code"]
+    assert counts == list(range(1, len(counts) + 1)), "not executed top to bottom"
+    assert nb.metadata.get("dmdlab", {}).get("mode") == "full"
+    assert not _outputs(nb, "error")
+    assert _outputs(nb, "image/png")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_lab_serves_the_notebooks():
+    """`make lab` (headless here) starts JupyterLab on the notebooks directory, and jupytext
+    serves each .py source as a notebook."""
+    pytest.importorskip("jupyterlab")
+    port, token = _free_port(), "dmdlab-test"
+    args = f"--no-browser --port={port} --IdentityProvider.token={token}"
+    proc = subprocess.Popen(
+        ["make", "-s", "lab", f"LAB_ARGS={args}"], cwd=ROOT, env={**os.environ},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    try:
+        listing = None
+        for _ in range(180):
+            time.sleep(1)
+            if proc.poll() is not None:
+                pytest.fail(f"make lab exited: {proc.stdout.read().decode()[-2000:]}")
+            try:
+                url = f"http://127.0.0.1:{port}/api/contents?token={token}"
+                with urllib.request.urlopen(url, timeout=5) as response:
+                    listing = json.load(response)
+                break
+            except OSError:
+                continue
+        assert listing is not None, "JupyterLab did not answer within 3 minutes"
+        served = {c["name"]: c["type"] for c in listing["content"]}
+        for source in SOURCES:
+            assert served.get(source.name) == "notebook", served  # opened through jupytext
+            assert served.get(source.with_suffix(".ipynb").name) == "notebook", served
+    finally:
+        os.killpg(proc.pid, 15)
+        proc.wait(timeout=30)
