@@ -17,7 +17,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 
 test: lint
-	$(PY) -m pytest -q -n 2 --dist loadfile
+	$(PY) -m pytest -q -n 2 --dist loadfile --durations=15
 
 sweep: $(STAMP)
 	$(PY) -m dmdlab sweep --preset default --out results/default

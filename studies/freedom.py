@@ -42,7 +42,7 @@ SETTLE = (
     "the variants at calibrated budgets"
 )
 
-DIMS = {"smoke": [2, 4], "quick": [2, 8, 32], "full": [2, 8, 32, 128, 512]}
+DIMS = {"smoke": [2], "quick": [2, 8, 32], "full": [2, 8, 32, 128, 512]}
 
 
 def variants(mode: str) -> dict[str, dict]:

@@ -9,7 +9,7 @@ from dmdlab.presets import PRESETS
 
 
 def test_default_student_covers_every_mode_in_2d():
-    table = distill(PRESETS["default"].base.replace(dim=2), 2)
+    table = distill(PRESETS["default"].base.replace(dim=2), [0])  # one seed: CI time
     first, last = (table[table.step == s] for s in (0, table.step.max()))
     assert not last.diverged.any()
     # every mode within ±50% of its weight (coverage columns are share / weight)
