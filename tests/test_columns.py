@@ -14,6 +14,16 @@ from dmdlab.evaluate import metrics_table
 S, E, N, D, K = 2, 2, 48, 2, 3
 
 
+@pytest.fixture
+def registry():
+    """COLUMNS itself, restored afterwards *in order* (monkeypatch's undo would re-insert
+    a deleted column at the end and reorder every later table in this process)."""
+    saved = dict(COLUMNS)
+    yield COLUMNS
+    COLUMNS.clear()
+    COLUMNS.update(saved)
+
+
 def _fake_output() -> tuple[DMDConfig, TrainOutput]:
     """A hand-made 2-seed, 2-record output (no training): the student equals the teacher
     at the last record, so κ there is 1 (an oracle for the table's plumbing)."""
@@ -41,13 +51,13 @@ def _fake_output() -> tuple[DMDConfig, TrainOutput]:
     return DMDConfig(dim=D, n_modes=K, steps=20, eval_every=20, eval_n=N), out
 
 
-def test_a_declared_metric_reaches_table_summary_and_cell_line(monkeypatch):
+def test_a_declared_metric_reaches_table_summary_and_cell_line(registry):
     from dmdlab import sweep
 
     config, out = _fake_output()
     mean_x = Column("mean_x", "mean first coordinate", "fidelity", summary="fidelity",
                     label="x̄", fn=lambda mix, s, t, r: jnp.mean(s[:, 0]))  # fmt: skip
-    monkeypatch.setitem(COLUMNS, "mean_x", mean_x)
+    registry["mean_x"] = mean_x
     table = metrics_table(config, out, [0, 1])
     expected = out.student_samples[:, :, :, 0].mean(-1).ravel()
     np.testing.assert_allclose(table.mean_x, expected, rtol=1e-5)
@@ -59,18 +69,20 @@ def test_a_declared_metric_reaches_table_summary_and_cell_line(monkeypatch):
     assert "x̄=" in sweep._cell_line(spec, config, table, {"wall_s": 1.0, "compile_s": 0.0})
 
 
-def test_an_undeclared_or_uncomputed_column_is_an_error(monkeypatch):
+def test_an_undeclared_or_uncomputed_column_is_an_error(registry):
     config, out = _fake_output()
-    monkeypatch.delitem(COLUMNS, "gen_loss")  # metrics_table still fills it
+    saved = dict(registry)
+    del registry["gen_loss"]  # metrics_table still fills it
     with pytest.raises(ValueError, match=r"undeclared result columns \['gen_loss'\]"):
         metrics_table(config, out, [0, 1])
-    monkeypatch.undo()
-    monkeypatch.setitem(COLUMNS, "ghost", Column("ghost", "never filled", "fidelity"))
+    registry.clear()
+    registry.update(saved)
+    registry["ghost"] = Column("ghost", "never filled", "fidelity")
     with pytest.raises(ValueError, match=r"\['ghost'\] were not computed"):
         metrics_table(config, out, [0, 1])
 
 
-def test_declarations_are_checked():
+def test_declarations_are_checked(registry):
     with pytest.raises(ValueError, match="declared twice"):
         declare("kappa", "again", "copying")
     with pytest.raises(ValueError, match="group must be one of"):
@@ -78,5 +90,6 @@ def test_declarations_are_checked():
     with pytest.raises(ValueError, match="needs a label"):
         declare("new_metric", "no label", "copying", summary="copying")
     assert "new_metric" not in COLUMNS
+    assert list(COLUMNS)[:3] == ["seed", "step", "kappa"]  # table order as declared
     check_columns(list(COLUMNS))  # the declared set itself passes
     assert set(sample_metrics()) <= set(COLUMNS)
