@@ -272,12 +272,10 @@ class DMDProgram(NamedTuple):
 
 
 # ---------------------------------------------------------------- the denoisers
-def real_denoiser(c: DMDConfig, ctx: DMDContext) -> Callable:
+def real_denoiser(c: DMDConfig, teacher, mixture, data) -> Callable:
     """The real score's denoiser (x (n, d), σ) → (n, d): the teacher network, the exact
-    mixture, or the exact denoiser of the N memorized points (``config.teacher``)."""
-    return {"network": ctx.teacher, "oracle": ctx.mixture, "memorizing": ctx.data}[
-        c.teacher
-    ].denoise
+    mixture, or the exact denoiser of the N memorized points ``data`` (``config.teacher``)."""
+    return {"network": teacher, "oracle": mixture, "memorizing": data}[c.teacher].denoise
 
 
 def student_denoiser(setting: Setting, ctx: DMDContext, params) -> Callable:
@@ -460,7 +458,7 @@ def generator_update(setting: Setting, ctx: DMDContext, student, gen_state, fake
         gan,
         reg_idx,
     )
-    real = real_denoiser(c, ctx)
+    real = real_denoiser(c, ctx.teacher, ctx.mixture, ctx.data)
     loss = jax.value_and_grad(generator_loss, has_aux=True)
     (_, (dm, gan_loss)), grads = loss(student, setting, ctx, batch, real, fake)
     updates, gen_state = _optimizers(c, ctx.hp)[0].update(grads, gen_state, student)
@@ -528,7 +526,7 @@ def dmd_setup(setting: Setting, key, hp: Hyperparams, mixture: GaussianMixture |
 
     # --- the exact world and the teacher
     mixture, data, teacher, teacher_losses = _world_and_teacher(setting, keys, hp, mixture)
-    real = {"network": teacher, "oracle": mixture, "memorizing": data}[c.teacher].denoise
+    real = real_denoiser(c, teacher, mixture, data)
 
     # --- held-out evaluation set: the same z for student and teacher
     n_ladder = c.student_steps
