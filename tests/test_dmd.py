@@ -12,7 +12,7 @@ import pytest
 
 from dmdlab import Hyperparams, distill, metrics_table, run_seeds
 from dmdlab.linear import LinearStudent, polar, train_linear_student
-from dmdlab.metrics import copying_score
+from dmdlab.metrics import copying_score, pairing_inefficiency
 from dmdlab.presets import PRESETS
 
 TINY = PRESETS["tiny"].base.replace(dim=4)  # a 32-wide net, 40 steps: seconds
@@ -69,6 +69,26 @@ def test_table_schema_and_steps(tiny_table):
     assert sorted(tiny_table.step.unique()) == [0, 20, 40]
     assert len(tiny_table) == 2 * 3 and not tiny_table.diverged.any()
     assert np.isfinite(tiny_table[["copying", "kappa", "loglik_gap"]].to_numpy()).all()
+
+
+def test_threaded_pairing_inefficiency_keeps_each_seed_and_record_in_place():
+    # the pooled solves come back as (seed, record): each must be its own sample set's ΔE
+    from types import SimpleNamespace
+
+    from dmdlab.evaluate import _pairing_inefficiencies
+
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(2, 32, 3))
+    out = SimpleNamespace(z=z, student_samples=rng.normal(size=(2, 5, 32, 3)),
+                          teacher_samples=rng.normal(size=(2, 32, 3)))  # fmt: skip
+    out.student_samples[1, 3] = 2.0 * z[1] + 1.0  # the OT coupling: ΔE = 0 there only
+    student, teacher = _pairing_inefficiencies(out)
+    expected = [[pairing_inefficiency(z[i], out.student_samples[i, e]) for e in range(5)]
+                for i in range(2)]  # fmt: skip
+    np.testing.assert_array_equal(student, expected)
+    np.testing.assert_array_equal(teacher, [pairing_inefficiency(z[i], out.teacher_samples[i])
+                                            for i in range(2)])  # fmt: skip
+    assert student[1, 3] == pytest.approx(0.0, abs=1e-9) and np.all(np.delete(student, 8) > 0.1)
 
 
 def test_same_seed_same_numbers_different_seed_different_run(tiny_table):
