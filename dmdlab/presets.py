@@ -35,7 +35,7 @@ PRESETS: dict[str, Preset] = {
     # (benchmarks/cell_cost.py). The student's batch and width stay as studied.
     "default": Preset(
         "d = 2, 8, 16 × 3 seeds, 128-wide nets, 600/1000/1200 generator steps and "
-        "2000/6000/6000 teacher steps by d; ~5 min on 2 CPU cores.",
+        "2000/6000/6000 teacher steps by d; ~6 min on 2 CPU cores.",
         DMDConfig(
             width=128,
             depth=3,
