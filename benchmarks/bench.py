@@ -2,6 +2,7 @@
 
     make bench                                       # the CPU-sized grid below
     python benchmarks/bench.py --dims 2 64 512 2048 --seeds 1 8 64 --steps 50   # GPU grid
+    python benchmarks/bench.py --dims 512 2048 --seeds 8 64 --dtypes float32 bfloat16
 
 For each d and S it prints, for the same workload (``steps`` DMD generator steps, each
 after ``fake_ratio`` fake-score updates, per seed; teacher training and evaluation
@@ -61,12 +62,15 @@ def _take(tree, i):
     return jax.tree.map(lambda x: x[i], tree)
 
 
-def bench_steps(d: int, seed_counts: list[int], steps: int, width: int, loop_max: int) -> None:
+def bench_steps(d: int, seed_counts: list[int], steps: int, width: int, loop_max: int,
+                dtype: str = "float32") -> None:  # fmt: skip
+    """Print one table: fused vs looped generator steps at each seed count S."""
     cfg = DMDConfig(dim=d, width=width, steps=steps, eval_every=steps, teacher_steps=20,
-                    ode_steps=8, eval_n=64)  # fmt: skip
+                    ode_steps=8, eval_n=64, matmul_dtype=dtype)  # fmt: skip
     program = make_program(cfg)
     gflop = model_gflop_per_step(cfg)
-    print(f"\nd={d}, width={width}: {gflop:.2f} GFLOP per generator step per seed (model)")
+    print(f"\nd={d}, width={width}, {dtype} products: {gflop:.2f} GFLOP per generator step "
+          "per seed (model)")  # fmt: skip
     print("  S | compile fused/loop (s) | fused s | loop s | loop+sync s | loop/fused "
           "| gen-steps/s/seed | seed-steps/s | GFLOP/s | program mem | peak")  # fmt: skip
 
@@ -139,17 +143,26 @@ def main() -> None:
     parser.add_argument(
         "--loop-max", type=int, default=8, help="loop over at most this many seeds; scale up"
     )
-    parser.add_argument("--ode-dims", type=int, nargs="+", default=[2, 64, 512])
+    parser.add_argument("--ode-dims", type=int, nargs="*", default=[2, 64, 512])
+    parser.add_argument(
+        "--dtypes",
+        nargs="+",
+        default=["float32"],
+        choices=["float32", "bfloat16"],
+        help="matmul_dtype of the networks (bfloat16: bf16 products, f32 parameters)",
+    )
     args = parser.parse_args()
     dev = jax.local_devices()[0]
     print(f"# {time.strftime('%Y-%m-%d')}, jax {jax.__version__}, {dev.platform}/"
           f"{dev.device_kind} × {jax.local_device_count()}, host {platform.machine()} "
           f"{platform.processor()}")  # fmt: skip
     print(f"# DMD steps: batch 256, depth 3, fake ratio 5, {args.steps} generator steps per seed")
-    for width in args.widths:
-        for d in args.dims:
-            bench_steps(d, args.seeds, args.steps, width, args.loop_max)
-    print("\nteacher ODE map, exact denoiser, K = 8, n = 4096: d | Heun steps | samples/s")
+    for dtype in args.dtypes:
+        for width in args.widths:
+            for d in args.dims:
+                bench_steps(d, args.seeds, args.steps, width, args.loop_max, dtype)
+    if args.ode_dims:
+        print("\nteacher ODE map, exact denoiser, K = 8, n = 4096: d | Heun steps | samples/s")
     for d in args.ode_dims:
         for n_steps in (40, 200):
             print(f"  {d} | {n_steps} | {bench_ode(d, 4096, n_steps):.0f}", flush=True)
