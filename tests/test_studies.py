@@ -61,9 +61,11 @@ def test_study_smoke(name, study_root):
 
 
 def test_report_collects_the_studies_that_ran(study_root):
-    missing = [n for n in STUDIES if not (study_root / n / "report.md").exists()]
-    if missing:
-        pytest.skip(f"smoke outputs missing for {missing} (run with the smoke tests)")
+    # normally the smoke tests above have written these; run alone (or reordered by a
+    # scheduler), this test runs the missing studies itself rather than skipping
+    for name in STUDIES:
+        if not (study_root / name / "report.md").exists():
+            check_smoke_run(name, study_root)
     target = study_root / "REPORT.md"
     res = _run("report", "--root", str(study_root), "--output", str(target))
     assert res.returncode == 0, res.stderr[-3000:]
