@@ -1,7 +1,7 @@
 """CPU seconds to a fidelity-passing cell: the default preset's cells, and cheaper variants.
 
     python benchmarks/cell_cost.py                   # every variant × d = 2, 8, 16; ~25 min
-    python benchmarks/cell_cost.py --variants default "width 64" --dims 2
+    python benchmarks/cell_cost.py --variants "teacher batch 512 (before)" --dims 2
 
 Each variant changes fields of the default preset's cells (the same per-d budgets) and is
 run as `make sweep` runs a cell: 3 seeds in one program, cold (the compilation cache is
@@ -24,37 +24,29 @@ from pathlib import Path
 import jax
 import pandas as pd
 
-from dmdlab import distill
+from dmdlab import SweepSpec, distill
 from dmdlab.analysis import fidelity_flags, final_rows, mean_ci, remap_rate
 from dmdlab.distill import training_macs
 from dmdlab.presets import PRESETS
 
-# What each variant cuts (cost model in benchmarks/README.md):
-#   teacher batch 256 — half the teacher's samples (its targets are exact, so its
-#     gradient noise comes from x0 and σ draws only);
+# What each variant changes in the default preset (whose teacher batch is 256 since the
+# first run of this script; cost model in benchmarks/README.md):
+#   teacher batch 512 — the preset before: twice the teacher's samples;
 #   batch 128 — half the student's and fake score's samples per step;
 #   width 64 — a quarter of the hidden layers' multiply-adds (still wider than d ≤ 16).
 VARIANTS = {
-    "default": {},
-    "teacher batch 256": {"teacher_batch_size": 256},
-    "batch 128": {"batch_size": 128},
-    "width 64": {"width": 64},
-    "teacher batch 256 + batch 128": {"teacher_batch_size": 256, "batch_size": 128},
-    "all three": {"teacher_batch_size": 256, "batch_size": 128, "width": 64},
+    "teacher batch 512 (before)": {"teacher_batch_size": 512},
+    "teacher batch 256 (default now)": {},
+    "batch 128": {"teacher_batch_size": 512, "batch_size": 128},
+    "width 64": {"teacher_batch_size": 512, "width": 64},
+    "teacher batch 256 + batch 128": {"batch_size": 128},
+    "all three": {"batch_size": 128, "width": 64},
 }
 
 
 def default_cells(dims=None) -> list:
-    """The default preset's configs (its zipped per-d budgets), optionally only ``dims``."""
-    preset = PRESETS["default"]
-    (field, values), = preset.grid.items()  # fmt: skip
-    cells = []
-    for i, v in enumerate(values):
-        tied = {k: vs[i] for k, vs in preset.zipped.items()}
-        config = preset.base.replace(**{field: v}, **tied)
-        if dims is None or config.dim in dims:
-            cells.append(config)
-    return cells
+    """The default preset's configs (what `make sweep` runs), optionally only ``dims``."""
+    return [c for c in SweepSpec.build("default").cells() if dims is None or c.dim in dims]
 
 
 def measure(config, seeds: int) -> dict:
@@ -65,7 +57,7 @@ def measure(config, seeds: int) -> dict:
     flags = fidelity_flags(table)
     last = final_rows(table)
     kappa, kappa_ci, _ = mean_ci(last.kappa.to_numpy())
-    rate = remap_rate(table.assign(cell=0))
+    rate = remap_rate(table)
     return {
         "compile_s": table.attrs["compile_s"],
         "run_s": table.attrs["run_s"],
@@ -97,7 +89,7 @@ def main() -> None:
             budget = {"steps": config.steps, "teacher_steps": config.teacher_steps}
             row = {"variant": name, "dim": config.dim, **budget, **measure(config, args.seeds)}
             rows.append(row)
-            print(f"{name:>29} d={row['dim']:<3} compile {row['compile_s']:5.1f} s  run "
+            print(f"{name:>31} d={row['dim']:<3} compile {row['compile_s']:5.1f} s  run "
                   f"{row['run_s']:6.1f} s  {row['macs_per_seed']:.2g} MACs/seed  "
                   f"{'passes' if row['passes'] else 'FAILS: ' + row['why']}  "
                   f"κ {row['kappa']:.2f} ± {row['kappa_ci']:.2f}  remap "
