@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 
 from dmdlab import DMDConfig, GaussianMixture, Hyperparams, teacher_map
-from dmdlab.dmd import make_program
+from dmdlab.engine import make_program
 
 
 def model_gflop_per_step(cfg: DMDConfig) -> float:

@@ -8,7 +8,7 @@ Data flows one way: config → mixture/teacher → trainer → metrics → resul
 
 The names below are the public API (the README's library tour and the notebooks use
 only these and the ``metrics``, ``analysis`` and ``plotting`` modules). Everything else
-is reachable through its module (e.g. ``dmdlab.dmd.make_program`` for the engine's
+is reachable through its module (e.g. ``dmdlab.engine.make_program`` for the engine's
 pieces, ``dmdlab.linear`` for the linear-Gaussian case) and may change between versions.
 """
 
@@ -16,7 +16,7 @@ from dmdlab import analysis, metrics
 from dmdlab.compile_cache import enable_compilation_cache
 from dmdlab.config import DMDConfig
 from dmdlab.distill import distill, run_seeds
-from dmdlab.dmd import Hyperparams, TrainOutput, make_train, student_ladder
+from dmdlab.engine import Hyperparams, TrainOutput, make_train, student_ladder
 from dmdlab.evaluate import metrics_table
 from dmdlab.mixture import GaussianMixture
 from dmdlab.ode import teacher_map, teacher_path

@@ -2,37 +2,68 @@
 
 A column's declaration says what it means, where it is summarised (and under which short
 label) and which direction is better. A *sample metric* also carries its function
-``fn(mixture, student, teacher, reference)`` of one recorded sample set (each (n, d)),
-returning a scalar or a (K,) array. ``evaluate.metrics_table`` computes every sample
+``fn(ev)`` of one recorded sample set, an :class:`EvalSet` (mixture, student, teacher,
+reference (each (n, d)), the noises' classes (n,) or None, the teacher's one-step output
+(n, d)), returning a scalar or a (K,) array. ``evaluate.metrics_table`` computes every sample
 metric, fills the other columns itself, and refuses a row whose columns differ from the
 declared ones, so a metric cannot be dropped or added silently. Summaries and the printed
 tables are derived from the declarations.
 
-To add a metric: write its function (usually in ``dmdlab.metrics``) and one
-``declare(...)`` here.
+To add a metric: write its function (usually in ``dmdlab.metrics``) and one ``C(...)``
+line in :func:`_declarations`. The table is immutable; code reads it through the
+functions below at call time, so a test may swap the whole table (``table_of``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import types
 from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from dmdlab import metrics as m
-from dmdlab.dmd import ERROR_SIGMAS
+from dmdlab.engine import ERROR_SIGMAS
 
 __all__ = [
     "COLUMNS",
     "Column",
     "check_columns",
-    "declare",
+    "column",
+    "column_names",
+    "error_column",
     "sample_metrics",
     "summary_labels",
+    "table_of",
 ]
 
 GROUPS = ("key", "copying", "fidelity", "start", "training", "bookkeeping")
+
+
+class EvalSet(NamedTuple):
+    """One recorded sample set, as every sample metric sees it."""
+
+    mixture: object  # the data distribution
+    student: object  # (n, d) G(z)
+    teacher: object  # (n, d) T(z)
+    reference: object  # (n, d) true samples
+    classes: object  # (n,) the noises' classes (class-conditional world), or None
+    onestep: object  # (n, d) the teacher's one-step output T₁(z)
+
+    def groups(self):
+        """Who counts as a "random pair": the same class when generation is
+        class-conditional, anyone otherwise (all zeros)."""
+        if self.classes is not None:
+            return self.classes
+        return jnp.zeros(self.student.shape[0], jnp.int32)
+
+    def modes(self):
+        """The unit inside which copying is measured: the class, or T(z)'s mode."""
+        return self.classes if self.classes is not None else self.mixture.assign(self.teacher)
+
+
 SUMMARIES = ("copying", "fidelity")
 DIRECTIONS = ("higher", "lower")
 
@@ -52,14 +83,9 @@ class Column:
     fn: Callable | None = None
 
 
-COLUMNS: dict[str, Column] = {}
-
-
-def declare(name: str, doc: str, group: str, *, summary=None, label=None, better=None,
+def _column(name: str, doc: str, group: str, *, summary=None, label=None, better=None,
             fn=None) -> Column:  # fmt: skip
-    """Register a column (in table order); errors name the field and the allowed values."""
-    if name in COLUMNS:
-        raise ValueError(f"column {name!r} is declared twice")
+    """One column, checked; errors name the field and the allowed values."""
     if group not in GROUPS:
         raise ValueError(f"column {name!r}: group must be one of {GROUPS}, got {group!r}")
     if summary not in (None, *SUMMARIES):
@@ -68,8 +94,28 @@ def declare(name: str, doc: str, group: str, *, summary=None, label=None, better
         raise ValueError(f"column {name!r}: a summarised column needs a label")
     if better not in (None, *DIRECTIONS):
         raise ValueError(f"column {name!r}: better must be one of {DIRECTIONS} or None")
-    COLUMNS[name] = column = Column(name, doc, group, summary, label, better, fn)
-    return column
+    return Column(name, doc, group, summary, label, better, fn)
+
+
+def table_of(columns) -> types.MappingProxyType:
+    """An immutable name → :class:`Column` table (in the given order) from ``columns``;
+    a repeated name is an error."""
+    table: dict[str, Column] = {}
+    for column in columns:
+        if column.name in table:
+            raise ValueError(f"column {column.name!r} is declared twice")
+        table[column.name] = column
+    return types.MappingProxyType(table)
+
+
+def column_names() -> list[str]:
+    """Every declared column, in table order."""
+    return list(COLUMNS)
+
+
+def column(name: str) -> Column:
+    """The declaration of column ``name``."""
+    return COLUMNS[name]
 
 
 def sample_metrics() -> dict[str, Callable]:
@@ -96,86 +142,133 @@ def check_columns(names) -> None:
         raise ValueError(f"declared result columns {missing} were not computed")
 
 
-def _kept(mix, s, t, r):
-    return m.kept_fractions(mix, s, t)
+def _kept(e: EvalSet):
+    return m.kept_fractions(e.mixture, e.student, e.teacher)
 
 
 def _coverage(mix, s):
     return m.coverage(mix, s) / mix.weights  # 1 = exactly the mode's share
 
 
+def _copying_norm(e: EvalSet):
+    base = m.copying_baseline(e.mixture, e.teacher)
+    return (m.copying_score(e.student, e.teacher) - base) / (1.0 - base)
+
+
+def _sliced_w2(e: EvalSet):
+    w2 = m.sliced_wasserstein(jax.random.key(0), e.student, e.reference)
+    return w2 / jnp.sqrt(e.mixture.variance())
+
+
+def _ratio_quantile(q: float):
+    return lambda e: jnp.quantile(m.distance_ratios(e.student, e.teacher, e.groups()), q)
+
+
 # ---------------------------------------------------------------- the declarations
-declare("seed", "seed of the run", "key")
-declare("step", "generator step of the record", "key")
-declare("kappa", "Cohen's κ of G(z)'s mode against T(z)'s (SCIENCE.md §5)", "copying",
-        summary="copying", label="κ", better="higher",
-        fn=lambda mix, s, t, r: m.mode_agreement(mix, s, t)[1])  # fmt: skip
-declare("mode_agreement", "share of z whose G(z) is in T(z)'s mode", "copying",
-        fn=lambda mix, s, t, r: m.mode_agreement(mix, s, t)[0])  # fmt: skip
-declare("within_mode", "within-mode copying among agreeing pairs", "copying",
-        summary="copying", label="within-mode", better="higher",
-        fn=lambda mix, s, t, r: m.within_mode_copying(mix, s, t))  # fmt: skip
-declare("remap_share", "share of T's modes remapped (kept fraction < ½)", "copying",
-        summary="copying", label="remapped",
-        fn=lambda mix, s, t, r: jnp.sum(_kept(mix, s, t, r) < 0.5)
-        / jnp.sum(jnp.isfinite(_kept(mix, s, t, r))))  # fmt: skip
-declare("kept_min", "smallest kept fraction over T's modes", "copying",
-        fn=lambda mix, s, t, r: jnp.nanmin(_kept(mix, s, t, r)))  # fmt: skip
-declare("remapped_modes", "T's modes with kept fraction < ½ (NaN modes count as kept)",
-        "copying", fn=lambda mix, s, t, r: jnp.sum(_kept(mix, s, t, r) < 0.5))  # fmt: skip
-declare("teacher_modes", "modes T sends any noise to", "copying",
-        fn=lambda mix, s, t, r: jnp.sum(jnp.isfinite(_kept(mix, s, t, r))))  # fmt: skip
-declare("kept_by_mode", "per teacher mode, the share of its noise G keeps there (K,)",
-        "copying", fn=_kept)  # fmt: skip
-declare("copying", "C: paired vs unpaired distance (1 = G equals T)", "copying",
-        summary="copying", label="C", better="higher",
-        fn=lambda mix, s, t, r: m.copying_score(s, t))  # fmt: skip
-declare("copying_baseline", "C of a student that never picks T's mode", "copying",
-        summary="copying", label="C_baseline",
-        fn=lambda mix, s, t, r: m.copying_baseline(mix, t))  # fmt: skip
-declare("copying_norm", "(C − baseline)/(1 − baseline)", "copying",
-        fn=lambda mix, s, t, r: (m.copying_score(s, t) - m.copying_baseline(mix, t))
-        / (1.0 - m.copying_baseline(mix, t)))  # fmt: skip
-declare("pairing_inefficiency", "ΔE: transport cost of G's pairing over the OT one", "copying",
-        summary="copying", label="ΔE")  # fmt: skip
-declare("teacher_pairing_inefficiency", "ΔE of the teacher's pairing", "copying")
-declare("coverage_min", "worst mode's sample share / its weight", "fidelity",
-        summary="fidelity", label="cov_min", better="higher",
-        fn=lambda mix, s, t, r: jnp.min(_coverage(mix, s)))  # fmt: skip
-declare("coverage_max", "best mode's sample share / its weight", "fidelity",
-        fn=lambda mix, s, t, r: jnp.max(_coverage(mix, s)))  # fmt: skip
-declare("loglik_gap", "log-likelihood gap to true samples, nats/dim", "fidelity",
-        summary="fidelity", label="gap/d", better="lower",
-        fn=lambda mix, s, t, r: m.loglik_gap(mix, s, r))  # fmt: skip
-declare("sliced_w2", "sliced W2 to true samples, in data standard deviations", "fidelity",
-        better="lower", fn=lambda mix, s, t, r: m.sliced_wasserstein(jax.random.key(0), s, r)
-        / jnp.sqrt(mix.variance()))  # fmt: skip
-declare("teacher_coverage_min", "coverage_min of T(z)", "fidelity", better="higher")
-declare("teacher_loglik_gap", "loglik_gap of T(z)", "fidelity", summary="fidelity",
-        label="gap/d_teacher", better="lower")  # fmt: skip
-_LOSSES = {
-    "gen_loss": "distribution-matching loss",
-    "fake_loss": "fake-score loss",
-    "gan_gen_loss": "generator GAN loss",
-    "gan_disc_loss": "discriminator loss",
+# Every loss a method can fill (``Method.losses_filled``); a method leaves the others NaN.
+LOSSES = {
+    "dm_loss": "DMD's distribution-matching loss ½‖x − sg(x − g)‖² (DMD2)",
+    "fake_loss": "fake score's denoising loss (DMD2, SiD)",
+    "gan_gen_loss": "generator's GAN loss, 0 when off (DMD2)",
+    "gan_disc_loss": "discriminator's loss, 0 when off (DMD2)",
 }
-for _name, _doc in _LOSSES.items():
-    declare(_name, f"mean {_doc} since the last record", "training")
-declare("teacher_loss", "final teacher training loss", "training")
-declare("teacher_map_agree", "share of z whose T(z) has the exact ODE map's mode", "start",
-        summary="fidelity", label="T_map_agree", better="higher")  # fmt: skip
-declare("teacher_err_smax", "real score's σ_max error / the z-dependent signal", "start",
-        summary="fidelity", label="T_err_σmax", better="lower")  # fmt: skip
-declare("start_alignment", "corr. of the student's step-0 tilt with the exact one", "start",
-        summary="fidelity", label="start_align")  # fmt: skip
-declare("start_tilt_kappa", "κ(mode the step-0 tilt points at, T(z)'s mode)", "start")
-declare("start_kappa", "κ of the exact tilt against the exact map", "start",
-        summary="fidelity", label="start_κ")  # fmt: skip
 
 
-for _who in ("teacher", "fake"):
-    for _s in ERROR_SIGMAS:
-        declare(f"{_who}_err_s{_s:g}", f"{_who} score's excess denoiser error at σ = {_s:g}",
-                "fidelity", better="lower")  # fmt: skip
-declare("diverged", "the record is at or after the seed's first non-finite step", "bookkeeping")
-declare("diverged_step", "first non-finite generator step, −1 if none", "bookkeeping")
+def _declarations() -> list[Column]:
+    C = _column  # one letter keeps the table readable
+    cols = [
+        C("seed", "seed of the run", "key"),
+        C("step", "generator step of the record", "key"),
+        C("kappa", "Cohen's κ of G(z)'s mode against T(z)'s (SCIENCE.md §5)", "copying",
+          summary="copying", label="κ", better="higher",
+          fn=lambda e: m.mode_agreement(e.mixture, e.student, e.teacher)[1]),
+        C("mode_agreement", "share of z whose G(z) is in T(z)'s mode", "copying",
+          fn=lambda e: m.mode_agreement(e.mixture, e.student, e.teacher)[0]),
+        C("within_mode", "within-mode copying among agreeing pairs", "copying",
+          summary="copying", label="within-mode", better="higher",
+          fn=lambda e: m.within_mode_copying(e.mixture, e.student, e.teacher)),
+        C("remap_share", "share of T's modes remapped (kept fraction < ½)", "copying",
+          summary="copying", label="remapped",
+          fn=lambda e: jnp.sum(_kept(e) < 0.5) / jnp.sum(jnp.isfinite(_kept(e)))),
+        C("kept_min", "smallest kept fraction over T's modes", "copying",
+          fn=lambda e: jnp.nanmin(_kept(e))),
+        C("remapped_modes", "T's modes with kept fraction < ½ (NaN modes count as kept)",
+          "copying", fn=lambda e: jnp.sum(_kept(e) < 0.5)),
+        C("teacher_modes", "modes T sends any noise to", "copying",
+          fn=lambda e: jnp.sum(jnp.isfinite(_kept(e)))),
+        C("kept_by_mode", "per teacher mode, the share of its noise G keeps there (K,)",
+          "copying", fn=_kept),
+        C("within_mode_centred", "within-mode copying, centred on each side's own mode means",
+          "copying", fn=lambda e: m.within_mode_centred(e.mixture, e.student, e.teacher)),
+        C("copying_within", "C inside each class (conditional) or T(z)'s mode", "copying",
+          summary="copying", label="C_within", better="higher",
+          fn=lambda e: m.copying_within(e.student, e.teacher, e.modes())),
+        C("distance_ratio", "mean per-sample ‖G − T‖ / mean ‖G − T(z′)‖ (0 = copy, 1 = random)",
+          "copying", summary="copying", label="dist_ratio", better="lower",
+          fn=lambda e: jnp.mean(m.distance_ratios(e.student, e.teacher, e.groups()))),
+        C("distance_ratio_q50", "median of the per-sample distance ratio", "copying",
+          fn=_ratio_quantile(0.5)),
+        C("distance_ratio_q25", "first quartile of the per-sample distance ratio", "copying",
+          fn=_ratio_quantile(0.25)),
+        C("distance_ratio_q75", "third quartile of the per-sample distance ratio", "copying",
+          fn=_ratio_quantile(0.75)),
+        C("onestep_ratio", "median ‖G − T‖ / ‖T₁ − T‖, T₁ the teacher's one-step output",
+          "copying", fn=lambda e: m.onestep_ratio(e.student, e.teacher, e.onestep)),
+        C("assignment_match", "share the optimal G↔T assignment pairs with its own T(z)",
+          "copying"),
+        C("assignment_excess", "G's pairing to T over the optimal assignment (0 = optimal)",
+          "copying"),
+        C("copying", "C: paired vs unpaired distance (1 = G equals T)", "copying",
+          summary="copying", label="C", better="higher",
+          fn=lambda e: m.copying_score(e.student, e.teacher)),
+        C("copying_baseline", "C of a student that never picks T's mode", "copying",
+          summary="copying", label="C_baseline",
+          fn=lambda e: m.copying_baseline(e.mixture, e.teacher)),
+        C("copying_norm", "(C − baseline)/(1 − baseline)", "copying",
+          fn=_copying_norm),
+        C("pairing_inefficiency", "ΔE: transport cost of G's pairing over the OT one",
+          "copying", summary="copying", label="ΔE"),
+        C("teacher_pairing_inefficiency", "ΔE of the teacher's pairing", "copying"),
+        C("coverage_min", "worst mode's sample share / its weight", "fidelity",
+          summary="fidelity", label="cov_min", better="higher",
+          fn=lambda e: jnp.min(_coverage(e.mixture, e.student))),
+        C("coverage_max", "best mode's sample share / its weight", "fidelity",
+          fn=lambda e: jnp.max(_coverage(e.mixture, e.student))),
+        C("loglik_gap", "log-likelihood gap to true samples, nats/dim", "fidelity",
+          summary="fidelity", label="gap/d", better="lower",
+          fn=lambda e: m.loglik_gap(e.mixture, e.student, e.reference, e.classes)),
+        C("sliced_w2", "sliced W2 to true samples, in data standard deviations", "fidelity",
+          better="lower", fn=_sliced_w2),
+        C("teacher_coverage_min", "coverage_min of T(z)", "fidelity", better="higher"),
+        C("teacher_loglik_gap", "loglik_gap of T(z)", "fidelity", summary="fidelity",
+          label="gap/d_teacher", better="lower"),
+        *(C(name, f"mean {doc} since the last record", "training")
+          for name, doc in LOSSES.items()),
+        C("teacher_loss", "final teacher training loss", "training"),
+        C("teacher_map_agree", "share of z whose T(z) has the exact ODE map's mode", "start",
+          summary="fidelity", label="T_map_agree", better="higher"),
+        C("teacher_err_smax", "real score's σ_max error / the z-dependent signal", "start",
+          summary="fidelity", label="T_err_σmax", better="lower"),
+        C("start_alignment", "corr. of the student's step-0 tilt with the exact one", "start",
+          summary="fidelity", label="start_align"),
+        C("start_tilt_kappa", "κ(mode the step-0 tilt points at, T(z)'s mode)", "start"),
+        C("start_kappa", "κ of the exact tilt against the exact map", "start",
+          summary="fidelity", label="start_κ"),
+        C("init_error", "the start's error against the teacher's one-step output / (d Var)",
+          "start"),
+        *(C(error_column(who, s), f"{who} score's excess denoiser error at σ = {s:g}",
+            "fidelity", better="lower")
+          for who in ("teacher", "fake") for s in ERROR_SIGMAS),
+        C("diverged", "the record is at or after the seed's first non-finite step",
+          "bookkeeping"),
+        C("diverged_step", "first non-finite generator step, −1 if none", "bookkeeping"),
+    ]  # fmt: skip
+    return cols
+
+
+def error_column(who: str, sigma: float) -> str:
+    """The column of ``who``'s ("teacher" or "fake") excess denoiser error at ``sigma``."""
+    return f"{who}_err_s{sigma:g}"
+
+
+COLUMNS = table_of(_declarations())

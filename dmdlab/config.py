@@ -20,11 +20,15 @@ from typing import Any
 __all__ = ["DYNAMIC_FIELDS", "DMDConfig", "parse_field_value"]
 
 _CHOICES = {
+    "world": ("mixture", "blobs"),
+    "parametrization": ("ve", "flow"),
     "teacher": ("network", "oracle", "memorizing"),
     "teacher_target": ("exact", "samples"),
     "teacher_sigma": ("focused", "edm"),
     "skip": ("learned", "edm"),
-    "init": ("teacher", "random"),
+    "init": ("teacher", "regressed", "random"),
+    "generator": ("denoiser", "mlp"),
+    "gen_activation": ("silu", "relu", "gelu"),
     "start": ("network", "exact"),
     "matmul_dtype": ("float32", "bfloat16"),
 }
@@ -69,11 +73,15 @@ class DMDConfig:
     """
 
     # data
+    world: str = "mixture"
     dim: int = 8
     n_modes: int = 8
     mode_std: float = 0.2
     intrinsic_dim: int | None = None
+    class_dim: int | None = None
+    mean_radius: float | None = None
     # noise
+    parametrization: str = "ve"
     sigma_max: float = 80.0
     sigma_data: float = 1.0
     # networks
@@ -91,10 +99,16 @@ class DMDConfig:
     memorize_n: int = 64
     # student
     init: str = "teacher"
+    init_steps: int = 1000
+    generator: str = "denoiser"
+    gen_width: int | None = None
+    gen_depth: int | None = None
+    gen_activation: str = "silu"
     start: str = "network"
     student_steps: int = 1
     student_sigma_min: float = 0.5
-    # DMD training
+    # distillation
+    method: str = "dmd2"
     steps: int = 600
     fake_ratio: int = 5
     batch_size: int = 256
@@ -114,16 +128,29 @@ class DMDConfig:
     def __post_init__(self):
         for f in dataclasses.fields(self):
             _check_type(f.name, getattr(self, f.name), _field_types()[f.name])
+            if (
+                _unwrap_optional(_field_types()[f.name])[0] is float
+                and getattr(self, f.name) is not None
+            ):
+                # 80 and 80.0 are one config: one hash, one cell id
+                object.__setattr__(self, f.name, float(getattr(self, f.name)))
         errors = []
 
         def need(ok, field, allowed):
             if not ok:
                 errors.append(f"{field}={getattr(self, field)!r} is invalid: allowed {allowed}")
 
-        for name, choices in _CHOICES.items():
+        for name, choices in {**_CHOICES, "method": _methods()}.items():
             need(getattr(self, name) in choices, name, " | ".join(map(repr, choices)))
-        for name in ("dim", "n_modes", "width", "depth", "steps", "fake_ratio", "eval_every"):
+        for name in ("width", "depth", "steps", "fake_ratio", "eval_every"):
             need(getattr(self, name) >= 1, name, "an integer >= 1")
+        # one dimension has no noise plane, one mode no κ: refused, not half supported
+        need(self.dim >= 2, "dim", "an integer >= 2")
+        need(self.n_modes >= 2, "n_modes", "an integer >= 2 (κ is undefined for one mode)")
+        for name in ("gen_width", "gen_depth"):
+            need(getattr(self, name) is None or getattr(self, name) >= 1, name,
+                 "None (the teacher's) or an integer >= 1")  # fmt: skip
+        self._check_protocol(need)
         for name in ("student_steps",):
             need(getattr(self, name) >= 1, name, "an integer >= 1")
         need(self.batch_size >= 2, "batch_size", "an integer >= 2")
@@ -156,6 +183,31 @@ class DMDConfig:
         )
         if errors:
             raise ValueError("invalid DMDConfig: " + "; ".join(errors))
+
+    def _check_protocol(self, need) -> None:
+        """The world, the parametrization and the student protocol fit together."""
+        blobs = self.world == "blobs"
+        need(self.class_dim is None or (blobs and 1 <= self.class_dim <= self.dim), "class_dim",
+             f"None, or with world='blobs' an integer in [1, dim={self.dim}]")  # fmt: skip
+        need(self.mean_radius is None or (blobs and 0 < self.mean_radius < float("inf")),
+             "mean_radius", "None, or with world='blobs' a finite number > 0")  # fmt: skip
+        need(not (blobs and self.intrinsic_dim is not None), "intrinsic_dim",
+             "None with world='blobs' (each class has its own class_dim subspace)")  # fmt: skip
+        need(not (blobs and self.teacher == "memorizing"), "teacher",
+             "'network' | 'oracle' with world='blobs'")  # fmt: skip
+        need(self.init != "teacher" or self.generator == "denoiser", "init",
+             "'regressed' | 'random' with generator='mlp' (no weights to copy)")  # fmt: skip
+        mlp = self.generator == "mlp"
+        need(not mlp or self.student_steps == 1, "student_steps",
+             "1 with generator='mlp' (a one-step generator)")  # fmt: skip
+        need(not mlp or self.start == "network", "start", "'network' with generator='mlp'")
+        need(self.init != "regressed" or self.init_steps >= 1, "init_steps",
+             "an integer >= 1 with init='regressed'")  # fmt: skip
+
+    @property
+    def conditional(self) -> bool:
+        """Class-conditional generation: the blobs world (one class per component)."""
+        return self.world == "blobs"
 
     # ------------------------------------------------------------------ helpers
     def replace(self, **changes) -> DMDConfig:
@@ -191,6 +243,13 @@ class DMDConfig:
     def n_evals(self) -> int:
         """Number of recorded evaluations, step 0 included."""
         return self.steps // self.eval_every + 1
+
+
+def _methods() -> tuple[str, ...]:
+    # the registry, read when a config is built (it imports the engine, which imports this)
+    from dmdlab.methods import METHODS
+
+    return tuple(METHODS)
 
 
 def field_names() -> list[str]:

@@ -14,7 +14,7 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from dmdlab.config import DMDConfig
-from dmdlab.dmd import Hyperparams, TrainOutput, make_train
+from dmdlab.engine import Hyperparams, TrainOutput, make_train
 from dmdlab.evaluate import metrics_table
 from dmdlab.mixture import GaussianMixture
 
@@ -47,11 +47,14 @@ SMALL_PROGRAM_MACS = 2e10
 def training_macs(config: DMDConfig) -> float:
     """Rough multiply-adds of one seed's training: network passes × samples × weights.
 
-    Teacher: forward + backward (≈ 3 passes) per sample; each DMD step: the fake score's
-    ``fake_ratio`` updates and the generator's (student, real and fake passes)."""
+    Teacher: forward + backward (≈ 3 passes) per sample; each step of the method: the
+    passes it declares (``Method.passes``, e.g. DMD2's fake-score updates and the
+    generator's student, real and fake passes) per sample of the batch."""
+    from dmdlab.methods import get_method
+
     weights = config.width**2 * max(config.depth - 1, 1) + 2 * config.width * (config.dim + 64)
     teacher = 3 * config.teacher_steps * config.teacher_batch_size
-    per_step = (3 * config.fake_ratio + 6) * config.batch_size * config.student_steps
+    per_step = get_method(config.method).passes(config) * config.batch_size
     return float(weights * (teacher + config.steps * per_step))
 
 
@@ -131,8 +134,12 @@ def _count_disk_hits(event: str, **_) -> None:
         _EVENTS["disk"] += 1
 
 
-jax.monitoring.register_event_duration_secs_listener(_count_backend)
-jax.monitoring.register_event_listener(_count_disk_hits)
+@functools.cache
+def _listen() -> None:
+    """Install the two listeners, once per process, when a program is first timed (not
+    on import: importing dmdlab should not change JAX's process-wide state)."""
+    jax.monitoring.register_event_duration_secs_listener(_count_backend)
+    jax.monitoring.register_event_listener(_count_disk_hits)
 
 
 def _compile_source(before: dict) -> str:
@@ -199,6 +206,7 @@ def run_seeds(
         fn = _sharded(config.static_part(), n_dev, mixture)
     report = phase or (lambda _: None)
     report("compiling")
+    _listen()
     before = dict(_EVENTS)
     t0 = time.perf_counter()
     lowered = fn.lower(keys, hp)

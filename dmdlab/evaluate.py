@@ -10,52 +10,85 @@ import jax
 import numpy as np
 import pandas as pd
 
-from dmdlab.columns import COLUMNS, check_columns, sample_metrics
+from dmdlab.columns import (
+    LOSSES,
+    EvalSet,
+    check_columns,
+    column_names,
+    error_column,
+    sample_metrics,
+)
 from dmdlab.config import DMDConfig
-from dmdlab.dmd import ERROR_SIGMAS, TrainOutput
-from dmdlab.metrics import pairing_inefficiency
+from dmdlab.engine import ERROR_SIGMAS, TrainOutput
+from dmdlab.metrics import assignment_copying, pairing_inefficiency
+
+# The host's exact assignments (ΔE, the G ↔ T assignment) use the first HOST_N evaluation
+# noises: an n × n solve costs O(n³), ~50 ms at 512 and ~3 s at 2048, once per record.
+HOST_N = 512
 
 __all__ = ["metric_columns", "metrics_table"]
 
 
 def metric_columns() -> list[str]:
     """The metrics table's columns before the config fields, in order (dmdlab.columns)."""
-    return list(COLUMNS)
+    return column_names()
 
 
 @functools.lru_cache(maxsize=8)
-def _sample_program(names: tuple[str, ...]):
-    """jit of every declared sample metric of one recorded sample set (n, d) against its
-    teacher; rebuilt when the declarations change (keyed by their names)."""
-    fns = sample_metrics()
+def _sample_program(metrics: tuple[tuple[str, object], ...]):
+    """jit of the sample metrics ``metrics`` ((name, fn) pairs) of one recorded sample set
+    (n, d) against its teacher; keyed by the functions themselves, so a different column
+    table gets its own program."""
 
     @jax.jit
-    def run(mixture, teacher, reference, student):
-        return {name: fns[name](mixture, student, teacher, reference) for name in names}
+    def run(mixture, teacher, reference, classes, onestep, student):
+        ev = EvalSet(mixture, student, teacher, reference, classes, onestep)
+        return {name: fn(ev) for name, fn in metrics}
 
     return run
 
 
-def _pairing_inefficiencies(out: TrainOutput) -> tuple[np.ndarray, np.ndarray]:
-    """ΔE of the student at every (seed, record), (S, E), and of the teacher, (S,).
+def _pool_map(fn, jobs) -> list:
+    """``fn`` over ``jobs`` in a thread pool, one per core: SciPy's assignment solver
+    releases the GIL, and each solve is independent (the same numbers as one by one)."""
+    with ThreadPoolExecutor(max_workers=min(os.cpu_count() or 1, max(len(jobs), 1))) as pool:
+        return list(pool.map(fn, jobs))
 
-    One exact assignment per sample set, on the host; SciPy's solver releases the GIL,
-    so they run in a thread pool, one per core (the same numbers as one by one: each
-    solve is independent). Solved one by one they took ~7 s of the ~15 s metrics table of a
-    3-seed default-preset cell at d = 8 (153 + 3 solves of 512 × 512)."""
+
+def _pairing_inefficiencies(out: TrainOutput) -> tuple[np.ndarray, np.ndarray]:
+    """ΔE of the student at every (seed, record), (S, E), and of the teacher, (S,), on
+    the first :data:`HOST_N` evaluation noises.
+
+    One exact assignment per sample set, on the host, in a thread pool (solved one by one
+    they took ~7 s of the ~15 s metrics table of a 3-seed default-preset cell at d = 8:
+    153 + 3 solves of 512 × 512)."""
     n_seeds, n_evals = out.student_samples.shape[:2]
-    jobs = [(out.z[i], out.student_samples[i, e]) for i in range(n_seeds) for e in range(n_evals)]
-    jobs += [(out.z[i], out.teacher_samples[i]) for i in range(n_seeds)]
-    with ThreadPoolExecutor(max_workers=min(os.cpu_count() or 1, len(jobs))) as pool:
-        values = np.asarray(list(pool.map(lambda job: pairing_inefficiency(*job), jobs)))
+    h = slice(0, HOST_N)
+    jobs = [(out.z[i, h], out.student_samples[i, e, h])
+            for i in range(n_seeds) for e in range(n_evals)]  # fmt: skip
+    jobs += [(out.z[i, h], out.teacher_samples[i, h]) for i in range(n_seeds)]
+    values = np.asarray(_pool_map(lambda job: pairing_inefficiency(*job), jobs))
     return values[: n_seeds * n_evals].reshape(n_seeds, n_evals), values[n_seeds * n_evals :]
 
 
+def _assignments(out: TrainOutput) -> np.ndarray:
+    """(match share, excess) of the optimal G ↔ T assignment at every (seed, record),
+    (S, E, 2), on the first :data:`HOST_N` noises (inside each class when conditional)."""
+    n_seeds, n_evals = out.student_samples.shape[:2]
+    h = slice(0, HOST_N)
+    jobs = [(out.student_samples[i, e, h], out.teacher_samples[i, h],
+             None if out.classes is None else out.classes[i, h])
+            for i in range(n_seeds) for e in range(n_evals)]  # fmt: skip
+    values = _pool_map(lambda job: assignment_copying(*job), jobs)
+    return np.asarray(values).reshape(n_seeds, n_evals, 2)
+
+
 def _seed_rows(config, out, i: int, seed: int, steps, per_seed: dict, teacher: dict,
-               delta_e: np.ndarray, teacher_de: float) -> list:  # fmt: skip
-    """The rows of seed number ``i`` (one per recorded step): its sample metrics, ΔE
-    (``delta_e`` (E,), ``teacher_de``), the teacher's fidelity, losses, start measures
-    and denoiser errors; NaN metrics from the step the run diverged."""
+               host: dict) -> list:  # fmt: skip
+    """The rows of seed number ``i`` (one per recorded step): its sample metrics, the
+    host-side ones (``host``: ΔE (S, E), the teacher's (S,), assignments (S, E, 2)), the
+    teacher's fidelity, losses, start measures and denoiser errors; NaN metrics from the
+    step the run diverged."""
     diverged_step = int(out.diverged_step[i])
     rows = []
     for e in range(len(steps)):
@@ -63,22 +96,25 @@ def _seed_rows(config, out, i: int, seed: int, steps, per_seed: dict, teacher: d
         row = {"seed": seed, "step": int(steps[e])}
         for name, values in per_seed.items():
             row[name] = float(values[i, e]) if values.ndim == 2 else values[i, e].tolist()
-        row["pairing_inefficiency"] = float(delta_e[e])
-        row["teacher_pairing_inefficiency"] = float(teacher_de)
+        row["pairing_inefficiency"] = float(host["delta_e"][i, e])
+        row["teacher_pairing_inefficiency"] = float(host["teacher_de"][i])
+        row["assignment_match"] = float(host["assignment"][i, e, 0])
+        row["assignment_excess"] = float(host["assignment"][i, e, 1])
         row["teacher_coverage_min"] = float(teacher["coverage_min"][i])
         row["teacher_loglik_gap"] = float(teacher["loglik_gap"][i])
-        row["gen_loss"] = float(out.gen_loss[i, e])
-        row["fake_loss"] = float(out.fake_loss[i, e])
-        row["gan_gen_loss"] = float(out.gan_gen_loss[i, e])
-        row["gan_disc_loss"] = float(out.gan_disc_loss[i, e])
+        for name in LOSSES:  # a loss the method does not have is NaN
+            row[name] = float(out.losses[name][i, e]) if name in out.losses else float("nan")
         row["teacher_loss"] = float(out.teacher_loss[i])
         for name, values in out.start._asdict().items():
             row[name] = float(values[i])
+        fake_error = out.records.get("fake_error")  # None for a method without a fake score
         for j, s in enumerate(ERROR_SIGMAS):
-            row[f"teacher_err_s{s:g}"] = float(out.teacher_error[i, j])
-            row[f"fake_err_s{s:g}"] = float(out.fake_error[i, e, j])
+            row[error_column("teacher", s)] = float(out.teacher_error[i, j])
+            fake = float("nan") if fake_error is None else float(fake_error[i, e, j])
+            row[error_column("fake", s)] = fake
         if diverged:
-            for name in (*per_seed, "pairing_inefficiency"):
+            for name in (*per_seed, "pairing_inefficiency", "assignment_match",
+                         "assignment_excess"):  # fmt: skip
                 row[name] = float("nan")
             row["kept_by_mode"] = [float("nan")] * config.n_modes
         row["diverged"] = bool(diverged)
@@ -105,25 +141,20 @@ def metrics_table(config: DMDConfig, out: TrainOutput, seeds) -> pd.DataFrame:
     seeds = [int(s) for s in seeds]
     n_evals = out.student_samples.shape[1]
     # Everything but the OT solve runs as one vmapped program over seeds × steps.
-    sample = _sample_program(tuple(sample_metrics()))
-    per_eval = jax.vmap(sample, in_axes=(None, None, None, 0))
-    per_seed = jax.vmap(per_eval)(
-        out.mixture, out.teacher_samples, out.reference, out.student_samples
-    )
-    per_seed = jax.device_get(per_seed)
+    sample = _sample_program(tuple(sample_metrics().items()))
+    fixed = (out.mixture, out.teacher_samples, out.reference, out.classes, out.teacher_onestep)
+    per_eval = jax.vmap(sample, in_axes=(None,) * 5 + (0,))
+    per_seed = jax.device_get(jax.vmap(per_eval)(*fixed, out.student_samples))
     # The teacher's own samples T(z) through the same fidelity metrics: the level a
     # student that matches its real score can reach.
-    teacher = jax.device_get(
-        jax.vmap(sample)(out.mixture, out.teacher_samples, out.reference, out.teacher_samples)
-    )
+    teacher = jax.device_get(jax.vmap(sample)(*fixed, out.teacher_samples))
     steps = np.arange(n_evals) * config.eval_every
     delta_e, teacher_de = _pairing_inefficiencies(out)
+    host = {"delta_e": delta_e, "teacher_de": teacher_de, "assignment": _assignments(out)}
     rows = [
         row
         for i, seed in enumerate(seeds)
-        for row in _seed_rows(
-            config, out, i, seed, steps, per_seed, teacher, delta_e[i], teacher_de[i]
-        )
+        for row in _seed_rows(config, out, i, seed, steps, per_seed, teacher, host)
     ]
     check_columns(rows[0])  # a metric neither dropped nor added silently
     table = pd.DataFrame(rows, columns=metric_columns())

@@ -16,7 +16,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from dmdlab.dmd import GEN_SIGMA_RANGE, KARRAS_GRID, dmd_gradient
+from dmdlab.engine import GEN_SIGMA_RANGE, KARRAS_GRID
+from dmdlab.methods.dmd2 import dmd_gradient
 from dmdlab.ode import karras_sigmas
 
 __all__ = ["LinearStudent", "gaussian_denoiser", "polar", "train_linear_student"]

@@ -17,19 +17,25 @@ from dmdlab._checks import check_paired, check_rows
 from dmdlab.mixture import GaussianMixture
 
 __all__ = [
+    "assignment_copying",
     "copying_baseline",
     "copying_score",
+    "copying_within",
     "coverage",
     "denoiser_error",
+    "distance_ratios",
     "kept_fractions",
     "loglik_gap",
     "mode_agreement",
+    "onestep_ratio",
     "pairing_inefficiency",
+    "readout_error",
     "sigma_max_error",
     "sliced_wasserstein",
     "start_alignment",
     "start_kappa",
     "tilt_modes",
+    "within_mode_centred",
     "within_mode_copying",
 ]
 
@@ -139,20 +145,36 @@ def kept_fractions(mixture: GaussianMixture, student: jax.Array, teacher: jax.Ar
     return jnp.where(total > 0, kept / jnp.maximum(total, 1), jnp.nan)
 
 
-def _z_part(x: jax.Array) -> jax.Array:
-    """x (n, d) minus its mean over rows: the part that depends on the noise."""
-    return x - jnp.mean(x, axis=0)
+def _z_part(x: jax.Array, labels=None) -> jax.Array:
+    """x (n, d) minus its mean over rows (over the rows of its class with ``labels``):
+    the part that depends on the noise."""
+    if labels is None:
+        return x - jnp.mean(x, axis=0)
+    return x - _group_means(x, labels)[labels]
 
 
-def start_alignment(start: jax.Array, exact: jax.Array) -> jax.Array:
+def _group_means(x: jax.Array, labels: jax.Array, k: int | None = None) -> jax.Array:
+    """Per-group means (k, d) of x (n, d) over labels (n,) in 0…k−1 (0 for empty groups)."""
+    k = labels.shape[0] if k is None else k  # static: at most one group per row
+    total = jax.ops.segment_sum(x, labels, num_segments=k)
+    count = jax.ops.segment_sum(jnp.ones(labels.shape[0]), labels, num_segments=k)
+    return total / jnp.maximum(count, 1.0)[:, None]
+
+
+def start_alignment(start: jax.Array, exact: jax.Array, labels=None) -> jax.Array:
     """Correlation of the z-dependent parts of two σ_max read-outs (n, d): scalar.
 
     ``start`` = G₀(z) = D_θ(σ_max z, σ_max), ``exact`` = D*(σ_max z, σ_max), row-paired.
-    Each minus its mean over z, then ⟨a, b⟩ / (‖a‖ ‖b‖) over all entries (SCIENCE.md
-    §5b). 1 = the student's starting tilt points where the exact one does.
+    Each minus its mean over z (per class with ``labels``), then ⟨a, b⟩ / (‖a‖ ‖b‖) over
+    all entries (SCIENCE.md §5b). 1 = the student's starting tilt points where the exact
+    one does; NaN when the exact read-out has no z-dependent part at all (a flow
+    teacher's at t = 1: there is nothing to align with).
     """
-    a, b = (_z_part(x) for x in check_paired(start, exact, "start", "exact"))
-    return jnp.sum(a * b) / jnp.sqrt(jnp.sum(a**2) * jnp.sum(b**2))
+    start, exact = check_paired(start, exact, "start", "exact")
+    a, b = _z_part(start, labels), _z_part(exact, labels)
+    nb = jnp.sum(b**2)
+    ok = nb > 1e-12 * jnp.maximum(jnp.sum(exact**2), 1e-30)
+    return jnp.where(ok, jnp.sum(a * b) / jnp.sqrt(jnp.sum(a**2) * jnp.where(ok, nb, 1.0)), jnp.nan)
 
 
 def tilt_modes(mixture: GaussianMixture, start: jax.Array) -> jax.Array:
@@ -192,6 +214,121 @@ def sigma_max_error(denoise, mixture: GaussianMixture, z: jax.Array, sigma_max: 
     exact = mixture.denoise(x, sigma_max)
     err = jnp.mean(jnp.sum((denoise(x, sigma_max) - exact) ** 2, -1))
     return err / jnp.mean(jnp.sum(_z_part(exact) ** 2, -1))
+
+
+def readout_error(read: jax.Array, exact: jax.Array, labels=None) -> jax.Array:
+    """A denoiser's read-out error where the student is read, against the pairing
+    signal: E‖read − exact‖² / E‖exact − its mean over z‖² (per class with ``labels``).
+    read, exact: (n, d). NaN when the exact read-out has no z-dependent part (a flow
+    teacher's at t = 1). :func:`sigma_max_error` is this at σ_max."""
+    read, exact = check_paired(read, exact, "read", "exact")
+    signal = jnp.mean(jnp.sum(_z_part(exact, labels) ** 2, -1))
+    err = jnp.mean(jnp.sum((read - exact) ** 2, -1))
+    ok = signal > 1e-12 * jnp.maximum(jnp.mean(jnp.sum(exact**2, -1)), 1e-30)
+    return jnp.where(ok, err / jnp.where(ok, signal, 1.0), jnp.nan)
+
+
+def _pair_sq_dists(a: jax.Array, b: jax.Array) -> jax.Array:
+    """‖a_i − b_j‖² (n, n) for a, b (n, d), centred first to avoid cancellation."""
+    c = 0.5 * (jnp.mean(a, 0) + jnp.mean(b, 0))
+    a, b = a - c, b - c
+    sq = jnp.sum(a**2, -1)[:, None] + jnp.sum(b**2, -1)[None] - 2.0 * a @ b.T
+    return jnp.maximum(sq, 0.0)
+
+
+def _other_in_group(groups: jax.Array) -> jax.Array:
+    """(n, n) mask of pairs (i, j ≠ i) in the same group."""
+    same = groups[:, None] == groups[None, :]
+    return same & ~jnp.eye(groups.shape[0], dtype=bool)
+
+
+def distance_ratios(student: jax.Array, teacher: jax.Array, groups=None) -> jax.Array:
+    """Per sample (n,): ‖G(z_i) − T(z_i)‖ over the mean of ‖G(z_i) − T(z_j)‖ for the other
+    noises j of its group (``groups`` (n,): the class, for class-conditional generation;
+    None: every other noise). The paper's per-sample copying measure (SCIENCE.md §1b):
+    0 for G = T; for a pairing unrelated to T's the *mean* over samples is 1 (each
+    sample's expected ratio is 1; its median is not); its distribution is the point."""
+    student, teacher = check_paired(student, teacher, "student", "teacher")
+    groups = jnp.zeros(student.shape[0], jnp.int32) if groups is None else groups
+    dist = jnp.sqrt(_pair_sq_dists(student, teacher))
+    mask = _other_in_group(groups)
+    unpaired = jnp.sum(jnp.where(mask, dist, 0.0), 1) / jnp.maximum(jnp.sum(mask, 1), 1)
+    return jnp.diag(dist) / unpaired
+
+
+def onestep_ratio(student: jax.Array, teacher: jax.Array, onestep: jax.Array) -> jax.Array:
+    """Median over samples of ‖G(z) − T(z)‖ / ‖T₁(z) − T(z)‖: the student's distance to
+    the teacher's sample against the teacher's own one-step output T₁ from the same z
+    (its network read at the top level). < 1: closer to T(z) than the teacher's one step
+    gets. All (n, d), row-paired; scalar."""
+    student, teacher = check_paired(student, teacher, "student", "teacher")
+    num = jnp.linalg.norm(student - teacher, axis=-1)
+    return jnp.median(num / jnp.maximum(jnp.linalg.norm(onestep - teacher, axis=-1), 1e-12))
+
+
+def copying_within(student: jax.Array, teacher: jax.Array, groups: jax.Array) -> jax.Array:
+    """C inside groups: 1 − Σ_i ‖G_i − T_i‖² / Σ_i mean_{j≠i, same group} ‖G_i − T_j‖².
+    ``groups`` (n,): the class (class-conditional) or T(z)'s mode. 1 = G copies T's
+    pairing inside each group; 0 = unrelated inside the group. For a linear student
+    G = μ + s Q z against T = μ + s z on a d_c-dim class it is tr(Q)/d_c (SCIENCE.md §6.5).
+    Scalar."""
+    student, teacher = check_paired(student, teacher, "student", "teacher")
+    sq = _pair_sq_dists(student, teacher)
+    mask = _other_in_group(groups)
+    unpaired = jnp.sum(jnp.where(mask, sq, 0.0), 1) / jnp.maximum(jnp.sum(mask, 1), 1)
+    has = jnp.sum(mask, 1) > 0
+    return 1.0 - jnp.sum(jnp.where(has, jnp.diag(sq), 0.0)) / jnp.sum(jnp.where(has, unpaired, 0.0))
+
+
+def within_mode_centred(
+    mixture: GaussianMixture, student: jax.Array, teacher: jax.Array
+) -> jax.Array:
+    """:func:`within_mode_copying` centred on the student's and the teacher's own means
+    per mode (over the agreeing rows) instead of μ_k: a student whose modes sit off
+    centre, or are scaled, but which keeps the teacher's positions inside them, scores 1
+    (the uncentred measure mixes its offset in). Scalar in [−1, 1]; NaN if no mode agrees."""
+    student, teacher = check_paired(student, teacher, "student", "teacher")
+    a, b = mixture.assign(student), mixture.assign(teacher)
+    same = a == b
+    k = mixture.n_modes
+    labels = jnp.where(same, b, k)  # disagreeing rows go to an extra group, then dropped
+    g_mean = _group_means(student, labels, k + 1)[labels]
+    t_mean = _group_means(teacher, labels, k + 1)[labels]
+    g = jnp.where(same[:, None], student - g_mean, 0.0)
+    t = jnp.where(same[:, None], teacher - t_mean, 0.0)
+    denom = jnp.sqrt(jnp.sum(g**2) * jnp.sum(t**2))
+    return jnp.where(denom > 0, jnp.sum(g * t) / jnp.where(denom > 0, denom, 1.0), jnp.nan)
+
+
+def assignment_copying(student, teacher, groups=None) -> tuple[float, float]:
+    """How far G's pairing is from matching each student sample to its own teacher
+    sample: the optimal assignment (squared Euclidean, SciPy's exact solver; inside each
+    group with ``groups``) between the student's and the teacher's samples. Returns
+    (share of i the optimal assignment pairs with T_i: 1 for G = T, ≈ 1/n for a shuffle;
+    excess = (E_paired − E_OT)/(E_indep − E_OT): 0 when G's own pairing is optimal,
+    ≈ 1 for a random one). Host-side; NaN for non-finite input."""
+    student, teacher = check_paired(student, teacher, "student", "teacher")
+    g = np.asarray(student, np.float64)
+    t = np.asarray(teacher, np.float64)
+    if not (np.all(np.isfinite(g)) and np.all(np.isfinite(t))):
+        return float("nan"), float("nan")
+    groups = np.zeros(len(g), int) if groups is None else np.asarray(groups)
+    hits = paired = optimal = indep = 0.0
+    for c in np.unique(groups):
+        rows = np.flatnonzero(groups == c)
+        if len(rows) < 2:
+            continue
+        a, b = g[rows], t[rows]
+        cost = np.sum(a**2, -1)[:, None] + np.sum(b**2, -1)[None] - 2.0 * a @ b.T
+        r, col = linear_sum_assignment(cost)
+        hits += np.sum(col == r)
+        paired += np.trace(cost)
+        optimal += cost[r, col].sum()
+        indep += cost.mean() * len(rows)
+    total = np.sum([np.sum(groups == c) for c in np.unique(groups) if np.sum(groups == c) >= 2])
+    denom = indep - optimal
+    excess = (paired - optimal) / denom if denom > 0 else float("nan")
+    return float(hits / max(total, 1)), float(excess)
 
 
 def pairing_inefficiency(z, x) -> float:
@@ -236,9 +373,12 @@ def coverage(mixture: GaussianMixture, x: jax.Array) -> jax.Array:
     return jnp.bincount(labels, length=mixture.n_modes) / labels.shape[0]
 
 
-def loglik_gap(mixture: GaussianMixture, x: jax.Array, reference: jax.Array) -> jax.Array:
+def loglik_gap(
+    mixture: GaussianMixture, x: jax.Array, reference: jax.Array, labels=None
+) -> jax.Array:
     """(mean log p(reference) − mean log p(x)) / d under the true mixture, nats per
-    dimension. Scalar.
+    dimension. Scalar. With ``labels`` (n,) (class-conditional generation: row i of x and
+    of the reference both of class labels[i]), under p(· | class).
 
     ≈ 0 when x is distributed like the reference samples; > 0 when x is less likely
     (off-manifold or blurry); < 0 when x is *more* likely than true samples, the sign
@@ -247,7 +387,11 @@ def loglik_gap(mixture: GaussianMixture, x: jax.Array, reference: jax.Array) -> 
     """
     x = check_rows(x, mixture.dim, "x")
     reference = check_rows(reference, mixture.dim, "reference")
-    return (jnp.mean(mixture.log_prob(reference)) - jnp.mean(mixture.log_prob(x))) / mixture.dim
+    if labels is None:
+        gap = jnp.mean(mixture.log_prob(reference)) - jnp.mean(mixture.log_prob(x))
+    else:
+        gap = jnp.mean(mixture.log_prob(reference, labels)) - jnp.mean(mixture.log_prob(x, labels))
+    return gap / mixture.dim
 
 
 def sliced_wasserstein(
@@ -267,23 +411,40 @@ def sliced_wasserstein(
 
 
 def denoiser_error(
-    denoise, mixture: GaussianMixture, key: jax.Array, sigmas, n: int = 512
+    denoise,
+    mixture: GaussianMixture,
+    key: jax.Array,
+    sigmas,
+    n: int = 512,
+    noising=None,
+    conditional: bool = False,
 ) -> jax.Array:
     """Excess error of a denoiser relative to the optimum, per σ: shape (len(sigmas),).
 
     E‖D(x_σ, σ) − D*(x_σ, σ)‖² / E‖D*(x_σ, σ) − x_0‖², D* the mixture's exact
     denoiser, x_0 ~ mixture. By orthogonality of the conditional mean, the numerator
     is the denoiser's MSE minus the optimal MSE: 0 = optimal, 1 = twice the optimal
-    error. Scale-invariant.
+    error. Scale-invariant. With a flow ``noising`` the denoiser is called at the t with
+    the same signal-to-noise ratio, t = σ/(1 + σ), on x_t = (1 − t) x_0 + t ε; with
+    ``conditional`` it is given each sample's class (``denoise(x, level, labels)``) and
+    compared with the class-conditional optimum.
     """
     sigmas = jnp.asarray(sigmas, dtype=jnp.float32)
 
     def one(k, sigma):
         k_x, k_n = jax.random.split(k)
-        x0 = mixture.sample(k_x, n)
-        x = x0 + sigma * jax.random.normal(k_n, x0.shape)
-        best = mixture.denoise(x, sigma)
-        excess = jnp.mean(jnp.sum((denoise(x, sigma) - best) ** 2, -1))
+        x0, labels = mixture.sample_with_labels(k_x, n)
+        eps = jax.random.normal(k_n, x0.shape)
+        if noising is None and not conditional:
+            x = x0 + sigma * eps
+            best, got = mixture.denoise(x, sigma), denoise(x, sigma)
+        else:
+            level = noising.level_of_sigma(sigma)
+            x = noising.noised(x0, eps, level)
+            lab = labels if conditional else None
+            best = noising.exact(mixture, x, level, lab)
+            got = denoise(x, level, lab) if conditional else denoise(x, level)
+        excess = jnp.mean(jnp.sum((got - best) ** 2, -1))
         optimal = jnp.mean(jnp.sum((best - x0) ** 2, -1))
         return excess / optimal
 

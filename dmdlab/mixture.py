@@ -1,8 +1,15 @@
-"""Isotropic Gaussian mixtures in R^d with their exact noised densities and denoiser.
+"""Gaussian mixtures in R^d with their exact noised densities and denoiser.
 
 Everything here is closed form (SCIENCE.md §2): the data density, the density of
 x_σ = x_0 + σ ε, the posterior over components and E[x_0 | x_σ]. This is the
 "exact world" every learned quantity in dmdlab is checked against.
+
+Two kinds of component: isotropic N(μ_k, s_k² I) (today's mixtures), and a Gaussian on
+its own m-dimensional subspace (orthonormal basis B_k, std a_k inside it, a small
+isotropic s_k outside it: the class blobs of the paper's low-dimensional workbench,
+SCIENCE.md §1b). Every density and denoiser can be conditioned on the component
+(``labels``: class-conditional generation), and the denoiser also takes the flow-matching
+noising x_t = α x_0 + σ ε (``alpha``).
 """
 
 from __future__ import annotations
@@ -40,12 +47,18 @@ class GaussianMixture:
       weights: (K,) mixture weights π_k, non-negative, summing to 1.
       means: (K, d) component means μ_k.
       stds: (K,) isotropic standard deviations s_k ≥ 0 (0 = a point mass, as in
-        the memorizing teacher's empirical distribution).
+        the memorizing teacher's empirical distribution); on a subspace component, the
+        std off its subspace.
+      bases: None (isotropic components) or (K, d, m) orthonormal bases B_k: component k
+        is then N(μ_k, s_k² (I − B_k B_kᵀ) + a_k² B_k B_kᵀ).
+      sub_stds: None, or (K,) the stds a_k inside the subspaces.
     """
 
     weights: jax.Array
     means: jax.Array
     stds: jax.Array
+    bases: jax.Array | None = None
+    sub_stds: jax.Array | None = None
 
     def __post_init__(self):
         # Validate user-built mixtures; skip while JAX rebuilds the pytree with
@@ -64,6 +77,16 @@ class GaussianMixture:
             raise ValueError(f"weights must be >= 0 and sum to 1, got sums {w.sum(-1)}")
         if np.any(s < 0) or not np.all(np.isfinite(s)):
             raise ValueError("stds must be finite and >= 0")
+        if not np.all(np.isfinite(mu)) or not np.all(np.isfinite(w)):
+            raise ValueError("means and weights must be finite")
+        if (self.bases is None) != (self.sub_stds is None):
+            raise ValueError("bases and sub_stds go together: give both or neither")
+        if self.bases is not None:
+            b = np.asarray(self.bases)
+            if b.ndim != mu.ndim + 1 or b.shape[:-1] != mu.shape:
+                raise ValueError(
+                    f"bases must have shape (K, d, m) = {mu.shape} + (m,), got {b.shape}"
+                )
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -110,6 +133,35 @@ class GaussianMixture:
         n = points.shape[0]
         return cls(jnp.full((n,), 1.0 / n), points, jnp.zeros((n,)))
 
+    @classmethod
+    def blobs(
+        cls,
+        key: jax.Array,
+        dim: int,
+        n_classes: int,
+        class_dim: int | None = None,
+        radius: float = 5.0,
+        thickness: float = 0.2,
+    ) -> GaussianMixture:
+        """The workbench's class blobs (SCIENCE.md §1b): class c is a unit-scale Gaussian
+        on its own random ``class_dim``-dimensional subspace (orthonormal basis from a QR
+        of a Gaussian matrix), its mean on the sphere of radius ``radius``·√d, equal
+        weights. ``thickness``: the std off the subspace (the workbench's blobs are flat;
+        a small thickness gives them a density, so log-likelihoods are defined).
+        ``class_dim`` None = d (then each class is N(μ_c, I)). Works under ``jax.vmap``."""
+        m = dim if class_dim is None else class_dim
+        if not 1 <= m <= dim:
+            raise ValueError(f"class_dim must be in [1, dim={dim}], got {class_dim!r}")
+        if not (radius > 0 and thickness > 0):
+            raise ValueError(f"radius and thickness must be > 0, got {radius!r}, {thickness!r}")
+        k_mean, k_basis = jax.random.split(key)
+        raw = jax.random.normal(k_mean, (n_classes, dim))
+        means = radius * math.sqrt(dim) * raw / jnp.linalg.norm(raw, axis=-1, keepdims=True)
+        bases = jnp.linalg.qr(jax.random.normal(k_basis, (n_classes, dim, m)))[0]
+        weights = jnp.full((n_classes,), 1.0 / n_classes)
+        stds = jnp.full((n_classes,), float(thickness))
+        return cls(weights, means, stds, bases, jnp.ones((n_classes,)))
+
     # ------------------------------------------------------------------ properties
     @property
     def dim(self) -> int:
@@ -121,11 +173,20 @@ class GaussianMixture:
         """Number of components K."""
         return self.means.shape[-2]
 
+    @property
+    def subspace_dim(self) -> int:
+        """m, the dimension of each component's subspace (0 for isotropic components)."""
+        return 0 if self.bases is None else self.bases.shape[-1]
+
     def variance(self) -> jax.Array:
         """Mean per-coordinate variance of the data, tr Cov(x) / d (scalar)."""
         mean = self.weights @ self.means
         spread = jnp.sum((self.means - mean) ** 2, axis=-1) / self.dim
-        return self.weights @ (spread + self.stds**2)
+        if self.bases is None:
+            return self.weights @ (spread + self.stds**2)
+        m, d = self.subspace_dim, self.dim
+        within = (self.stds**2 * (d - m) + self.sub_stds**2 * m) / d
+        return self.weights @ (spread + within)
 
     # ------------------------------------------------------------------ sampling
     def sample(self, key: jax.Array, n: int) -> jax.Array:
@@ -137,8 +198,17 @@ class GaussianMixture:
         """n samples (n, d) and the index (n,) of the component each came from."""
         k_comp, k_noise = jax.random.split(key)
         labels = jax.random.categorical(k_comp, jnp.log(self.weights), shape=(n,))
-        eps = jax.random.normal(k_noise, (n, self.dim))
-        return self.means[labels] + self.stds[labels, None] * eps, labels
+        return self.sample_given(k_noise, labels), labels
+
+    def sample_given(self, key: jax.Array, labels: jax.Array) -> jax.Array:
+        """One sample (n, d) of component ``labels[i]`` (n,) per row: class-conditional."""
+        eps = jax.random.normal(key, (labels.shape[0], self.dim))
+        if self.bases is None:
+            return self.means[labels] + self.stds[labels, None] * eps
+        b = self.bases[labels]  # (n, d, m)
+        inside = jnp.einsum("ndm,nm->nd", b, jnp.einsum("ndm,nd->nm", b, eps))
+        s, a = self.stds[labels, None], self.sub_stds[labels, None]
+        return self.means[labels] + s * (eps - inside) + a * inside
 
     # ------------------------------------------------------------------ densities
     def _component_logits(self, x: jax.Array, var: jax.Array) -> jax.Array:
@@ -154,21 +224,75 @@ class GaussianMixture:
         d = self.dim
         return jnp.log(self.weights) - 0.5 * sq / var - 0.5 * d * jnp.log(2.0 * jnp.pi * var)
 
+    def _general_logits(self, x: jax.Array, alpha, sigma):
+        """log π_k + log N(x; α μ_k, α² Σ_k + σ² I) (n, K) for subspace components or an
+        affine noising, with what the denoiser needs: the residuals r = x − α μ_k
+        (n, K, d), their subspace coordinates u = B_kᵀ r (n, K, m) or None, and the
+        variances off (n, K) and inside (n, K) the subspaces."""
+        n, d = x.shape
+        alpha = jnp.broadcast_to(jnp.asarray(alpha, x.dtype), (n,))[:, None]
+        sigma = jnp.broadcast_to(jnp.asarray(sigma, x.dtype), (n,))[:, None]
+        r = x[:, None, :] - alpha[..., None] * self.means[None]  # (n, K, d)
+        var_off = alpha**2 * self.stds**2 + sigma**2  # (n, K)
+        sq = jnp.sum(r**2, -1)
+        if self.bases is None:
+            u, var_in, quad = None, var_off, sq / var_off
+            logdet = d * jnp.log(var_off)
+        else:
+            m = self.subspace_dim
+            u = jnp.einsum("nkd,kdm->nkm", r, self.bases)
+            var_in = alpha**2 * self.sub_stds**2 + sigma**2
+            u2 = jnp.sum(u**2, -1)
+            quad = (sq - u2) / var_off + u2 / var_in
+            logdet = (d - m) * jnp.log(var_off) + m * jnp.log(var_in)
+        logits = jnp.log(self.weights) - 0.5 * quad - 0.5 * logdet - 0.5 * d * jnp.log(2 * jnp.pi)
+        return logits, r, u, var_off, var_in
+
+    def _general_denoise(self, x, alpha, sigma, labels):
+        """E[x0 | α x0 + σ ε = x] (n, d), over the posterior or given the component."""
+        logits, r, u, var_off, var_in = self._general_logits(x, alpha, sigma)
+        n = x.shape[0]
+        a = jnp.broadcast_to(jnp.asarray(alpha, x.dtype), (n,))[:, None]
+        # per component: μ_k + α Σ_k (α² Σ_k + σ² I)⁻¹ r
+        cond = self.means[None] + (a * self.stds**2 / var_off)[..., None] * r
+        if u is not None:
+            gain = a * self.sub_stds**2 / var_in - a * self.stds**2 / var_off  # (n, K)
+            cond = cond + jnp.einsum("nkm,kdm->nkd", gain[..., None] * u, self.bases)
+        if labels is not None:
+            return jnp.take_along_axis(cond, labels[:, None, None], axis=1)[:, 0]
+        w = jax.nn.softmax(logits, axis=-1)
+        return jnp.einsum("nk,nkd->nd", w, cond)
+
     def _noised_var(self, x: jax.Array, sigma) -> jax.Array:
         sigma = jnp.broadcast_to(jnp.asarray(sigma, x.dtype), x.shape[:1])
         return self.stds**2 + sigma[:, None] ** 2
 
-    def log_prob(self, x: jax.Array) -> jax.Array:
-        """log p(x) for x (n, d) → (n,). Needs every std > 0."""
+    def log_prob(self, x: jax.Array, labels: jax.Array | None = None) -> jax.Array:
+        """log p(x) for x (n, d) → (n,); with ``labels`` (n,), the class-conditional
+        log p(x | c) of component labels[i]. Needs every std > 0."""
         x = check_rows(x, self.dim, "x")
-        var = jnp.broadcast_to(self.stds**2, (x.shape[0], self.n_modes))
-        return jax.nn.logsumexp(self._component_logits(x, var), axis=-1)
+        if self.bases is None and labels is None:
+            var = jnp.broadcast_to(self.stds**2, (x.shape[0], self.n_modes))
+            return jax.nn.logsumexp(self._component_logits(x, var), axis=-1)
+        logits = self._general_logits(x, 1.0, 0.0)[0]
+        if labels is None:
+            return jax.nn.logsumexp(logits, axis=-1)
+        # log N(x; μ_c, Σ_c) = logit_c − log π_c
+        picked = jnp.take_along_axis(logits, labels[:, None], axis=1)[:, 0]
+        return picked - jnp.log(self.weights[labels])
 
-    def noised_log_prob(self, x: jax.Array, sigma) -> jax.Array:
-        """log p_σ(x), the density of x_0 + σ ε; x (n, d), σ scalar or (n,) → (n,)."""
+    def noised_log_prob(self, x: jax.Array, sigma, labels=None) -> jax.Array:
+        """log p_σ(x), the density of x_0 + σ ε; x (n, d), σ scalar or (n,) → (n,); with
+        ``labels`` (n,), the class-conditional log p_σ(x | c)."""
         x = check_rows(x, self.dim, "x")
         check_positive_sigma(sigma, x.shape[0])
-        return jax.nn.logsumexp(self._component_logits(x, self._noised_var(x, sigma)), axis=-1)
+        if self.bases is None and labels is None:
+            return jax.nn.logsumexp(self._component_logits(x, self._noised_var(x, sigma)), -1)
+        logits = self._general_logits(x, 1.0, sigma)[0]
+        if labels is None:
+            return jax.nn.logsumexp(logits, axis=-1)
+        picked = jnp.take_along_axis(logits, labels[:, None], axis=1)[:, 0]
+        return picked - jnp.log(self.weights[labels])
 
     def posterior(self, x: jax.Array, sigma) -> jax.Array:
         """p(component k | x_σ = x) for x (n, d), σ scalar or (n,) → (n, K)."""
@@ -176,13 +300,18 @@ class GaussianMixture:
         check_positive_sigma(sigma, x.shape[0])
         return jax.nn.softmax(self._component_logits(x, self._noised_var(x, sigma)), axis=-1)
 
-    def denoise(self, x: jax.Array, sigma) -> jax.Array:
+    def denoise(self, x: jax.Array, sigma, labels=None, alpha=None) -> jax.Array:
         """Exact E[x_0 | x_σ = x] for x (n, d), σ scalar or (n,) → (n, d).
 
         Σ_k w_k(x, σ) [μ_k + s_k²/(s_k² + σ²)(x − μ_k)], w the posterior over components.
+        With ``labels`` (n,): E[x_0 | x_σ = x, component labels[i]] (class-conditional).
+        With ``alpha`` (scalar or (n,)): the noising is x = α x_0 + σ ε (flow matching:
+        α = 1 − t, σ = t; α = 0 is exact too: the data mean, or the class mean).
         """
         x = check_rows(x, self.dim, "x")
         check_positive_sigma(sigma, x.shape[0])
+        if self.bases is not None or labels is not None or alpha is not None:
+            return self._general_denoise(x, 1.0 if alpha is None else alpha, sigma, labels)
         var = self._noised_var(x, sigma)
         w = jax.nn.softmax(self._component_logits(x, var), axis=-1)
         shrink = self.stds**2 / var  # (n, K): how much of x each component keeps
@@ -191,5 +320,7 @@ class GaussianMixture:
     def assign(self, x: jax.Array) -> jax.Array:
         """Index (n,) of the most probable component for each row of x (n, d)."""
         x = check_rows(x, self.dim, "x")
+        if self.bases is not None:
+            return jnp.argmax(self._general_logits(x, 1.0, 0.0)[0], axis=-1)
         var = jnp.broadcast_to(jnp.maximum(self.stds**2, 1e-12), (x.shape[0], self.n_modes))
         return jnp.argmax(self._component_logits(x, var), axis=-1)

@@ -7,6 +7,12 @@ when its width is below d: F's output has rank ≤ width, but at σ ≈ 1 the de
 cancel a full-rank multiple of x. a(σ) starts at 0, so at initialisation the network is
 EDM's; ``skip="edm"`` leaves it out. Parameters are kept
 as flax NNX state so training code stays purely functional: ``apply(params, x, σ)``.
+
+A flow-matching network (``noising="flow"``) is the same network with EDM's coefficients
+written for the flow input x_t (:func:`dmdlab.noising.flow_precond`); a class-conditional
+one (``n_classes`` > 0) adds a learned embedding of the class to its noise embedding.
+:class:`GeneratorSpec` is the other student architecture: the paper's workbench's plain
+MLP z (→ class embedding) → x.
 """
 
 from __future__ import annotations
@@ -18,7 +24,16 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-__all__ = ["MATMUL_DTYPES", "SKIPS", "DenoiserNet", "NetSpec", "edm_precond"]
+__all__ = [
+    "ACTIVATIONS",
+    "MATMUL_DTYPES",
+    "SKIPS",
+    "DenoiserNet",
+    "GeneratorNet",
+    "GeneratorSpec",
+    "NetSpec",
+    "edm_precond",
+]
 
 # GPUs default to TF32 for f32 products (10-bit mantissa); "float32" asks for the real thing.
 _MATMUL = {
@@ -27,6 +42,7 @@ _MATMUL = {
 }
 MATMUL_DTYPES = tuple(_MATMUL)
 SKIPS = ("learned", "edm")
+ACTIVATIONS = {"silu": nnx.silu, "relu": nnx.relu, "gelu": nnx.gelu}
 
 
 def edm_precond(sigma: jax.Array, sigma_data: float):
@@ -62,10 +78,13 @@ class DenoiserNet(nnx.Module):
         rngs: nnx.Rngs,
         matmul_dtype: str = "float32",
         skip: str = "learned",
+        noising: str = "ve",
+        n_classes: int = 0,
     ):
         n_freq = 16
         self.sigma_data = sigma_data
         self.n_freq = n_freq
+        self.noising = noising
         linear = functools.partial(nnx.Linear, rngs=rngs, **_MATMUL[matmul_dtype])
         self.inp = linear(dim, width)
         self.emb = linear(2 * n_freq, width)
@@ -79,18 +98,32 @@ class DenoiserNet(nnx.Module):
         self.skip = nnx.data(
             linear(2 * n_freq, 1, kernel_init=zeros, bias_init=zeros) if skip == "learned" else None
         )
+        # after every other layer too: an unconditional network draws the same weights
+        self.class_emb = nnx.data(
+            nnx.Embed(n_classes, 2 * n_freq, rngs=rngs) if n_classes > 0 else None
+        )
 
-    def _embed(self, sigma: jax.Array) -> jax.Array:
-        _, _, _, c_noise = edm_precond(sigma, self.sigma_data)
+    def _precond(self, level: jax.Array):
+        if self.noising == "ve":
+            return edm_precond(level, self.sigma_data)
+        from dmdlab.noising import flow_precond
+
+        return flow_precond(level, self.sigma_data)
+
+    def _embed(self, level: jax.Array, labels) -> jax.Array:
+        _, _, _, c_noise = self._precond(level)
         # Fixed (not learned) frequencies, so weight decay cannot erode them.
         freqs = jnp.exp(jnp.linspace(0.0, jnp.log(64.0), self.n_freq))
         phase = c_noise[:, None] * freqs
-        return jnp.concatenate([jnp.sin(phase), jnp.cos(phase)], axis=-1)
+        emb = jnp.concatenate([jnp.sin(phase), jnp.cos(phase)], axis=-1)
+        if self.class_emb is not None:
+            emb = emb + self.class_emb(labels)
+        return emb
 
-    def _denoise(self, x: jax.Array, sigma: jax.Array):
-        """(D(x, σ) (n, d), last hidden layer (n, width))."""
-        c_skip, c_out, c_in, _ = edm_precond(sigma, self.sigma_data)
-        emb = self._embed(sigma)
+    def _denoise(self, x: jax.Array, sigma: jax.Array, labels=None):
+        """(D(x, level) (n, d), last hidden layer (n, width)); level σ or t."""
+        c_skip, c_out, c_in, _ = self._precond(sigma)
+        emb = self._embed(sigma, labels)
         x_in = c_in[:, None] * x
         h = nnx.silu(self.inp(x_in) + self.emb(emb))
         for layer, proj in zip(self.hidden, self.hidden_emb, strict=True):
@@ -100,12 +133,12 @@ class DenoiserNet(nnx.Module):
             f = f + self.skip(emb) * x_in  # a(σ) c_in x: a full-rank path F cannot give
         return c_skip[:, None] * x + c_out[:, None] * f, h
 
-    def __call__(self, x: jax.Array, sigma: jax.Array) -> jax.Array:
-        return self._denoise(x, sigma)[0]
+    def __call__(self, x: jax.Array, sigma: jax.Array, labels=None) -> jax.Array:
+        return self._denoise(x, sigma, labels)[0]
 
-    def denoise_and_logit(self, x: jax.Array, sigma: jax.Array):
+    def denoise_and_logit(self, x: jax.Array, sigma: jax.Array, labels=None):
         """D(x, σ) (n, d) and the discriminator logit (n,) from the same trunk pass."""
-        out, h = self._denoise(x, sigma)
+        out, h = self._denoise(x, sigma, labels)
         return out, self.gan_head(h)[:, 0]
 
 
@@ -114,8 +147,9 @@ class NetSpec:
     """Static description of the denoiser family; ``init`` and ``apply`` are pure.
 
     ``init(key)`` returns a parameter pytree (vmappable over keys);
-    ``apply(params, x (n, d), σ scalar or (n,))`` returns D(x, σ) (n, d), float32
-    whatever ``matmul_dtype`` the products use.
+    ``apply(params, x (n, d), level scalar or (n,), labels (n,) or None)`` returns
+    D(x, level) (n, d), float32 whatever ``matmul_dtype`` the products use. The level is
+    σ (``noising="ve"``) or t (``"flow"``); ``labels`` are classes when ``n_classes`` > 0.
     """
 
     dim: int
@@ -124,6 +158,8 @@ class NetSpec:
     sigma_data: float = 1.0
     matmul_dtype: str = "float32"
     skip: str = "learned"
+    noising: str = "ve"
+    n_classes: int = 0
 
     def __post_init__(self):
         if self.matmul_dtype not in _MATMUL:
@@ -142,6 +178,8 @@ class NetSpec:
             rngs=nnx.Rngs(key),
             matmul_dtype=self.matmul_dtype,
             skip=self.skip,
+            noising=self.noising,
+            n_classes=self.n_classes,
         )
 
     @property
@@ -155,16 +193,83 @@ class NetSpec:
     def module(self, params) -> DenoiserNet:
         return nnx.merge(self.graphdef, params)
 
-    def apply(self, params, x: jax.Array, sigma) -> jax.Array:
-        """D_params(x, σ): x (n, d), σ scalar or (n,) → (n, d)."""
+    def apply(self, params, x: jax.Array, sigma, labels=None) -> jax.Array:
+        """D_params(x, σ): x (n, d), σ scalar or (n,), labels (n,) or None → (n, d)."""
         sigma = jnp.broadcast_to(jnp.asarray(sigma, x.dtype), x.shape[:1])
-        return self.module(params)(x, sigma).astype(x.dtype)
+        return self.module(params)(x, sigma, labels).astype(x.dtype)
 
-    def apply_with_logit(self, params, x: jax.Array, sigma):
+    def apply_with_logit(self, params, x: jax.Array, sigma, labels=None):
         """(D(x, σ) (n, d), discriminator logit (n,))."""
         sigma = jnp.broadcast_to(jnp.asarray(sigma, x.dtype), x.shape[:1])
-        out, logit = self.module(params).denoise_and_logit(x, sigma)
+        out, logit = self.module(params).denoise_and_logit(x, sigma, labels)
         return out.astype(x.dtype), logit.astype(x.dtype)
+
+
+class GeneratorNet(nnx.Module):
+    """The workbench's one-step generator: an MLP z (n, d) [+ class embedding] → x (n, d),
+    ``depth`` hidden layers of ``width`` with ``activation``."""
+
+    def __init__(self, dim: int, width: int, depth: int, *, rngs: nnx.Rngs,
+                 activation: str = "silu", n_classes: int = 0,
+                 matmul_dtype: str = "float32"):  # fmt: skip
+        linear = functools.partial(nnx.Linear, rngs=rngs, **_MATMUL[matmul_dtype])
+        self.activation = activation
+        self.inp = linear(dim, width)
+        self.hidden = nnx.List([linear(width, width) for _ in range(max(depth - 1, 0))])
+        self.out = linear(width, dim)
+        self.class_emb = nnx.data(nnx.Embed(n_classes, width, rngs=rngs) if n_classes else None)
+
+    def __call__(self, z: jax.Array, labels=None) -> jax.Array:
+        act = ACTIVATIONS[self.activation]
+        h = self.inp(z)
+        if self.class_emb is not None:
+            h = h + self.class_emb(labels)
+        h = act(h)
+        for layer in self.hidden:
+            h = act(layer(h))
+        return self.out(h)
+
+
+@dataclasses.dataclass(frozen=True)
+class GeneratorSpec:
+    """Static description of the plain MLP student; ``init`` and ``apply`` are pure.
+
+    ``apply(params, x, level, labels)`` has the denoiser's signature so that the harness
+    runs either student the same way: it maps x / ``input_scale`` (= z, the harness
+    feeds x = σ_max z under VE and z under flow) to G(z, c); the level is ignored (a
+    one-step student)."""
+
+    dim: int
+    width: int = 128
+    depth: int = 3
+    activation: str = "silu"
+    n_classes: int = 0
+    input_scale: float = 1.0
+    matmul_dtype: str = "float32"
+
+    def __post_init__(self):
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(
+                f"gen_activation={self.activation!r} is invalid: allowed {tuple(ACTIVATIONS)}"
+            )
+
+    def _build(self, key) -> GeneratorNet:
+        return GeneratorNet(self.dim, self.width, self.depth, rngs=nnx.Rngs(key),
+                            activation=self.activation, n_classes=self.n_classes,
+                            matmul_dtype=self.matmul_dtype)  # fmt: skip
+
+    @property
+    def graphdef(self):
+        return _graphdef(self)
+
+    def init(self, key: jax.Array):
+        """Fresh parameters (a pytree of arrays)."""
+        return nnx.split(self._build(key))[1]
+
+    def apply(self, params, x: jax.Array, level=None, labels=None) -> jax.Array:
+        """G(x / input_scale, labels): x (n, d) → (n, d)."""
+        module = nnx.merge(self.graphdef, params)
+        return module(x / self.input_scale, labels).astype(x.dtype)
 
 
 _GRAPHDEFS: dict = {}

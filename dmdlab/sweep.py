@@ -21,40 +21,21 @@ import jax
 import pandas as pd
 
 from dmdlab.analysis import final_rows
-from dmdlab.columns import COLUMNS, summary_labels
+from dmdlab.columns import column, summary_labels
 from dmdlab.config import DMDConfig, parse_field_value
 from dmdlab.distill import normalize_seeds, run_seeds
 from dmdlab.evaluate import metrics_table
-from dmdlab.presets import PRESETS, Preset
+from dmdlab.presets import PRESETS
 from dmdlab.store import (
     cell_id,
     check_cell,
-    load_pairs,
-    load_results,
     pair_snapshot,
     set_aside,
     write_cell,
     write_merged,
 )
-from dmdlab.summary import format_summary, summarize, trend_sentence
 
-# load_pairs, load_results, pair_snapshot, format_summary, summarize, trend_sentence and
-# the presets live in their own modules; they stay importable from here for older code.
-__all__ = [
-    "PRESETS",
-    "Preset",
-    "SweepSpec",
-    "cell_id",
-    "format_summary",
-    "load_pairs",
-    "load_results",
-    "pair_snapshot",
-    "parse_grid",
-    "parse_sets",
-    "run_sweep",
-    "summarize",
-    "trend_sentence",
-]
+__all__ = ["SweepSpec", "parse_grid", "parse_sets", "run_sweep"]
 
 
 # ---------------------------------------------------------------- specification
@@ -331,6 +312,6 @@ def _cell_line(spec, config, table, timing) -> str:
     build = "compile" if source == "compiled" else f"{source} load"
     # every summarised copying column and the student's own fidelity, as declared
     fidelity = summary_labels("fidelity")
-    shown = [*summary_labels("copying"), *(n for n in fidelity if COLUMNS[n].group == "fidelity")]
-    values = " ".join(f"{COLUMNS[n].label}={last[n].mean():.3f}" for n in shown if n in last)
+    shown = [*summary_labels("copying"), *(n for n in fidelity if column(n).group == "fidelity")]
+    values = " ".join(f"{column(n).label}={last[n].mean():.3f}" for n in shown if n in last)
     return f"{label}: {values}{div}  [{timing['wall_s']:.0f}s, {build} {timing['compile_s']:.0f}s]"

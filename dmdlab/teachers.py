@@ -29,6 +29,7 @@ __all__ = [
     "OracleTeacher",
     "denoising_loss",
     "mode_sigma",
+    "sample_flow_levels",
     "sample_teacher_sigma",
     "train_network_teacher",
 ]
@@ -45,9 +46,9 @@ class OracleTeacher:
 
     mixture: GaussianMixture
 
-    def denoise(self, x: jax.Array, sigma) -> jax.Array:
-        """(n, d), σ scalar or (n,) → (n, d)."""
-        return self.mixture.denoise(x, sigma)
+    def denoise(self, x: jax.Array, sigma, labels=None) -> jax.Array:
+        """(n, d), σ scalar or (n,) → (n, d); ``labels``: class-conditional."""
+        return self.mixture.denoise(x, sigma, labels)
 
     __call__ = denoise
 
@@ -78,9 +79,9 @@ class NetworkTeacher:
     params: object
     spec: NetSpec = dataclasses.field(metadata=dict(static=True))
 
-    def denoise(self, x: jax.Array, sigma) -> jax.Array:
-        """(n, d), σ scalar or (n,) → (n, d)."""
-        return self.spec.apply(self.params, x, sigma)
+    def denoise(self, x: jax.Array, sigma, labels=None) -> jax.Array:
+        """(n, d), σ scalar or (n,) → (n, d); ``labels`` for a class-conditional net."""
+        return self.spec.apply(self.params, x, sigma, labels)
 
     __call__ = denoise
 
@@ -135,6 +136,21 @@ def sample_teacher_sigma(
     return jnp.clip(sigma, SIGMA_MIN, sigma_max)
 
 
+def sample_flow_levels(key: jax.Array, n: int, t_min: float, sigma_mode=None) -> jax.Array:
+    """t (n,) for a flow-matching denoiser: uniform on (t_min, 1) (the workbench's);
+    with ``sigma_mode`` ("focused"), half of them, a quarter in the band where modes are
+    decided (σ log-normal about ``sigma_mode``, t = σ/(1 + σ)) and a quarter at t = 1,
+    where the student reads its network."""
+    k_u, k_mode, k_pick = jax.random.split(key, 3)
+    uniform = jax.random.uniform(k_u, (n,), minval=t_min, maxval=1.0)
+    if sigma_mode is None:
+        return uniform
+    band = sigma_mode * jnp.exp(0.7 * jax.random.normal(k_mode, (n,)))
+    which = jax.random.randint(k_pick, (n,), 0, 4)
+    t = jnp.select([which <= 1, which == 2], [uniform, band / (1 + band)], 1.0)
+    return jnp.clip(t, t_min, 1.0)
+
+
 def denoising_loss(
     denoise,
     x0: jax.Array,
@@ -142,16 +158,22 @@ def denoising_loss(
     noise: jax.Array,
     sigma_data: float,
     target_fn=None,
+    noising=None,
 ):
     """EDM's weighted x0-prediction loss, mean over samples of λ(σ)·mean_coords (D − y)².
 
     λ(σ) = 1/σ² + 1/σ_data², which makes the loss O(1) at every σ. x0, noise (n, d), σ (n,).
     The target y is x0 (denoising score matching) or, with ``target_fn(x_σ, σ)``, e.g. the
     exact E[x0 | x_σ]: both have the conditional mean as minimiser, the second without
-    the target's variance.
+    the target's variance. With a flow ``noising`` (:class:`dmdlab.noising.Noising`) the
+    levels are t, x_t = (1 − t) x0 + t·noise and λ = 1/t² (the velocity loss).
     """
-    weight = 1.0 / sigma**2 + 1.0 / sigma_data**2
-    x_noisy = x0 + sigma[:, None] * noise
+    if noising is None or noising.kind == "ve":
+        weight = 1.0 / sigma**2 + 1.0 / sigma_data**2
+        x_noisy = x0 + sigma[:, None] * noise
+    else:
+        weight = noising.loss_weight(sigma, sigma_data)
+        x_noisy = noising.noised(x0, noise, sigma)
     target = x0 if target_fn is None else jax.lax.stop_gradient(target_fn(x_noisy, sigma))
     err = denoise(x_noisy, sigma) - target
     return jnp.mean(weight * jnp.mean(err**2, axis=-1))
@@ -169,6 +191,8 @@ def train_network_teacher(
     init_params=None,
     target: str = "exact",
     sigma_dist: str = "focused",
+    noising=None,
+    conditional: bool = False,
 ) -> tuple[NetworkTeacher, jax.Array]:
     """Fit ``spec`` to ``data`` by denoising score matching; one ``lax.scan``, jit/vmap-able.
 
@@ -177,7 +201,10 @@ def train_network_teacher(
     the data, known here in closed form), "samples" on the noisy x0 (ordinary DSM).
     ``sigma_dist`` "focused" adds the band where modes are decided and σ_max itself to
     the σ distribution, "edm" keeps EDM's log-normal plus log-uniform
-    (:func:`sample_teacher_sigma`). Returns the teacher and its loss per step (steps,).
+    (:func:`sample_teacher_sigma`). A flow ``noising`` trains on t levels instead
+    (:func:`sample_flow_levels`, the velocity-loss weight). ``conditional``: the network
+    takes the data's component as its class and regresses on the class-conditional
+    target. Returns the teacher and its loss per step (steps,).
     """
     if target not in TEACHER_TARGETS:
         raise ValueError(f"target={target!r} is invalid: allowed {TEACHER_TARGETS}")
@@ -187,19 +214,29 @@ def train_network_teacher(
     params = spec.init(k_init) if init_params is None else init_params
     opt = adamw(learning_rate, decay_steps=steps)
     sigma_mode = mode_sigma(data) if sigma_dist == "focused" else None
-    target_fn = data.denoise if target == "exact" else None
+    flow = noising is not None and noising.kind == "flow"
 
     def step(carry, k):
         params, opt_state = carry
         k_x, k_s, k_n = jax.random.split(k, 3)
-        x0 = data.sample(k_x, batch_size)
-        sigma = sample_teacher_sigma(k_s, batch_size, sigma_max, sigma_mode)
+        x0, labels = data.sample_with_labels(k_x, batch_size)
+        labels = labels if conditional else None
+        if flow:
+            sigma = sample_flow_levels(k_s, batch_size, noising.bottom, sigma_mode)
+        else:
+            sigma = sample_teacher_sigma(k_s, batch_size, sigma_max, sigma_mode)
         noise = jax.random.normal(k_n, x0.shape)
+        target_fn = None
+        if target == "exact" and (flow or conditional):
+            target_fn = lambda x, s: noising.exact(data, x, s, labels)  # noqa: E731
+        elif target == "exact":
+            target_fn = data.denoise
 
         def loss_fn(p):
             return denoising_loss(
-                lambda x, s: spec.apply(p, x, s), x0, sigma, noise, spec.sigma_data, target_fn
-            )
+                lambda x, s: spec.apply(p, x, s, labels), x0, sigma, noise, spec.sigma_data,
+                target_fn, noising,
+            )  # fmt: skip
 
         loss, grads = jax.value_and_grad(loss_fn)(params)
         updates, opt_state = opt.update(grads, opt_state, params)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 from scipy import stats
 
@@ -32,11 +31,11 @@ from dmdlab.analysis import (
     final_rows,
     holm,
     kappa_at_first_pass,
-    logistic_transition,
     mean_ci,
     passing,
     remap_rate,
     training_course,
+    transition_sentence,
 )
 from dmdlab.plotting import (
     plot_copying_over_training,
@@ -143,22 +142,6 @@ def _budgets(results, part_dir) -> list[str]:
     return rows
 
 
-def _transition_sentence(kept) -> str:
-    """d* from the logistic fit of "mode kept" on log d, or why there is none."""
-    fit = logistic_transition(kept)
-    if np.isfinite(fit["d_star"]):
-        return (
-            f"d* = {fit['d_star']:.3g} (95% cluster bootstrap [{fit['d_lo']:.3g}, "
-            f"{fit['d_hi']:.3g}]; logistic slope {fit['slope']:+.2f} per log d)"
-        )
-    if np.isfinite(fit["slope"]):
-        return (
-            f"no d*: {fit['why']} (logistic slope of 'kept' on log d {fit['slope']:+.2f}, "
-            f"95% cluster bootstrap [{fit['slope_lo']:+.2f}, {fit['slope_hi']:+.2f}])"
-        )
-    return f"no d*: {fit['why']}"
-
-
 def _first_pass(kept) -> list[str]:
     """Markdown: κ at the first recorded step each seed-run's student matches the data,
     per d, beside the final κ (the per-d budgets differ, and κ moves during training)."""
@@ -250,7 +233,7 @@ def _dims_part(results, kept, grid, n_seeds: int) -> tuple[list[str], list[str]]
             headline_parts.append(f"start={start}: no grid point passes fidelity")
             continue
         body += [f"## start = {start} (passing grid points only)", "", *_per_dim(kept, start), ""]
-        sentence = _transition_sentence(kept[kept.start == start])
+        sentence = transition_sentence(kept[kept.start == start])[1]
         body += [f"Transition: {sentence}.", ""]
         rates = remap_rate(kept[kept.start == start])
         span = ", ".join(f"{r.rate:.2f} at d = {r.dim}" for r in rates.itertuples())
@@ -277,7 +260,7 @@ def _calibrated_part(study, mode: str):
     ]
     if not cal_kept.empty:
         body += [*_per_dim(cal_kept, "network"), ""]
-        body += [f"Transition: {_transition_sentence(cal_kept)}.", ""]
+        body += [f"Transition: {transition_sentence(cal_kept)[1]}.", ""]
         body += _first_pass(cal_kept)
     return cal, cal_kept, body
 

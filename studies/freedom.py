@@ -26,10 +26,10 @@ import pandas as pd
 from _common import Study, fmt_table, parse_args
 from dmdlab.analysis import (
     compare_levels,
-    describe_transition,
     dimension_verdict,
     divergence_sentence,
     passing,
+    transition_sentence,
 )
 from dmdlab.plotting import plot_metric_by_level, save_figure
 
@@ -106,15 +106,15 @@ def main(argv=None) -> None:
         for d in DIMS[args.mode]:  # one column per d, in order, blank where it fails
             r = per_dim[per_dim.dim == d]
             row[f"κ(d={d})"] = f"{r['mean'].iloc[0]:.2f} ± {r['ci'].iloc[0]:.2f}" if len(r) else "–"
-        row["d*"] = describe_transition(group, "kappa", n_boot=500)[1]
+        row["d*"] = transition_sentence(group, n_boot=500)[1]
         rows.append(row)
     body = [
         "## κ per dimension and the halfway crossing d* per variant",
         "",
         "Grid points failing the fidelity gates are left out (see the fidelity check). "
-        "d* is where κ crosses halfway between its lowest-d and highest-d values (log-d "
-        "interpolation), given only when those two levels differ detectably (Welch p < 0.05), "
-        "with a 95% bootstrap interval over seeds.",
+        "d* is where a logistic fit of 'mode kept' on log d over (seed, mode) units crosses "
+        "½, given only when its slope's 95% cluster-bootstrap interval excludes 0 and the "
+        "crossing lies inside the swept dims.",
         "",
         fmt_table(pd.DataFrame(rows)),
         "",

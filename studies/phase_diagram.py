@@ -16,11 +16,11 @@ import pandas as pd
 
 from _common import Study, fmt_table, parse_args
 from dmdlab.analysis import (
-    describe_transition,
     divergence_sentence,
     fidelity_flags,
     final_rows,
     passing,
+    transition_sentence,
 )
 from dmdlab.plotting import plot_heatmap, save_figure
 
@@ -43,7 +43,7 @@ def _map(results: pd.DataFrame, row: str, title: str, path: str) -> list[str]:
     cells = final.groupby([row, "dim"]).kappa.mean().reset_index()
     boundary, lines = {}, []
     for level, group in passing(results, by=[row, "dim"]).groupby(row):
-        d_star, what = describe_transition(group, "kappa", n_boot=300)
+        d_star, what = transition_sentence(group, n_boot=300)
         boundary[level] = d_star
         lines.append(f"- {row} = {level}: {what}")
     flags = fidelity_flags(results, by=[row, "dim"])

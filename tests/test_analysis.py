@@ -6,15 +6,21 @@ import pytest
 from scipy import stats
 
 from dmdlab.analysis import (
-    bootstrap_transition,
     collapse_quality,
     compare_levels,
     effect_sentence,
     final_rows,
     holm,
     mean_ci,
-    transition_dimension,
+    share_ci,
 )
+
+# a grid point that passes every gate (loose and converged); tests override one field
+GOOD = {"coverage_min": 0.9, "coverage_max": 1.1, "loglik_gap": 0.2,
+        "teacher_coverage_min": 0.9, "teacher_loglik_gap": 0.1, "teacher_map_agree": 0.97,
+        "teacher_err_s0.5": 0.05, "teacher_err_s1": 0.05, "teacher_err_s2": 0.05,
+        "teacher_err_s5": 0.05, "teacher_err_smax": 0.5, "teacher": "network",
+        "start": "network"}  # fmt: skip
 
 
 def _table(values: dict, factor="variant", steps=(0, 100)) -> pd.DataFrame:
@@ -65,18 +71,6 @@ def test_unpaired_levels_use_welch_and_report_no_effect_when_the_interval_holds_
     assert "no detectable effect" in effect_sentence(row, base, "copying", "on", "off", by="dim")
 
 
-def test_transition_dimension_interpolates_in_log_d():
-    # C = 0 at d = 2, 8 and 1 at d = 32, 128: halfway (0.5) between 8 and 32 → d* = 16
-    t = _table({(2, "x"): [0, 0], (8, "x"): [0, 0], (32, "x"): [1, 1], (128, "x"): [1, 1]})
-    assert transition_dimension(t) == pytest.approx(16.0)
-    lo, hi, frac = bootstrap_transition(t, n_boot=50)
-    assert lo == pytest.approx(16.0) and hi == pytest.approx(16.0) and frac == 1.0
-    flat = _table({(2, "x"): [0.3, 0.3], (8, "x"): [0.3, 0.3], (32, "x"): [0.3, 0.3]})
-    assert np.isnan(transition_dimension(flat))
-    two = _table({(2, "x"): [0, 0], (32, "x"): [1, 1]})
-    assert np.isnan(transition_dimension(two))  # two dims say nothing about d*
-
-
 def test_collapse_quality_limits():
     x = np.tile(np.linspace(0, 1, 6), 3)
     group = np.repeat([0, 1, 2], 6)
@@ -91,7 +85,7 @@ def test_collapse_quality_limits():
 def test_fidelity_flags_name_the_failing_check():
     from dmdlab.analysis import fidelity_flags
 
-    t = _table({(2, "x"): [0.5, 0.5], (32, "x"): [0.5, 0.5]})
+    t = _table({(2, "x"): [0.5, 0.5], (32, "x"): [0.5, 0.5]}).assign(**GOOD)
     t["coverage_min"] = np.where(t.dim == 32, 0.2, 0.9)
     t["loglik_gap"] = np.where(t.dim == 32, 0.1, 1.5)
     flags = fidelity_flags(t).set_index("dim")
@@ -102,49 +96,20 @@ def test_fidelity_flags_name_the_failing_check():
     assert fidelity_flags(t).empty
 
 
-def test_monotone_in_dim():
-    from dmdlab.analysis import monotone_in_dim
-
-    assert monotone_in_dim(_table({(2, "x"): [0, 0], (8, "x"): [0.5, 0.5], (32, "x"): [1, 1]}))
-    assert not monotone_in_dim(_table({(2, "x"): [0, 0], (8, "x"): [1, 1], (32, "x"): [0.5, 0.5]}))
-
-
-def test_d_star_needs_end_levels_that_differ():
-    from dmdlab.analysis import ends_differ
-
-    noisy = _table(
-        {(2, "x"): [0.8, 0.9, 0.7], (8, "x"): [0.5, 0.6, 0.4], (32, "x"): [0.7, 0.85, 0.7]}
-    )
-    assert not ends_differ(noisy)[0]
-    assert np.isfinite(transition_dimension(noisy))  # a crossing exists...
-    assert np.isnan(transition_dimension(noisy, require_change=True))  # ...but locates noise
-    clear = _table(
-        {(2, "x"): [0.0, 0.1, 0.05], (8, "x"): [0.5, 0.6, 0.4], (32, "x"): [1, 0.9, 0.95]}
-    )
-    assert ends_differ(clear)[0] and np.isfinite(transition_dimension(clear, require_change=True))
-
-
-def test_describe_transition_says_why_there_is_no_d_star():
-    from dmdlab.analysis import describe_transition
-
-    clear = _table(
-        {(2, "x"): [0.0, 0.1, 0.05], (8, "x"): [0.5, 0.6, 0.4], (32, "x"): [1, 0.9, 0.95]}
-    )
-    d_star, text = describe_transition(clear, n_boot=50)
-    assert d_star == pytest.approx(8.0) and text.startswith("d* = 8 (95% bootstrap interval")
-    alike = _table(
-        {(2, "x"): [0.8, 0.9, 0.7], (8, "x"): [0.5, 0.6, 0.4], (32, "x"): [0.7, 0.85, 0.7]}
-    )
-    assert "do not differ detectably" in describe_transition(alike)[1]
-    assert "fewer than three dims" in describe_transition(_table({(2, "x"): [0, 0]}))[1]
+def test_share_ci_is_a_clipped_t_interval_and_refuses_two_seeds():
+    m, lo, hi, n = share_ci([0.0, 0.125, 0.375])
+    half = stats.t.ppf(0.975, 2) * np.std([0.0, 0.125, 0.375], ddof=1) / np.sqrt(3)
+    assert (m, n) == (pytest.approx(1 / 6), 3)
+    assert lo == 0.0 and hi == pytest.approx(1 / 6 + half)  # clipped at 0, not negative
+    assert np.isnan(share_ci([0.25, 0.25])[1])  # two seeds: no interval at all
+    # three seeds with the same share: a zero-width interval is what the t-interval says
+    assert share_ci([0.25, 0.25, 0.25])[1:3] == (0.25, 0.25)
 
 
 def test_fidelity_gates_judge_student_and_network_teacher():
     from dmdlab.analysis import fidelity_reasons, passing
 
-    good = {"coverage_min": 0.9, "loglik_gap": 0.2, "teacher_coverage_min": 0.9,
-            "teacher_loglik_gap": 0.1, "teacher_map_agree": 0.97, "teacher_err_s1": 0.05,
-            "teacher_err_smax": 0.5, "teacher": "network", "start": "network"}  # fmt: skip
+    good = dict(GOOD)
     assert fidelity_reasons(good) == []
     assert "student gap 1.50" in fidelity_reasons({**good, "loglik_gap": 1.5})[0]
     assert (
@@ -152,13 +117,16 @@ def test_fidelity_gates_judge_student_and_network_teacher():
         in fidelity_reasons({**good, "teacher_map_agree": 0.8})[0]
     )
     assert "excess error 0.40" in fidelity_reasons({**good, "teacher_err_s1": 0.4})[0]
+    # a missing column is an error, never a silent pass
+    with pytest.raises(ValueError, match="teacher_err_s2"):
+        fidelity_reasons({k: v for k, v in good.items() if k != "teacher_err_s2"})
     # the σ_max gate applies only to a student that starts from the teacher's read-out
     assert fidelity_reasons({**good, "teacher_err_smax": 3.0})
     assert fidelity_reasons({**good, "teacher_err_smax": 3.0, "start": "exact"}) == []
     # the oracle is exact and a memorizing teacher is meant to differ: no teacher gates
     assert fidelity_reasons({**good, "teacher_map_agree": 0.1, "teacher": "memorizing"}) == []
     # passing() drops exactly the failing grid points
-    t = _table({(2, "x"): [0.5, 0.6], (8, "x"): [0.7, 0.8]}).assign(coverage_min=0.9)
+    t = _table({(2, "x"): [0.5, 0.6], (8, "x"): [0.7, 0.8]}).assign(**good)
     t.loc[t.dim == 8, "coverage_min"] = 0.1
     assert set(passing(t).dim) == {2}
 
@@ -180,9 +148,14 @@ def test_remap_rate_counts_seed_mode_units():
     t = _units_table({2: [[0.1, 0.9, np.nan], [0.2, 0.3, 1.0]], 8: [[1.0, 1.0], [0.9, 0.6]]})
     units = mode_units(t)
     assert len(units) == 9  # the mode T never visits is not a unit
-    rate = remap_rate(t, n_boot=200).set_index("dim")
+    rate = remap_rate(t).set_index("dim")
     assert rate.loc[2, "rate"] == pytest.approx(3 / 5) and rate.loc[8, "rate"] == 0.0
-    assert rate.loc[2, "lo"] <= 0.6 <= rate.loc[2, "hi"] and rate.loc[8, "hi"] == 0.0
+    assert np.isnan(rate.loc[2, "lo"])  # two seeds: no interval
+    three = _units_table({2: [[0.1, 0.9], [0.2, 0.3], [1.0, 1.0]]})
+    rate = remap_rate(three).iloc[0]
+    shares = np.array([0.5, 1.0, 0.0])
+    half = stats.t.ppf(0.975, 2) * shares.std(ddof=1) / np.sqrt(3)
+    assert rate.rate == pytest.approx(0.5) and rate.hi == pytest.approx(min(1.0, 0.5 + half))
 
 
 def test_logistic_transition_finds_a_clear_step_and_nothing_in_a_flat_world():
@@ -265,3 +238,67 @@ def test_kappa_at_first_pass_reads_the_first_step_that_passes_the_student_gates(
     first = kappa_at_first_pass(pd.DataFrame(rows)).iloc[0]
     assert (first.seeds, first.never, first.step) == (2, 1, 150.0)
     assert first["mean"] == pytest.approx(0.7)
+
+
+def test_convergence_gates_against_the_teacher_and_the_trend():
+    from dmdlab.analysis import convergence_reasons, seed_gates
+
+    good = {**GOOD, "gap_slope": 0.0}
+    assert convergence_reasons(good) == []
+    # 3× the teacher's gap (0.1) is allowed, 0.35 is not
+    assert "gap 0.35" in convergence_reasons({**good, "loglik_gap": 0.35})[0]
+    # a teacher with no gap at all still leaves 0.05 nats/dim of slack
+    assert convergence_reasons({**good, "teacher_loglik_gap": 0.0, "loglik_gap": 0.04}) == []
+    assert "mode shares 0.70" in convergence_reasons({**good, "coverage_min": 0.7})[0]
+    assert "still falling" in convergence_reasons({**good, "gap_slope": -0.2})[0]
+    # per seed-run: a gap that falls 0.4 nats/dim per 1000 steps is not converged
+    rows = []
+    for seed, slope in ((0, 0.0), (1, -0.4)):
+        for step in range(0, 1001, 100):
+            rows.append({**GOOD, "dim": 2, "cell": "c", "seed": seed, "step": step,
+                         "diverged": False, "kappa": 0.5,
+                         "loglik_gap": 0.25 + slope * (step - 1000) / 1000})  # fmt: skip
+    gates = seed_gates(pd.DataFrame(rows)).set_index("seed")
+    assert gates.passes.all() and gates.converged.to_dict() == {0: True, 1: False}
+    assert "still falling (-0.40" in gates.loc[1, "why"]
+
+
+def test_fit_course_reads_peak_time_scale_and_settled_value():
+    from dmdlab.analysis import course_table, fit_course
+
+    steps = np.arange(0, 3001, 20)
+    rise = np.minimum(1.0, steps / 100)
+    # rises to 0.8 by step 100, then decays to 0.5 with τ = 400
+    kappa = np.where(steps <= 100, 0.8 * rise, 0.5 + 0.3 * np.exp(-(steps - 100) / 400))
+    fit = fit_course(steps, kappa)
+    assert fit["form"] == "decay" and fit["peak_step"] == pytest.approx(100, abs=20)
+    assert fit["tau"] == pytest.approx(400, rel=0.1) and fit["settled"] == pytest.approx(
+        0.5, abs=0.01
+    )
+    # flat after its peak: no decay, settled = the late mean
+    flat = np.where(steps <= 100, 0.7 * rise, 0.7)
+    assert fit_course(steps, flat)["form"] == "no decay"
+    # a decay far slower than the run: the settled value is not read off
+    slow = np.where(steps <= 100, 0.8 * rise, 0.8 - 0.0001 * (steps - 100))
+    assert fit_course(steps, slow)["form"] == "unresolved"
+    rows = [{"dim": 2, "seed": s, "step": t, "diverged": False, "kappa": k}
+            for s in range(3) for t, k in zip(steps, kappa, strict=True)]  # fmt: skip
+    row = course_table(pd.DataFrame(rows)).iloc[0]
+    assert row.n_settled == 3 and row.settled == pytest.approx(0.5, abs=0.01)
+
+
+def test_matched_progress_compares_at_one_step_and_one_gap():
+    from dmdlab.analysis import matched_progress
+
+    rows = []
+    # d = 2 reaches gap 0.5 at step 200, d = 8 at step 400; κ = 1 − step/1000 everywhere
+    for dim, rate in ((2, 2.5e-3), (8, 1.25e-3)):
+        for seed in range(3):
+            for step in range(0, 601, 100):
+                gap = 1.0 - rate * step
+                rows.append({"dim": dim, "seed": seed, "step": step, "diverged": False,
+                             "kappa": 1 - step / 1000, "loglik_gap": gap})  # fmt: skip
+    table = matched_progress(pd.DataFrame(rows), gap=0.5).set_index("dim")
+    assert (table.at_step == 600).all() and table.step_mean.tolist() == pytest.approx([0.4, 0.4])
+    assert table.gap_step.tolist() == [200.0, 400.0]
+    assert table.gap_mean.tolist() == pytest.approx([0.8, 0.6])

@@ -107,3 +107,71 @@ def test_sigma_max_error_is_relative_to_the_z_dependent_signal(key, mixture):
     mean = jnp.mean(mixture.denoise(80.0 * z, 80.0), axis=0)
     flat = sigma_max_error(lambda x, s: jnp.broadcast_to(mean, x.shape), mixture, z)
     assert float(flat) == pytest.approx(1.0, rel=1e-4)
+
+
+# ---------------------------------------------------------------- the paper's measures
+def test_distance_ratio_is_zero_for_a_copy_and_about_one_for_shuffled_rows(key, mixture):
+    from dmdlab.metrics import distance_ratios
+
+    t = mixture.sample(key, 800)
+    np.testing.assert_allclose(distance_ratios(t, t), 0.0, atol=1e-3)
+    shuffled = jax.random.permutation(jax.random.fold_in(key, 1), t)
+    assert float(jnp.mean(distance_ratios(shuffled, t))) == pytest.approx(1.0, abs=0.05)
+    # within classes: a shuffle inside each class is ≈ 1 against same-class pairs
+    labels = mixture.assign(t)
+    order = jnp.lexsort((jax.random.uniform(jax.random.fold_in(key, 2), (800,)), labels))
+    inside = t.at[order].set(t[jnp.roll(order, 1)])  # a cyclic shift inside sorted classes
+    same = labels[order] == labels[jnp.roll(order, 1)]
+    ratio = distance_ratios(inside, t, labels)[order][same]
+    assert float(jnp.mean(ratio)) == pytest.approx(1.0, abs=0.1)
+
+
+def test_copying_within_is_one_for_a_copy_and_tr_q_over_dc_for_a_rotated_gaussian(key):
+    from dmdlab.metrics import copying_within
+
+    # SCIENCE.md §6.5: G = μ + s Q z against T = μ + s z on a d_c-dim class: C = tr(Q)/d_c
+    d, dc, s = 12, 4, 0.7
+    mix = GaussianMixture.blobs(key, d, 2, class_dim=dc, radius=5.0, thickness=1e-6)
+    z = jax.random.normal(jax.random.fold_in(key, 1), (6000, dc))
+    labels = jnp.arange(6000) % 2
+    b = mix.bases[labels]
+    q, _ = jnp.linalg.qr(jax.random.normal(jax.random.fold_in(key, 2), (dc, dc)))
+    t = mix.means[labels] + s * jnp.einsum("ndm,nm->nd", b, z)
+    g = mix.means[labels] + s * jnp.einsum("ndm,nm->nd", b, z @ q.T)
+    assert float(copying_within(t, t, labels)) == pytest.approx(1.0, abs=1e-5)
+    c = float(copying_within(g, t, labels))
+    assert c == pytest.approx(float(jnp.trace(q)) / dc, abs=0.03)
+
+
+def test_within_mode_centred_sees_through_an_offset_the_uncentred_one_does_not(key, mixture):
+    from dmdlab.metrics import within_mode_centred
+
+    t = mixture.sample(key, 2000)
+    k = mixture.assign(t)
+    mirrored = 2 * mixture.means[k] - t  # G − μ = −(T − μ): −1 both ways
+    assert float(within_mode_copying(mixture, mirrored, t)) == pytest.approx(-1.0, abs=1e-4)
+    assert float(within_mode_centred(mixture, mirrored, t)) == pytest.approx(-1.0, abs=0.02)
+    shifted = t + 0.4 * mixture.stds[0]  # the same positions, every mode off centre
+    assert float(within_mode_centred(mixture, shifted, t)) == pytest.approx(1.0, abs=1e-4)
+    assert float(within_mode_copying(mixture, shifted, t)) < 0.95
+
+
+def test_assignment_copying_limits(key, mixture):
+    from dmdlab.metrics import assignment_copying
+
+    t = mixture.sample(key, 300)
+    match, excess = assignment_copying(t, t)
+    assert match == 1.0 and excess == pytest.approx(0.0, abs=1e-9)
+    shuffled = jax.random.permutation(jax.random.fold_in(key, 1), t)
+    match, excess = assignment_copying(shuffled, t)
+    assert match < 0.05 and excess == pytest.approx(1.0, abs=0.15)
+    assert np.isnan(assignment_copying(t.at[0, 0].set(jnp.nan), t)[0])
+
+
+def test_onestep_ratio_compares_with_the_teachers_one_step(key, mixture):
+    from dmdlab.metrics import onestep_ratio
+
+    t = mixture.sample(key, 200)
+    onestep = jnp.broadcast_to(mixture.weights @ mixture.means, t.shape)  # the data mean
+    assert float(onestep_ratio(t, t, onestep)) == 0.0
+    assert float(onestep_ratio(onestep, t, onestep)) == pytest.approx(1.0)

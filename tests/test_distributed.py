@@ -14,7 +14,7 @@ from dmdlab.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 ARGS = ["sweep", "--preset", "tiny", "--grid", "dim=2", "--seeds", "2", "--no-plot"]
-COLUMNS = ["kappa", "within_mode", "copying", "pairing_inefficiency", "loglik_gap", "gen_loss"]
+COLUMNS = ["kappa", "within_mode", "copying", "pairing_inefficiency", "loglik_gap", "dm_loss"]
 
 
 def _free_port() -> int:

@@ -93,7 +93,7 @@ def test_threaded_pairing_inefficiency_keeps_each_seed_and_record_in_place():
 
 def test_same_seed_same_numbers_different_seed_different_run(tiny_table):
     again = distill(TINY, [0, 1])
-    cols = ["copying", "kappa", "pairing_inefficiency", "loglik_gap", "gen_loss"]
+    cols = ["copying", "kappa", "pairing_inefficiency", "loglik_gap", "dm_loss"]
     np.testing.assert_array_equal(again[cols].to_numpy(), tiny_table[cols].to_numpy())
     s0, s1 = (tiny_table[tiny_table.seed == s] for s in (0, 1))
     assert not np.allclose(s0.copying.to_numpy(), s1.copying.to_numpy())
@@ -145,7 +145,7 @@ def test_gan_term_changes_the_loss_of_a_few_step_student(tiny_table):
     before = _compiled.cache_info().misses
     weaker = distill(TINY.replace(gan_weight=0.05, student_steps=3), [0])
     assert _compiled.cache_info().misses == before
-    assert not np.allclose(weaker.gen_loss.iloc[1:], gan.gen_loss.iloc[1:])
+    assert not np.allclose(weaker.dm_loss.iloc[1:], gan.dm_loss.iloc[1:])
 
 
 def test_sharded_seed_axis_matches_one_device(tmp_path, tiny_table):

@@ -1,0 +1,93 @@
+"""The workbench's world and parametrization against closed forms: class blobs on random
+subspaces (conditional Tweedie, samples in their subspace, the closed-form conditional
+map against Heun) and flow matching (the exact velocity of a Gaussian, its map, its
+agreement with the VE map as σ_max → ∞)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from dmdlab import GaussianMixture
+from dmdlab.noising import Noising
+from dmdlab.ode import teacher_map
+
+
+def _blobs(key, d=8, c=3, m=2, thickness=0.2):
+    return GaussianMixture.blobs(key, d, c, class_dim=m, radius=5.0, thickness=thickness)
+
+
+@pytest.mark.parametrize("sigma", [0.05, 0.5, 2.0, 30.0])
+def test_blob_denoiser_matches_tweedie_per_class_and_overall(key, sigma):
+    mix = _blobs(key)
+    x0, labels = mix.sample_with_labels(jax.random.fold_in(key, 1), 64)
+    x = x0 + sigma * jax.random.normal(jax.random.fold_in(key, 2), x0.shape)
+    for lab in (labels, None):
+        score = jax.grad(lambda y, lab=lab: mix.noised_log_prob(y, sigma, lab).sum())(x)
+        tol = 2e-5 * (1.0 + float(jnp.max(jnp.abs(x))))
+        np.testing.assert_allclose(mix.denoise(x, sigma, lab), x + sigma**2 * score, atol=tol)
+
+
+def test_blob_samples_lie_in_their_class_subspace_and_means_on_the_sphere(key):
+    d, m = 16, 3
+    mix = _blobs(key, d=d, c=4, m=m, thickness=1e-6)
+    np.testing.assert_allclose(jnp.linalg.norm(mix.means, axis=1), 5.0 * np.sqrt(d), rtol=1e-5)
+    x, labels = mix.sample_with_labels(jax.random.fold_in(key, 3), 400)
+    b = mix.bases[labels]
+    r = x - mix.means[labels]
+    off = r - jnp.einsum("ndm,nm->nd", b, jnp.einsum("ndm,nd->nm", b, r))
+    assert float(jnp.max(jnp.linalg.norm(off, axis=1))) < 1e-4  # only the thickness leaves it
+    inside = jnp.einsum("ndm,nd->nm", b, r)  # unit scale inside the subspace
+    assert float(jnp.std(inside)) == pytest.approx(1.0, abs=0.05)
+    assert (mix.assign(x) == labels).all()  # far-apart means: every sample in its own class
+
+
+@pytest.mark.parametrize("kind", ["ve", "flow"])
+def test_closed_form_class_map_matches_heun(key, kind):
+    mix = _blobs(key, d=8, c=3, m=2)
+    noising = Noising(kind, 80.0)
+    z = jax.random.normal(jax.random.fold_in(key, 4), (256, 8))
+    labels = jnp.arange(256) % 3
+    heun = noising.ode_map(lambda x, s: noising.exact(mix, x, s, labels), z, 200)
+    exact = noising.class_map(mix, z, labels)
+    scale = float(jnp.max(jnp.abs(exact - mix.means[labels])))
+    assert float(jnp.max(jnp.abs(heun - exact))) < 1e-3 * scale
+
+
+def test_flow_denoiser_is_the_exact_gaussian_velocity(key):
+    mu, s = jnp.array([1.0, -2.0, 0.5]), 0.3
+    one = GaussianMixture(jnp.ones(1), mu[None], jnp.array([s]))
+    x = jax.random.normal(key, (32, 3))
+    for t in (0.01, 0.3, 0.9, 1.0):
+        a = 1 - t
+        closed = mu + a * s**2 / (a**2 * s**2 + t**2) * (x - a * mu)
+        got = Noising("flow").exact(one, x, t)
+        np.testing.assert_allclose(got, closed, rtol=1e-5, atol=1e-6)
+        velocity = (x - got) / t  # the flow teacher's target, v = (x_t − x̂_0) / t
+        np.testing.assert_allclose(velocity, (x - closed) / t, rtol=1e-5, atol=1e-5)
+    # at t = 1 the exact clean prediction is the mean, whatever the input
+    np.testing.assert_allclose(Noising("flow").exact(one, x, 1.0), jnp.broadcast_to(mu, x.shape))
+
+
+@pytest.mark.parametrize("t", [0.1, 0.5, 0.9])
+def test_flow_denoiser_matches_tweedie_through_the_change_of_variables(key, t):
+    # x_t = (1 − t) x_σ with σ = t/(1 − t): E[x0 | x_t] = E[x0 | x_σ = x_t/(1 − t)]
+    mix = GaussianMixture.random(key, 6, 4, std=0.3)
+    x = jax.random.normal(jax.random.fold_in(key, 5), (64, 6))
+    sigma = t / (1 - t)
+    score = jax.grad(lambda y: mix.noised_log_prob(y, sigma).sum())(x / (1 - t))
+    tweedie = x / (1 - t) + sigma**2 * score
+    np.testing.assert_allclose(Noising("flow").exact(mix, x, t), tweedie, rtol=1e-4, atol=1e-4)
+
+
+def test_flow_map_of_a_gaussian_and_its_ve_limit(key):
+    mu, s = jnp.array([1.0, -2.0]), 0.4
+    one = GaussianMixture(jnp.ones(1), mu[None], jnp.array([s]))
+    z = jax.random.normal(key, (128, 2))
+    flow = Noising("flow").ode_map(lambda x, t: Noising("flow").exact(one, x, t), z, 200)
+    np.testing.assert_allclose(flow, mu + s * z, atol=2e-3)  # the OT map: μ + s z
+    # VE from σ_max: μ + s (σ_max z − μ)/√(s² + σ_max²) → μ + s z as σ_max → ∞
+    for sigma_max in (80.0, 2000.0):
+        ve = teacher_map(one.denoise, z, sigma_max=sigma_max, steps=200)
+        gap = float(jnp.max(jnp.abs(ve - flow)))
+        assert gap == pytest.approx(s * float(jnp.max(jnp.abs(mu))) / sigma_max, abs=2e-3)
