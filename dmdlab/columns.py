@@ -171,6 +171,8 @@ LOSSES = {
     "fake_loss": "fake score's denoising loss (DMD2, SiD)",
     "gan_gen_loss": "generator's GAN loss, 0 when off (DMD2)",
     "gan_disc_loss": "discriminator's loss, 0 when off (DMD2)",
+    "sid_loss": "SiD's score-identity generator loss",
+    "consistency_loss": "consistency distillation's loss against its EMA target",
 }
 
 

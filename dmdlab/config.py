@@ -30,6 +30,7 @@ _CHOICES = {
     "generator": ("denoiser", "mlp"),
     "gen_activation": ("silu", "relu", "gelu"),
     "start": ("network", "exact"),
+    "lr_schedule": ("constant", "cosine"),
     "matmul_dtype": ("float32", "bfloat16"),
 }
 DYNAMIC_FIELDS = (
@@ -39,6 +40,8 @@ DYNAMIC_FIELDS = (
     "gan_weight",
     "gan_disc_weight",
     "regression_weight",
+    "sid_alpha",
+    "cd_ema",
 )
 _SWITCHED = ("gan_weight", "regression_weight")  # 0 turns the term off: keep 0 vs > 0
 
@@ -115,11 +118,15 @@ class DMDConfig:
     generator_lr: float = 1e-3
     fake_lr: float = 1e-3
     warmup: int = 50
+    lr_schedule: str = "constant"
     normalize: bool = True
     gan_weight: float = 0.0
     gan_disc_weight: float = 1e-2
     regression_weight: float = 0.0
     regression_pairs: int = 1024
+    sid_alpha: float = 1.2
+    cd_levels: int = 18
+    cd_ema: float = 0.95
     # evaluation
     eval_every: int = 20
     eval_n: int = 512
@@ -203,6 +210,14 @@ class DMDConfig:
         need(not mlp or self.start == "network", "start", "'network' with generator='mlp'")
         need(self.init != "regressed" or self.init_steps >= 1, "init_steps",
              "an integer >= 1 with init='regressed'")  # fmt: skip
+        dmd2 = self.method == "dmd2"
+        for name in ("gan_weight", "regression_weight"):
+            need(dmd2 or getattr(self, name) == 0, name, "0 unless method='dmd2'")
+        need(self.method != "consistency" or self.generator == "denoiser", "generator",
+             "'denoiser' with method='consistency' (f reads every level)")  # fmt: skip
+        need(self.cd_levels >= 2, "cd_levels", "an integer >= 2")
+        need(0 <= self.cd_ema < 1, "cd_ema", "a number in [0, 1)")
+        need(0 <= self.sid_alpha < float("inf"), "sid_alpha", "a finite number >= 0")
 
     @property
     def conditional(self) -> bool:
@@ -235,7 +250,7 @@ class DMDConfig:
         """This config with the dynamic fields at fixed values: the compile-cache key.
 
         A switched term (``gan_weight``, ``regression_weight``) keeps whether it is on."""
-        fixed = {f: 1.0 for f in DYNAMIC_FIELDS}
+        fixed = {f: 0.5 if f == "cd_ema" else 1.0 for f in DYNAMIC_FIELDS}  # valid placeholders
         fixed.update({f: float(getattr(self, f) > 0) for f in _SWITCHED})
         return dataclasses.replace(self, **fixed)
 

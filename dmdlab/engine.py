@@ -55,6 +55,7 @@ __all__ = [
     "generate",
     "make_program",
     "make_train",
+    "optimizer",
     "pick_sigma",
     "real_denoiser",
     "regress_student",
@@ -86,6 +87,8 @@ class Hyperparams(NamedTuple):
     gan_weight: jax.Array
     gan_disc_weight: jax.Array
     regression_weight: jax.Array
+    sid_alpha: jax.Array
+    cd_ema: jax.Array
 
     @classmethod
     def of(cls, config: DMDConfig) -> Hyperparams:
@@ -262,6 +265,15 @@ def student_ladder(config: DMDConfig) -> jax.Array:
         return jnp.array([config.sigma_max], jnp.float32)
     noising = Noising(config.parametrization, config.sigma_max)
     return noising.ladder(config.student_steps, config.student_sigma_min)
+
+
+def optimizer(setting: Setting, learning_rate):
+    """The optimizer of the networks a method trains (SCIENCE.md §4): AdamW after
+    clipping, with the config's warmup; with ``lr_schedule="cosine"`` the rate then decays
+    to 1% at the last step (DMD2 keeps it constant, the default)."""
+    c = setting.config
+    decay = c.steps if c.lr_schedule == "cosine" else None
+    return adamw(learning_rate, warmup=c.warmup, decay_steps=decay)
 
 
 def pick_sigma(key, n, grid, lo=0, hi=KARRAS_GRID):

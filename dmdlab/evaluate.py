@@ -142,12 +142,20 @@ def metrics_table(config: DMDConfig, out: TrainOutput, seeds) -> pd.DataFrame:
     n_evals = out.student_samples.shape[1]
     # Everything but the OT solve runs as one vmapped program over seeds × steps.
     sample = _sample_program(tuple(sample_metrics().items()))
-    fixed = (out.mixture, out.teacher_samples, out.reference, out.classes, out.teacher_onestep)
-    per_eval = jax.vmap(sample, in_axes=(None,) * 5 + (0,))
-    per_seed = jax.device_get(jax.vmap(per_eval)(*fixed, out.student_samples))
-    # The teacher's own samples T(z) through the same fidelity metrics: the level a
-    # student that matches its real score can reach.
-    teacher = jax.device_get(jax.vmap(sample)(*fixed, out.teacher_samples))
+    per_eval = jax.jit(jax.vmap(sample, in_axes=(None,) * 5 + (0,)))
+    # One seed at a time, vmapped over its records: a seed's metrics must not depend on
+    # how many seeds share the table (a batched product of another size rounds
+    # differently), as its training does not (dmdlab.distill.SEED_GROUP).
+    per_seed, teacher = [], []
+    for i in range(len(seeds)):
+        fixed = jax.tree.map(lambda a, i=i: a[i], (out.mixture, out.teacher_samples,
+                             out.reference, out.classes, out.teacher_onestep))  # fmt: skip
+        per_seed.append(jax.device_get(per_eval(*fixed, out.student_samples[i])))
+        # The teacher's own samples T(z) through the same fidelity metrics: the level a
+        # student that matches its real score can reach.
+        teacher.append(jax.device_get(sample(*fixed, out.teacher_samples[i])))
+    stack = lambda rows: {k: np.stack([r[k] for r in rows]) for k in rows[0]}  # noqa: E731
+    per_seed, teacher = stack(per_seed), stack(teacher)
     steps = np.arange(n_evals) * config.eval_every
     delta_e, teacher_de = _pairing_inefficiencies(out)
     host = {"delta_e": delta_e, "teacher_de": teacher_de, "assignment": _assignments(out)}

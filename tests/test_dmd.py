@@ -8,6 +8,7 @@ import textwrap
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pandas as pd
 import pytest
 
 from dmdlab import Hyperparams, distill, metrics_table, run_seeds
@@ -99,6 +100,16 @@ def test_same_seed_same_numbers_different_seed_different_run(tiny_table):
     assert not np.allclose(s0.copying.to_numpy(), s1.copying.to_numpy())
 
 
+def test_a_seeds_numbers_do_not_depend_on_its_company(tiny_table):
+    # seeds run in fixed launches of SEED_GROUP per device: [0, 1] alone (padded) and
+    # inside [0 … 7] (two full launches) are the same program on the same inputs
+    many = distill(TINY, list(range(8)))
+    cols = [c for c in tiny_table.columns if c not in ("kept_by_mode",)]
+    pd.testing.assert_frame_equal(
+        many[many.seed < 2][cols].reset_index(drop=True), tiny_table[cols].reset_index(drop=True)
+    )
+
+
 def test_learning_rate_shares_the_compiled_program(tiny_table):
     from dmdlab.distill import _compiled
 
@@ -149,7 +160,7 @@ def test_gan_term_changes_the_loss_of_a_few_step_student(tiny_table):
 
 
 def test_sharded_seed_axis_matches_one_device(tmp_path, tiny_table):
-    # 2 seeds padded to 4 forced CPU devices, against the one-device fixture (one compile)
+    # 2 seeds padded to 4 forced CPU devices × SEED_GROUP, against the one-device fixture
     cols = ["copying", "kappa", "pairing_inefficiency", "loglik_gap"]
     code = textwrap.dedent(
         f"""
@@ -167,4 +178,6 @@ def test_sharded_seed_axis_matches_one_device(tmp_path, tiny_table):
     )
     assert res.returncode == 0, res.stderr[-3000:]
     four = np.load(tmp_path / "four.npy")
+    # every device runs SEED_GROUP seeds, as the one device does, but XLA compiles the
+    # partitioned program with other fusions: measured 7.6e-6 apart, not bit-identical
     np.testing.assert_allclose(four, tiny_table[cols].to_numpy(), rtol=1e-4, atol=1e-4)

@@ -9,11 +9,13 @@ To add a method: one module here defining a ``Method`` (its ``init``, ``step``,
 from __future__ import annotations
 
 from dmdlab.engine import Method
+from dmdlab.methods.consistency import CONSISTENCY
 from dmdlab.methods.dmd2 import DMD2
+from dmdlab.methods.sid import SID
 
 __all__ = ["METHODS", "get_method"]
 
-METHODS: dict[str, Method] = {"dmd2": DMD2}
+METHODS: dict[str, Method] = {"dmd2": DMD2, "sid": SID, "consistency": CONSISTENCY}
 
 
 def get_method(name: str) -> Method:

@@ -19,13 +19,13 @@ from dmdlab.engine import (
     Context,
     Method,
     Setting,
+    optimizer,
     pick_sigma,
     real_denoiser,
     student_denoiser,
     student_samples,
 )
 from dmdlab.methods.fake_score import fake_error, fake_optimizer, fake_update
-from dmdlab.optim import adamw
 
 __all__ = [
     "DMD2",
@@ -114,7 +114,7 @@ def generator_loss(params, setting: Setting, ctx: Context, batch: GenBatch, real
 
 
 def _student_optimizer(setting: Setting, ctx: Context):
-    return adamw(ctx.hp.generator_lr, warmup=setting.config.warmup)
+    return optimizer(setting, ctx.hp.generator_lr)
 
 
 def generator_update(setting: Setting, ctx: Context, student, student_opt, fake, key):

@@ -18,13 +18,13 @@ from dmdlab.engine import (
     ERROR_SIGMAS,
     Context,
     Setting,
+    optimizer,
     pick_sigma,
     student_denoiser,
     student_samples,
 )
 from dmdlab.metrics import denoiser_error
 from dmdlab.networks import NetSpec
-from dmdlab.optim import adamw
 from dmdlab.teachers import denoising_loss
 
 __all__ = ["GanBatch", "fake_error", "fake_optimizer", "fake_score_loss", "fake_update"]
@@ -71,7 +71,7 @@ def _noised(noising, x, eps, level):
 
 def fake_optimizer(setting: Setting, ctx: Context):
     """AdamW at ``fake_lr`` with the config's warmup (SCIENCE.md §4)."""
-    return adamw(ctx.hp.fake_lr, warmup=setting.config.warmup)
+    return optimizer(setting, ctx.hp.fake_lr)
 
 
 def fake_update(setting: Setting, ctx: Context, carry, key):
