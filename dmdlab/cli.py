@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -41,13 +42,18 @@ def _parse_shard(text: str) -> tuple[int, int]:
     return i, n
 
 
+MAX_SEEDS = 10_000  # far more than any study needs; a bigger count is a typo, not a plan
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"--seeds expects an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"--seeds expects an integer >= 1, got {value}")
+    if not 1 <= value <= MAX_SEEDS:
+        raise argparse.ArgumentTypeError(
+            f"--seeds expects an integer in [1, {MAX_SEEDS}], got {value}"
+        )
     return value
 
 
@@ -91,6 +97,9 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=_presets_text(),
     )
+    from dmdlab import __version__
+
+    parser.add_argument("--version", action="version", version=f"dmdlab {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     sweep = sub.add_parser(
@@ -133,6 +142,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog=_presets_text(),
     )
     _add_config_options(run, grid=False)
+    run.add_argument("--no-plot", action="store_true", help="skip the figures")
 
     plot = sub.add_parser("plot", help="redraw the figures of a finished sweep directory")
     plot.add_argument("out", type=Path, help="sweep directory holding results.parquet")
@@ -154,14 +164,41 @@ def _main(argv=None) -> int:
     args = _parser().parse_args(argv)
     from dmdlab.compile_cache import enable_compilation_cache
 
-    enable_compilation_cache()
+    try:
+        enable_compilation_cache()
+    except OSError as err:
+        return _fail(args, f"DMDLAB_CACHE_DIR cannot hold the compilation cache ({err})")
     if getattr(args, "distributed", False):
-        import jax
-
-        jax.distributed.initialize(args.coordinator, args.num_processes, args.process_id)
+        why = _distributed(args)
+        if why:
+            return _fail(args, why)
+    if getattr(args, "executor", None) == "slurm" and not shutil.which("sbatch"):
+        return _fail(args, "--executor slurm needs Slurm (no sbatch on PATH here); use "
+                     "--executor local or run on a Slurm login node")  # fmt: skip
     if args.command == "plot":
         return _plot(args)
     return _sweep(args)
+
+
+def _fail(args, message: str) -> int:
+    print(f"dmdlab {args.command}: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _distributed(args) -> str | None:
+    """Start ``jax.distributed`` for --distributed; None, or why it cannot (one line)."""
+    n, i = args.num_processes, args.process_id
+    if n is not None and (n < 1 or i is None or not 0 <= i < n):
+        return f"--process-id must be in [0, --num-processes={n}), got {i}"
+    import jax
+
+    try:
+        jax.distributed.initialize(args.coordinator, n, i)
+    except (ValueError, RuntimeError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        return (f"--distributed could not start ({first}); outside a detected cluster give "
+                "--coordinator HOST:PORT --num-processes N --process-id I")  # fmt: skip
+    return None
 
 
 def _plot(args) -> int:
@@ -180,7 +217,7 @@ def _plot(args) -> int:
     try:
         results = load_results(args.out)
         manifest = json.loads((args.out / "manifest.json").read_text())
-        grid, store = list(manifest["grid"]), manifest["cell_store"]
+        grid, store = list(manifest["grid"]), args.out / manifest["cell_store"]
     except Exception as err:  # damaged files: say which, never a traceback
         print(f"dmdlab plot: error: {args.out} holds a damaged results.parquet or "
               f"manifest.json ({type(err).__name__}: {err}); rerun `dmdlab sweep` with "
@@ -193,6 +230,29 @@ def _plot(args) -> int:
     if pairings is not None:
         print(pairings)
     return 0
+
+
+def _does_not_fit(spec) -> str | None:
+    """Why the sweep's largest cell cannot fit this machine's memory (None: it fits);
+    prints the time estimate of the whole sweep."""
+    from dmdlab.distill import estimate, memory_available
+
+    device, host = memory_available()
+    total = 0.0
+    for cfg in spec.cells():
+        need = estimate(cfg, len(spec.seeds))
+        total += need["seconds"]
+        for what, have in (("device_bytes", device), ("host_bytes", host)):
+            if need[what] > 0.8 * have:
+                where = "per device" if what == "device_bytes" else "on the host"
+                return (f"a cell (dim={cfg.dim}, width={cfg.width}, eval_n={cfg.eval_n}, "
+                        f"{len(spec.seeds)} seeds) needs ~{need[what] / 2**30:.1f} GiB {where}, "
+                        f"this machine has {have / 2**30:.1f} GiB; lower dim, width, eval_n "
+                        "or the seeds, or run it on a bigger machine")  # fmt: skip
+    if total > 600:  # worth saying before a long wait
+        print(f"estimated compute: ~{total / 60:.0f} min at the 2-core CPU's measured rate "
+              "(a GPU is faster)")  # fmt: skip
+    return None
 
 
 def _sweep(args) -> int:
@@ -224,6 +284,10 @@ def _sweep(args) -> int:
               file=sys.stderr)  # fmt: skip
         return 2
     n_cells = len(spec.cells())
+    why = _does_not_fit(spec)
+    if why:
+        print(f"dmdlab {args.command}: error: {why}", file=sys.stderr)
+        return 2
     print(f"{n_cells} cell(s) × {len(spec.seeds)} seed(s) → {out}")
     t0 = time.perf_counter()
     shard = args.shard if args.command == "sweep" else (0, 1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import time
 from collections.abc import Callable
 
@@ -22,6 +23,8 @@ __all__ = [
     "SEED_GROUP",
     "compiler_options",
     "distill",
+    "estimate",
+    "memory_available",
     "normalize_seeds",
     "run_seeds",
     "training_macs",
@@ -63,6 +66,39 @@ def training_macs(config: DMDConfig) -> float:
     teacher = 3 * config.teacher_steps * config.teacher_batch_size
     per_step = get_method(config.method).passes(config) * config.batch_size
     return float(weights * (teacher + config.steps * per_step))
+
+
+# Achieved multiply-adds per second used for the time estimate: dmdlab's measured rate on
+# the 2-core CPU (~30 GMAC/s, benchmarks/RESULTS.md); a GPU is far faster, so there the
+# estimate is an upper bound.
+ESTIMATE_MACS_PER_S = 3e10
+
+
+def estimate(config: DMDConfig, n_seeds: int, n_devices: int = 1) -> dict[str, float]:
+    """What a cell of ``config`` × ``n_seeds`` needs, before any compute: ``device_bytes``
+    (one launch of SEED_GROUP seeds per device: the networks with their optimizer states,
+    the training activations, the recorded samples), ``host_bytes`` (every seed's outputs
+    gathered on the host) and ``seconds`` (from :func:`training_macs` at
+    :data:`ESTIMATE_MACS_PER_S`). Rough (within a small factor), to refuse what cannot fit."""
+    c = config
+    weights = c.width**2 * max(c.depth - 1, 1) + 2 * c.width * (c.dim + 64)
+    states = 14 * weights  # teacher, student, fake; AdamW's two moments; updates
+    acts = 12 * max(c.batch_size, c.teacher_batch_size) * c.width * c.depth
+    records = (c.n_evals + 6) * c.eval_n * c.dim  # G(z) per record, z, T(z), reference…
+    device = 4.0 * SEED_GROUP * (states + acts + records)
+    host = 4.0 * n_seeds * (records + states)
+    # evaluation: the teacher's and the exact ODE maps and every record's student pass
+    evaluation = weights * c.eval_n * (4 * c.ode_steps + c.n_evals * c.student_steps)
+    seconds = (training_macs(c) + evaluation) * n_seeds / ESTIMATE_MACS_PER_S
+    return {"device_bytes": device, "host_bytes": host, "seconds": seconds}
+
+
+def memory_available() -> tuple[float, float]:
+    """(bytes of memory per device, bytes of host memory) on this machine: a GPU's own
+    limit where JAX reports one, else the host's physical memory."""
+    host = float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    stats = jax.devices()[0].memory_stats() or {}
+    return float(stats.get("bytes_limit", host)), host
 
 
 def compiler_options(config: DMDConfig) -> dict[str, int]:

@@ -40,6 +40,13 @@ __all__ = [
 ]
 
 
+def _finite_or_nan(value, *arrays):
+    """``value`` (scalar or array), or NaN where any input holds a non-finite number: a
+    metric of NaN samples is NaN, never a plausible-looking number."""
+    ok = jnp.all(jnp.stack([jnp.all(jnp.isfinite(a)) for a in arrays]))
+    return jnp.where(ok, value, jnp.nan)
+
+
 def _mean_cross_sq_dist(a: jax.Array, b: jax.Array) -> jax.Array:
     """Mean of ‖a_i − b_j‖² over all n² pairs, in O(n d)."""
     return (
@@ -81,7 +88,8 @@ def mode_agreement(
     """
     student, teacher = check_paired(student, teacher, "student", "teacher")
     check_rows(student, mixture.dim, "student")
-    return label_agreement(mixture.assign(student), mixture.assign(teacher), mixture.n_modes)
+    agree = label_agreement(mixture.assign(student), mixture.assign(teacher), mixture.n_modes)
+    return tuple(_finite_or_nan(v, student, teacher) for v in agree)
 
 
 def label_agreement(a: jax.Array, b: jax.Array, k: int) -> tuple[jax.Array, jax.Array]:
@@ -128,7 +136,8 @@ def within_mode_copying(
     g = jnp.where(same, student - mixture.means[b], 0.0)
     t = jnp.where(same, teacher - mixture.means[b], 0.0)
     denom = jnp.sqrt(jnp.sum(g**2) * jnp.sum(t**2))
-    return jnp.where(denom > 0, jnp.sum(g * t) / jnp.where(denom > 0, denom, 1.0), jnp.nan)
+    value = jnp.where(denom > 0, jnp.sum(g * t) / jnp.where(denom > 0, denom, 1.0), jnp.nan)
+    return _finite_or_nan(value, student, teacher)
 
 
 def kept_fractions(mixture: GaussianMixture, student: jax.Array, teacher: jax.Array) -> jax.Array:
@@ -142,7 +151,8 @@ def kept_fractions(mixture: GaussianMixture, student: jax.Array, teacher: jax.Ar
     k = mixture.n_modes
     total = jnp.bincount(b, length=k)
     kept = jnp.bincount(b, weights=(a == b).astype(jnp.float32), length=k)
-    return jnp.where(total > 0, kept / jnp.maximum(total, 1), jnp.nan)
+    return _finite_or_nan(jnp.where(total > 0, kept / jnp.maximum(total, 1), jnp.nan),
+                          student, teacher)  # fmt: skip
 
 
 def _z_part(x: jax.Array, labels=None) -> jax.Array:
@@ -297,7 +307,8 @@ def within_mode_centred(
     g = jnp.where(same[:, None], student - g_mean, 0.0)
     t = jnp.where(same[:, None], teacher - t_mean, 0.0)
     denom = jnp.sqrt(jnp.sum(g**2) * jnp.sum(t**2))
-    return jnp.where(denom > 0, jnp.sum(g * t) / jnp.where(denom > 0, denom, 1.0), jnp.nan)
+    value = jnp.where(denom > 0, jnp.sum(g * t) / jnp.where(denom > 0, denom, 1.0), jnp.nan)
+    return _finite_or_nan(value, student, teacher)
 
 
 def assignment_copying(student, teacher, groups=None) -> tuple[float, float]:
@@ -369,8 +380,9 @@ def coverage(mixture: GaussianMixture, x: jax.Array) -> jax.Array:
     Equals the weights π (within sampling error) for true samples; a 0 entry is a
     dropped mode. Compare entry-wise with ``mixture.weights``.
     """
-    labels = mixture.assign(check_rows(x, mixture.dim, "x"))
-    return jnp.bincount(labels, length=mixture.n_modes) / labels.shape[0]
+    x = check_rows(x, mixture.dim, "x")
+    labels = mixture.assign(x)
+    return _finite_or_nan(jnp.bincount(labels, length=mixture.n_modes) / labels.shape[0], x)
 
 
 def loglik_gap(
@@ -430,6 +442,8 @@ def denoiser_error(
     compared with the class-conditional optimum.
     """
     sigmas = jnp.asarray(sigmas, dtype=jnp.float32)
+    if not isinstance(sigmas, jax.core.Tracer) and not bool(jnp.all(sigmas > 0)):
+        raise ValueError(f"sigmas must be > 0, got {np.asarray(sigmas).tolist()}")
 
     def one(k, sigma):
         k_x, k_n = jax.random.split(k)

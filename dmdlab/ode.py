@@ -36,8 +36,9 @@ def _check_z(z) -> jax.Array:
     return z
 
 
-def _heun(denoise: Denoiser, z, sigma_max, sigma_min, steps, rho):
-    """Heun on the Karras levels; returns (T(z) (n, d), path (steps, n, d) of x at each σ)."""
+def _heun(denoise: Denoiser, z, sigma_max, sigma_min, steps, rho, keep_path: bool = False):
+    """Heun on the Karras levels; returns (T(z) (n, d), path (steps, n, d) of x at each σ,
+    or None without ``keep_path``: the path costs steps × n × d floats of memory)."""
     z = _check_z(z)
     if steps < 2:
         raise ValueError(f"steps must be >= 2, got {steps}")
@@ -52,11 +53,12 @@ def _heun(denoise: Denoiser, z, sigma_max, sigma_min, steps, rho):
         x_euler = x + (s_next - s) * d  # Euler step
         d_next = slope(x_euler, s_next)
         x_next = x + (s_next - s) * 0.5 * (d + d_next)  # 2nd-order correction
-        return x_next, x_next
+        return x_next, x_next if keep_path else None
 
     x0 = sigma_max * z
     x, path = jax.lax.scan(heun_step, x0, (sigmas[:-1], sigmas[1:]))
-    path = jnp.concatenate([x0[None], path])
+    if keep_path:
+        path = jnp.concatenate([x0[None], path])
     return denoise(x, sigmas[-1]), path  # last denoise at σ_min (EDM's final step to σ = 0)
 
 
@@ -92,7 +94,7 @@ def teacher_path(
     """The ODE trajectories behind :func:`teacher_map`: (sigmas (steps,), x (steps, n, d)),
     x[i] the state at sigmas[i], starting from σ_max z. For pictures of the flow."""
     return karras_sigmas(steps, sigma_max, sigma_min, rho), _heun(
-        denoise, z, sigma_max, sigma_min, steps, rho
+        denoise, z, sigma_max, sigma_min, steps, rho, keep_path=True
     )[1]
 
 

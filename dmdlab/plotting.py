@@ -43,10 +43,19 @@ def _hue(grid) -> str | None:
 
 
 def _title(results: pd.DataFrame, what: str) -> str:
-    r = results.iloc[0]
+    """The figure's title: the fields every row shares, and the swept ones named as
+    such (a title must not name one grid point's value as the whole sweep's)."""
+
+    def field(name: str) -> str:
+        values = results[name].unique() if name in results else []
+        return f"{name}={values[0]}" if len(values) == 1 else f"{name} swept"
+
+    names = ("n_modes", "mode_std", "teacher", "init", "method", "parametrization", "world")
+    steps = results.groupby("cell").step.max() if "cell" in results else results.step
+    length = f"{int(steps.max())}" if steps.nunique() == 1 else "per-cell"
     return (
-        f"{what}\nK={r.n_modes} modes, std={r.mode_std}, teacher={r.teacher}, init={r.init}, "
-        f"{int(results.step.max())} generator steps, {results.seed.nunique()} seeds"
+        f"{what}\n{', '.join(field(n) for n in names if n in results)}, {length} generator "
+        f"steps, {results.seed.nunique()} seeds"
     )
 
 

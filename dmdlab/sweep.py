@@ -25,7 +25,7 @@ from dmdlab.columns import column, summary_labels
 from dmdlab.config import DMDConfig, parse_field_value
 from dmdlab.distill import normalize_seeds, run_seeds
 from dmdlab.evaluate import metrics_table
-from dmdlab.presets import PRESETS
+from dmdlab.presets import PRESETS, Preset
 from dmdlab.store import (
     cell_id,
     check_cell,
@@ -90,26 +90,39 @@ class SweepSpec:
             if both:
                 raise ValueError(f"field(s) {both} given twice (--set/--grid/--zip); pick one")
         base = p.base.replace(**fixed)
+        if tied and not swept:
+            raise ValueError(f"--zip {sorted(tied)} needs a --grid field to follow")
         # an explicit --set or --zip pins a field the preset sweeps or ties
         grid = {k: v for k, v in p.grid.items() if k not in fixed and k not in tied}
+        if tied:  # the user's ties follow the user's first --grid field: it leads
+            first = next(iter(swept))
+            grid = {first: swept[first], **{k: v for k, v in grid.items() if k != first}}
         grid.update(swept)
         if not grid:  # every swept field pinned: a one-point sweep, labelled by its d
             grid = {"dim": [base.dim]}
-        # the preset's ties follow its lead field's values: a grid over a subset of them
-        # (--grid dim=2,16) keeps each value's budget; other values drop the ties
-        lead = next(iter(p.grid), None)
-        values = grid.get(lead, []) if next(iter(grid), None) == lead else None
-        known = values is not None and all(v in p.grid[lead] for v in values)
-        zipped = {
-            k: [v[p.grid[lead].index(x)] for x in values]
-            for k, v in p.zipped.items()
-            if known and k not in fixed and k not in swept
-        }
+        zipped = cls._preset_ties(p, grid, fixed, swept, tied)
         zipped.update(tied)
         seeds = tuple(normalize_seeds(p.seeds if seeds is None else seeds))
         spec = cls(base, grid, seeds, zipped)
         spec.cells()  # validates every grid point now
         return spec
+
+    @staticmethod
+    def _preset_ties(p: Preset, grid: dict, fixed: dict, swept: dict, tied: dict) -> dict:
+        """The preset's own ties, which follow its lead field's values: a grid over a
+        subset of them (--grid dim=2,16) keeps each value's budget; other values drop
+        them. When the user's --zip makes another field lead, a preset tie the user did
+        not override cannot follow both: an error naming it."""
+        lead = next(iter(p.grid), None)
+        keep = [k for k in p.zipped if k not in fixed and k not in swept and k not in tied]
+        if tied and keep and next(iter(grid)) != lead:
+            raise ValueError(
+                f"--zip ties {sorted(tied)} to {next(iter(grid))}, but the preset ties "
+                f"{keep} to {lead}; give them with --set or --zip too"
+            )
+        values = grid.get(lead, []) if next(iter(grid), None) == lead else None
+        known = values is not None and all(v in p.grid[lead] for v in values)
+        return {k: [p.zipped[k][p.grid[lead].index(x)] for x in values] for k in keep if known}
 
 
 def _split_assignment(item: str, flag: str, form: str) -> tuple[str, str]:
@@ -215,7 +228,7 @@ def run_sweep(
     if missing:
         log(f"{len(missing)} of {len(cells)} cells not finished yet (other shards); not merging")
         return None
-    manifest = _manifest(spec, ids, store, time.perf_counter() - t_start, skipped)
+    manifest = _manifest(spec, ids, store, out, time.perf_counter() - t_start, skipped)
     results = write_merged(out, store, ids, manifest)
     if plot:
         from dmdlab.plotting import plot_pairings, plot_sweep
@@ -270,7 +283,7 @@ def _run_cell(spec: SweepSpec, config: DMDConfig, cid: str, store: Path, bar) ->
     return _cell_line(spec, config, table, timing)
 
 
-def _manifest(spec: SweepSpec, ids, store: Path, wall_s: float, skipped: int) -> dict:
+def _manifest(spec: SweepSpec, ids, store: Path, out: Path, wall_s: float, skipped: int) -> dict:
     """How, where and with what the sweep was made (``write_merged`` adds the timings)."""
     from dmdlab import __version__
 
@@ -294,8 +307,17 @@ def _manifest(spec: SweepSpec, ids, store: Path, wall_s: float, skipped: int) ->
         "compilation_cache": jax.config.jax_compilation_cache_dir,
         "this_run_wall_s": wall_s,
         "cells_skipped_this_run": skipped,
-        "cell_store": str(store),
+        # relative when the store is inside the sweep directory, so a copied or moved
+        # directory still finds its cells
+        "cell_store": _relative_store(store, out),
     }
+
+
+def _relative_store(store: Path, out: Path) -> str:
+    try:
+        return str(store.resolve().relative_to(out.resolve()))
+    except ValueError:
+        return str(store.resolve())
 
 
 def _cell_label(spec, config) -> str:
