@@ -59,6 +59,7 @@ __all__ = [
     "pick_sigma",
     "real_denoiser",
     "regress_student",
+    "run_from",
     "run_keys",
     "schedule",
     "setup",
@@ -249,6 +250,7 @@ class Program(NamedTuple):
     ``schedule(key) -> (indices (steps,), keys (steps,))``: the step numbers 1…steps and
     the key ``train`` gives each step, for a loop that reproduces it.
     ``train(key, hp) -> TrainOutput``: all of it, the steps fused in ``lax.scan``.
+    ``run_from(ctx, carry, key) -> TrainOutput``: the fused steps from a given start.
     """
 
     setup: Callable
@@ -256,6 +258,7 @@ class Program(NamedTuple):
     record: Callable
     schedule: Callable
     train: Callable[[jax.Array, Hyperparams], TrainOutput]
+    run_from: Callable
 
 
 def student_ladder(config: DMDConfig) -> jax.Array:
@@ -554,9 +557,16 @@ def schedule(c: DMDConfig, key):
 def train(setting: Setting, method: Method, key, hp: Hyperparams, mixture=None) -> TrainOutput:
     """One run: setup, then ``steps`` guarded method steps in ``lax.scan``, the student
     recorded every ``eval_every`` steps (and at step 0)."""
+    ctx, carry0 = setup(setting, method, key, hp, mixture)
+    return run_from(setting, method, ctx, carry0, key)
+
+
+def run_from(setting: Setting, method: Method, ctx: Context, carry0, key) -> TrainOutput:
+    """The steps of one run from a given start: ``carry0`` = (method state, diverged step)
+    as :func:`setup` returns it, or altered (a perturbed student, for a chaos test);
+    ``key`` is the run's key (its loop key draws the steps' keys)."""
     c = setting.config
     n_blocks = c.steps // c.eval_every
-    ctx, carry0 = setup(setting, method, key, hp, mixture)
     indices, keys = schedule(c, key)
 
     def one_step(carry, inp):
@@ -624,4 +634,5 @@ def make_program(config: DMDConfig, mixture: GaussianMixture | None = None) -> P
         record=lambda ctx, carry: record(setting, method, ctx, carry[0]),
         schedule=lambda key: schedule(config, key),
         train=lambda key, hp: train(setting, method, key, hp, mixture),
+        run_from=lambda ctx, carry, key: run_from(setting, method, ctx, carry, key),
     )
