@@ -304,7 +304,9 @@ def _sweep(args) -> int:
         results = run_sweep(spec, out, shard=shard, plot=not no_plot)
     if results is None:
         return 0
-    summary = format_summary(results, by=list(spec.grid))
+    from dmdlab.environment import machine_line
+
+    summary = format_summary(results, by=list(spec.grid), header=f"Machine: {machine_line()}")
     wall = f"wall time {time.perf_counter() - t0:.0f} s (this invocation)"
     (out / "summary.txt").write_text(summary + "\n" + wall + "\n")  # what the README quotes
     print()

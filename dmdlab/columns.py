@@ -181,7 +181,7 @@ def _declarations() -> list[Column]:
     cols = [
         C("seed", "seed of the run", "key"),
         C("step", "generator step of the record", "key"),
-        C("kappa", "Cohen's κ of G(z)'s mode against T(z)'s (SCIENCE.md §5)", "copying",
+        C("kappa", "Cohen's κ of G(z)'s mode against T(z)'s (docs/science.md §5)", "copying",
           summary="copying", label="κ", better="higher",
           fn=lambda e: m.mode_agreement(e.mixture, e.student, e.teacher)[1]),
         C("mode_agreement", "share of z whose G(z) is in T(z)'s mode", "copying",

@@ -48,7 +48,7 @@ _SWITCHED = ("gan_weight", "regression_weight")  # 0 turns the term off: keep 0 
 
 @dataclasses.dataclass(frozen=True)
 class DMDConfig:
-    """One DMD distillation run on a Gaussian mixture (SCIENCE.md §4).
+    """One DMD distillation run on a Gaussian mixture (docs/science.md §4).
 
     Data: ``dim`` d, ``n_modes`` K, ``mode_std`` s, optional ``intrinsic_dim`` m (means
     in an m-dim subspace). Networks: ``width``, ``depth``, EDM ``sigma_data``,
@@ -64,7 +64,7 @@ class DMDConfig:
     The student is the teacher network read at ``sigma_max`` (init "teacher" = a copy of
     its weights, "random" = fresh weights); ``start`` "exact" adds the fixed offset
     D_exact − D_θ₀ so that it starts as the exact denoiser of the real score's data,
-    with the same network and gradients (SCIENCE.md §5b);
+    with the same network and gradients (docs/science.md §5b);
     ``student_steps`` > 1 gives a few-step student on a Karras ladder from ``sigma_max``
     down to ``student_sigma_min``, trained with backward simulation.
     Training: ``steps`` generator updates, each after ``fake_ratio`` fake-score

@@ -1,4 +1,4 @@
-"""The harness every distillation method runs in (SCIENCE.md §4): pure, jit-able, vmappable.
+"""The harness every distillation method runs in (docs/science.md §4): pure, jit-able, vmappable.
 
 One run is: the exact world and the teacher (:func:`setup`), the student's starting
 weights, a held-out evaluation set, the start measures, then ``config.steps`` steps of a
@@ -99,7 +99,7 @@ class Hyperparams(NamedTuple):
 class StartMeasures(NamedTuple):
     """Per seed, where the student starts and how good the real score is (scalars).
 
-    SCIENCE.md §5b–5c: the student starts as its denoiser read at σ_max, the data mean
+    docs/science.md §5b–5c: the student starts as its denoiser read at σ_max, the data mean
     plus a small z-dependent tilt that carries whatever pairing it inherits. Under flow
     matching the exact read-out (t = 1) has no tilt: the measures against it are NaN.
     In the class-conditional world the mode-level ones (tilt κ, start κ) are NaN: each
@@ -271,12 +271,13 @@ def student_ladder(config: DMDConfig) -> jax.Array:
 
 
 def optimizer(setting: Setting, learning_rate):
-    """The optimizer of the networks a method trains (SCIENCE.md §4): AdamW after
-    clipping, with the config's warmup; with ``lr_schedule="cosine"`` the rate then decays
-    to 1% at the last step (DMD2 keeps it constant, the default)."""
+    """The optimizer of the networks a method trains (docs/science.md §4): AdamW after
+    clipping, with the config's warmup, over the raveled parameters (``flat``: half the
+    step's compile time); with ``lr_schedule="cosine"`` the rate then decays to 1% at the
+    last step (DMD2 keeps it constant, the default)."""
     c = setting.config
     decay = c.steps if c.lr_schedule == "cosine" else None
-    return adamw(learning_rate, warmup=c.warmup, decay_steps=decay)
+    return adamw(learning_rate, warmup=c.warmup, decay_steps=decay, flat=True)
 
 
 def pick_sigma(key, n, grid, lo=0, hi=KARRAS_GRID):
@@ -437,7 +438,7 @@ def _teacher(setting: Setting, keys: RunKeys, hp: Hyperparams, data):
 def regress_student(setting: Setting, key, real, hp: Hyperparams):
     """The "regressed" start: fresh student weights fitted for ``init_steps`` steps (AdamW
     at ``generator_lr``, batches of ``batch_size`` fresh noises) onto the real score's
-    one-step read-out D(start(z), top, c) (SCIENCE.md §1b: the workbench regresses its
+    one-step read-out D(start(z), top, c) (docs/science.md §1b: the workbench regresses its
     generator onto the teacher's clean prediction at t = 1). Returns the parameters."""
     c, spec, noising = setting.config, setting.student_spec, setting.noising
     k_init, k_fit = jax.random.split(key)

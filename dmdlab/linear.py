@@ -1,4 +1,4 @@
-"""The exactly solvable DMD case (SCIENCE.md §5): linear student, Gaussian target.
+"""The exactly solvable DMD case (docs/science.md §5): linear student, Gaussian target.
 
 Target N(μ, s² I_d); student G(z) = A z + b; fake score the exact denoiser of the
 student's own distribution N(b, A Aᵀ); real score the exact denoiser of the target;

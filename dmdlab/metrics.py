@@ -1,4 +1,4 @@
-"""Metrics of a noise→data pairing and of sample fidelity (SCIENCE.md §5).
+"""Metrics of a noise→data pairing and of sample fidelity (docs/science.md §5).
 
 Pairing metrics take row-paired (n, d) arrays: row i of ``student`` and of
 ``teacher`` came from the same noise z_i. All are jnp functions (jit/vmap-able)
@@ -109,7 +109,7 @@ def copying_baseline(mixture: GaussianMixture, teacher: jax.Array) -> jax.Array:
     G(z) = T(z) − μ_k + μ_j (j ≠ k the nearest other mean); where modes overlap (low d)
     a few moved points still fall in mode k. Its C is high in low d and
     ≈ 0 in high d (K = 8, s = 0.2: ≈ 0.75 at d = 2, ≈ 0.01 at d = 128), so C is only
-    comparable across d next to this number (SCIENCE.md §5). teacher: (n, d).
+    comparable across d next to this number (docs/science.md §5). teacher: (n, d).
     """
     teacher = check_rows(teacher, mixture.dim, "teacher")
     means = mixture.means
@@ -144,7 +144,7 @@ def kept_fractions(mixture: GaussianMixture, student: jax.Array, teacher: jax.Ar
     """Per teacher mode k, the share of T's mode-k noises that G also sends to k: (K,).
 
     NaN for a mode T sends no noise to. 1 for G = T; 0 for every mode when G permutes
-    the modes. A mode is *remapped* when its kept fraction is < ½ (SCIENCE.md §5).
+    the modes. A mode is *remapped* when its kept fraction is < ½ (docs/science.md §5).
     """
     student, teacher = check_paired(student, teacher, "student", "teacher")
     a, b = mixture.assign(student), mixture.assign(teacher)
@@ -176,7 +176,7 @@ def start_alignment(start: jax.Array, exact: jax.Array, labels=None) -> jax.Arra
 
     ``start`` = G₀(z) = D_θ(σ_max z, σ_max), ``exact`` = D*(σ_max z, σ_max), row-paired.
     Each minus its mean over z (per class with ``labels``), then ⟨a, b⟩ / (‖a‖ ‖b‖) over
-    all entries (SCIENCE.md §5b). 1 = the student's starting tilt points where the exact
+    all entries (docs/science.md §5b). 1 = the student's starting tilt points where the exact
     one does; NaN when the exact read-out has no z-dependent part at all (a flow
     teacher's at t = 1: there is nothing to align with).
     """
@@ -190,7 +190,7 @@ def start_alignment(start: jax.Array, exact: jax.Array, labels=None) -> jax.Arra
 def tilt_modes(mixture: GaussianMixture, start: jax.Array) -> jax.Array:
     """The mode each row's starting tilt points at: (n,) indices.
 
-    argmax_k ⟨G₀(z) − mean_z G₀, μ_k − m⟩, m the data mean (SCIENCE.md §5b): at σ_max the
+    argmax_k ⟨G₀(z) − mean_z G₀, μ_k − m⟩, m the data mean (docs/science.md §5b): at σ_max the
     read-out is the data mean plus a small tilt, and this asks which mode it leans to.
     """
     start = check_rows(start, mixture.dim, "start")
@@ -217,7 +217,7 @@ def sigma_max_error(denoise, mixture: GaussianMixture, z: jax.Array, sigma_max: 
     E‖D(σ_max z) − D*(σ_max z)‖² / E‖D*(σ_max z) − mean_z D*(σ_max z)‖², z (n, d). The
     denominator is the z-dependent part of the exact read-out (the only part that can
     carry a pairing), not the optimal error, which at σ_max is almost the whole data
-    variance (SCIENCE.md §5c). < 1: the denoiser's start tilts the right way; ≫ 1: the
+    variance (docs/science.md §5c). < 1: the denoiser's start tilts the right way; ≫ 1: the
     start carries its error, not the exact tilt.
     """
     x = sigma_max * check_rows(z, mixture.dim, "z")
@@ -255,7 +255,7 @@ def _other_in_group(groups: jax.Array) -> jax.Array:
 def distance_ratios(student: jax.Array, teacher: jax.Array, groups=None) -> jax.Array:
     """Per sample (n,): ‖G(z_i) − T(z_i)‖ over the mean of ‖G(z_i) − T(z_j)‖ for the other
     noises j of its group (``groups`` (n,): the class, for class-conditional generation;
-    None: every other noise). The paper's per-sample copying measure (SCIENCE.md §1b):
+    None: every other noise). The paper's per-sample copying measure (docs/science.md §1b):
     0 for G = T; for a pairing unrelated to T's the *mean* over samples is 1 (each
     sample's expected ratio is 1; its median is not); its distribution is the point."""
     student, teacher = check_paired(student, teacher, "student", "teacher")
@@ -280,7 +280,7 @@ def copying_within(student: jax.Array, teacher: jax.Array, groups: jax.Array) ->
     """C inside groups: 1 − Σ_i ‖G_i − T_i‖² / Σ_i mean_{j≠i, same group} ‖G_i − T_j‖².
     ``groups`` (n,): the class (class-conditional) or T(z)'s mode. 1 = G copies T's
     pairing inside each group; 0 = unrelated inside the group. For a linear student
-    G = μ + s Q z against T = μ + s z on a d_c-dim class it is tr(Q)/d_c (SCIENCE.md §6.5).
+    G = μ + s Q z against T = μ + s z on a d_c-dim class it is tr(Q)/d_c (docs/science.md §6.5).
     Scalar."""
     student, teacher = check_paired(student, teacher, "student", "teacher")
     sq = _pair_sq_dists(student, teacher)

@@ -1,13 +1,13 @@
 """Gaussian mixtures in R^d with their exact noised densities and denoiser.
 
-Everything here is closed form (SCIENCE.md §2): the data density, the density of
+Everything here is closed form (docs/science.md §2): the data density, the density of
 x_σ = x_0 + σ ε, the posterior over components and E[x_0 | x_σ]. This is the
 "exact world" every learned quantity in dmdlab is checked against.
 
 Two kinds of component: isotropic N(μ_k, s_k² I) (today's mixtures), and a Gaussian on
 its own m-dimensional subspace (orthonormal basis B_k, std a_k inside it, a small
 isotropic s_k outside it: the class blobs of the paper's low-dimensional workbench,
-SCIENCE.md §1b). Every density and denoiser can be conditioned on the component
+docs/science.md §1b). Every density and denoiser can be conditioned on the component
 (``labels``: class-conditional generation), and the denoiser also takes the flow-matching
 noising x_t = α x_0 + σ ε (``alpha``).
 """
@@ -143,7 +143,7 @@ class GaussianMixture:
         radius: float = 5.0,
         thickness: float = 0.2,
     ) -> GaussianMixture:
-        """The workbench's class blobs (SCIENCE.md §1b): class c is a unit-scale Gaussian
+        """The workbench's class blobs (docs/science.md §1b): class c is a unit-scale Gaussian
         on its own random ``class_dim``-dimensional subspace (orthonormal basis from a QR
         of a Gaussian matrix), its mean on the sphere of radius ``radius``·√d, equal
         weights. ``thickness``: the std off the subspace (the workbench's blobs are flat;

@@ -2,7 +2,7 @@
 
 D(x, σ) = c_skip(σ) x + c_out(σ) [F(c_in(σ) x, c_noise(σ)) + a(σ) c_in(σ) x]  (EDM, Karras
 et al. 2022, plus a learned scalar skip a(σ)), with F an MLP conditioned on a Fourier
-embedding of c_noise. The learned skip (SCIENCE.md §5c) is what lets the network be exact
+embedding of c_noise. The learned skip (docs/science.md §5c) is what lets the network be exact
 when its width is below d: F's output has rank ≤ width, but at σ ≈ 1 the denoiser must
 cancel a full-rank multiple of x. a(σ) starts at 0, so at initialisation the network is
 EDM's; ``skip="edm"`` leaves it out. Parameters are kept

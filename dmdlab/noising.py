@@ -1,4 +1,4 @@
-"""The two noise parametrizations a teacher can be trained in (SCIENCE.md §2–3, §1b).
+"""The two noise parametrizations a teacher can be trained in (docs/science.md §2–3, §1b).
 
 - ``"ve"``: EDM's variance exploding process, x_σ = x_0 + σ ε, σ ∈ [0.002, σ_max]; the
   one-step student reads its network at σ_max with input σ_max z.
@@ -9,8 +9,8 @@
 The two describe the same marginals: x_t / (1 − t) is x_σ at σ = t / (1 − t), and the
 probability-flow ODE of one is the other's after that change of variables. So the flow
 map T(z) is the VE map from σ_max = ∞ (a VE map from finite σ_max differs from it by
-O(1/σ_max), SCIENCE.md §3's oracle), and the flow read-out at t = 1 is the VE read-out
-at σ = ∞, where the O(1/σ_max) tilt of SCIENCE.md §5b has vanished. Everything the
+O(1/σ_max), docs/science.md §3's oracle), and the flow read-out at t = 1 is the VE read-out
+at σ = ∞, where the O(1/σ_max) tilt of docs/science.md §5b has vanished. Everything the
 harness does with a noise level goes through a :class:`Noising`, so both run the same
 code.
 """
@@ -157,7 +157,7 @@ class Noising:
         """The exact ODE map T(z | c) (n, d) of each row's class (one Gaussian component
         of ``mixture``), in closed form: along the path every eigendirection of the
         class covariance (variance λ) scales independently, then the last denoise
-        (SCIENCE.md §3, per direction). VE: x(σ) − μ = (σ_max z − μ)·√(λ + σ²)/√(λ +
+        (docs/science.md §3, per direction). VE: x(σ) − μ = (σ_max z − μ)·√(λ + σ²)/√(λ +
         σ_max²); flow: x_t = (1 − t) μ + √((1 − t)² λ + t²) z."""
         mu = mixture.means[labels]
         s_off = mixture.stds[labels][:, None] ** 2

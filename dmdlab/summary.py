@@ -1,7 +1,10 @@
-"""The end-of-sweep text: summary tables, fidelity verdicts and the answer's lines.
+"""The end-of-sweep text: summary tables, the gates (loose and converged, per grid point
+and per seed-run), copying on the time axis (fitted courses, matched progress) and the
+answer's lines, one verdict per protocol.
 
-Every number is computed at each cell's own final step (``analysis.final_rows``) over
-seeds that did not diverge; columns and labels come from ``dmdlab.columns``.
+The tables are at each cell's own final step (``analysis.final_rows``) over seeds that
+did not diverge; columns and labels come from ``dmdlab.columns``. The verdict is computed
+from *converged* grid points only.
 """
 
 from __future__ import annotations
@@ -11,20 +14,31 @@ import pandas as pd
 from scipy import stats
 
 from dmdlab.analysis import (
+    course_table,
     dimension_verdict,
     divergence_sentence,
     fidelity_flags,
     final_rows,
+    matched_progress,
     mean_ci,
     passing,
+    rate_text,
     remap_rate,
+    seed_gates,
 )
 from dmdlab.columns import summary_labels
 
-__all__ = ["answer_lines", "format_summary", "summarize", "trend_sentence"]
+__all__ = [
+    "answer_lines",
+    "course_lines",
+    "format_summary",
+    "gate_lines",
+    "summarize",
+    "trend_sentence",
+]
 
 
-# κ is the primary copying metric (SCIENCE.md §5), C only beside its baseline: the
+# κ is the primary copying metric (docs/science.md §5), C only beside its baseline: the
 # declarations' order in dmdlab.columns, read when a summary is made.
 def _summarised() -> list[str]:
     return [*summary_labels("copying"), *summary_labels("fidelity")]
@@ -79,19 +93,23 @@ def trend_sentence(results: pd.DataFrame, metric: str = "copying") -> str:
     )
 
 
-def format_summary(results: pd.DataFrame, by=("dim",)) -> str:
-    """The end-of-sweep text: copying and fidelity tables (mean ± 95% t-interval over
-    seeds, each cell's final step), the fidelity verdict per grid point, trend sentences."""
+def format_summary(results: pd.DataFrame, by=("dim",), header: str = "") -> str:
+    """The end-of-sweep text: ``header`` (the machine and versions it ran with), copying and
+    fidelity tables (mean ± 95% t-interval over seeds, each cell's final step), the gates
+    per grid point with the seed-runs passing each, the course of κ and κ at matched
+    progress, and the answer over converged grid points."""
     if final_rows(results).empty:
         n = int(results.groupby(["cell", "seed"]).ngroups) if "cell" in results else len(results)
         return (
             f"Every seed-run diverged ({n} of {n}): no numbers to summarise. The rows are in "
             "results.parquet with diverged_step; lower the learning rates and rerun."
         )
+    by = list(by)
     table = summarize(results, by)
     steps = sorted(final_rows(results).step.unique())
-    lines = [f"Summary at generator step {', '.join(map(str, steps))} "
-             "(mean ± 95% t-interval over seeds):"]  # fmt: skip
+    lines = [header] if header else []
+    lines.append(f"Summary at generator step {', '.join(map(str, steps))} "
+                 "(mean ± 95% t-interval over seeds):")  # fmt: skip
     for title, summary in (("copying", "copying"), ("fidelity and start", "fidelity")):
         metrics = {m: label for m, label in summary_labels(summary).items() if m in table}
         lines.append(f"-- {title}")
@@ -103,50 +121,102 @@ def format_summary(results: pd.DataFrame, by=("dim",)) -> str:
                 ci = f"{ci:<5.3f}" if ci == ci else "n/a  "
                 cells.append(f"{row[m]:>7.3f} ± {ci}".rjust(15))
             lines.append("  ".join(cells))
-    flagged = fidelity_flags(results, by)
-    for row in flagged.to_dict("records"):
-        where = ", ".join(f"{b}={row[b]}" for b in by)
-        lines.append(f"FAILS FIDELITY at {where}: {row['why']} (leave its copying numbers out)")
-    if flagged.empty:
-        lines.append("Every grid point passes the fidelity gates.")
+    lines += gate_lines(results, by)
     lines.append(divergence_sentence(results))
     if "dim" in by:
-        ok = passing(results, by)
-        lines += answer_lines(ok, by)
-        if final_rows(ok).dim.nunique() < 2:
-            lines.append("Fewer than two dims pass the fidelity gates: no trend to report.")
-        else:
-            lines.append("Over the grid points that pass: " + trend_sentence(ok, "kappa"))
+        lines += course_lines(results, by)
+        converged = passing(results, by, converged=True)
+        lines += answer_lines(converged, by)
     return "\n".join(lines)
 
 
+def gate_lines(results: pd.DataFrame, by) -> list[str]:
+    """Per grid point: whether it passes the loose gates and whether it is converged (on
+    the means over seeds), with how many of its seed-runs pass each on their own."""
+    per_seed = seed_gates(results, by)
+    loose = fidelity_flags(results, by)
+    tight = fidelity_flags(results, by, converged=True)
+    lines = ["-- gates (passes: covers every mode at ≥ ½ its weight, gap ≤ 1 nat/dim, trusted "
+             "teacher; converged: also gap ≤ 3× the teacher's, every mode within ⅔–1.5 of its "
+             "weight, gap settled; docs/science.md §8)"]  # fmt: skip
+    for key, g in per_seed.groupby(by, sort=True):
+        key = key if isinstance(key, tuple) else (key,)
+        where = ", ".join(f"{b}={v}" for b, v in zip(by, key, strict=True))
+        bad, unconv = _at(loose, by, key), _at(tight, by, key)
+        status = ("FAILS FIDELITY" if len(bad) else "NOT CONVERGED" if len(unconv)
+                  else "converged")  # fmt: skip
+        why = bad.why.iloc[0] if len(bad) else unconv.why.iloc[0] if len(unconv) else ""
+        n = len(g)
+        counts = f"{int(g.passes.sum())}/{n} seed-runs pass, {int(g.converged.sum())}/{n} converged"
+        lines.append(f"{status} at {where}: {counts}" + (f"; {why}" if why else ""))
+    return lines
+
+
+def _at(table: pd.DataFrame, by, key) -> pd.DataFrame:
+    """The rows of ``table`` at grid point ``key`` (values of ``by``)."""
+    if table.empty:
+        return table
+    return table[np.logical_and.reduce([table[b] == v for b, v in zip(by, key, strict=True)])]
+
+
+def course_lines(results: pd.DataFrame, by) -> list[str]:
+    """κ on the time axis: per grid point its peak (step), the settled value κ_∞ of the
+    fitted course where it resolves, and κ at matched progress (one step for every grid
+    point; the first record at one gap level), each mean ± 95% t-interval over seeds."""
+    course = course_table(results, "kappa", by)
+    matched = matched_progress(results, "kappa", by)
+    lines = [
+        f"-- κ over training (peak and settled value of κ(t) = κ_∞ + (κ_peak − κ_∞) "
+        f"e^(−(t − t_peak)/τ); matched progress: step {int(matched.at_step.iloc[0])} for all, "
+        f"and the first record with gap ≤ {matched.gap_level.iloc[0]:.2f} nats/dim)",
+        "  ".join(f"{h:>15}" for h in [*by, "κ_peak", "peak step", "τ (median)", "κ_∞ (n)",
+                                       "κ at step", "κ at gap", "gap step"]),
+    ]  # fmt: skip
+    both = course.merge(matched, on=by)
+    for r in both.to_dict("records"):
+        tau = f"{r['tau_median']:.0f}" if r["tau_median"] == r["tau_median"] else "—"
+        settled = (f"{r['settled']:.2f} ± {r['settled_ci']:.2f} ({r['n_settled']})"
+                   if r["n_settled"] else f"— (0/{r['seeds']})")  # fmt: skip
+        cells = [f"{r[b]!s:>15}" for b in by] + [
+            f"{r['peak']:.2f} ± {r['peak_ci']:.2f}", f"{r['peak_step']:.0f}", tau, settled,
+            f"{r['step_mean']:.2f} ± {r['step_ci']:.2f}",
+            f"{r['gap_mean']:.2f} ± {r['gap_ci']:.2f}", f"{r['gap_step']:.0f}",
+        ]  # fmt: skip
+        lines.append("  ".join(c.rjust(15) for c in cells))
+    return lines
+
+
 def answer_lines(kept: pd.DataFrame, by=("dim",)) -> list[str]:
-    """The question's answer over passing grid points: per grid point the remap rate
-    (share of (seed, mode) units with kept fraction < ½; 95% cluster bootstrap over seeds)
-    and κ (mean, 95% t-interval over seeds), then :func:`dimension_verdict` per start."""
+    """The question's answer over converged grid points: per grid point the remap rate
+    (share of (seed, mode) units with kept fraction < ½; 95% t-interval over per-seed
+    shares) and κ (mean, 95% t-interval over seeds), then :func:`dimension_verdict` per
+    protocol (each combination of the grid's other fields)."""
     by = list(by)
     if final_rows(kept).empty:
-        return ["-- remap → copy with d: no grid point passes the fidelity gates; no answer."]
+        return ["-- remap → copy with d: no grid point is converged; no answer."]
     last = final_rows(kept)
     rates = remap_rate(kept, by)
     lines = [
-        "-- remap → copy with d, over passing grid points (remap rate: (seed, mode) units with "
-        "kept fraction < ½, 95% cluster bootstrap over seeds; κ: 95% t-interval)"
+        "-- remap → copy with d, over converged grid points at their final step (remap rate: "
+        "(seed, mode) units with kept fraction < ½, 95% t-interval over per-seed shares; κ: "
+        "95% t-interval)"
     ]
     lines.append("  ".join(f"{h:>15}" for h in [*by, "units", "remap rate", "κ"]))
     for r in rates.to_dict("records"):
         sel = np.logical_and.reduce([last[b] == r[b] for b in by])
         k, k_ci, _ = mean_ci(last[sel].kappa.to_numpy(float))
         cells = [f"{r[b]!s:>15}" for b in by] + [f"{r['units']:>15}"]
-        cells.append(f"{r['rate']:.2f} [{r['lo']:.2f}, {r['hi']:.2f}]".rjust(15))
+        cells.append(rate_text(r).rjust(15))
         cells.append(f"{k:.3f} ± {k_ci:.3f}".rjust(15))
         lines.append("  ".join(cells))
-    if set(by) - {"dim", "start"}:  # the verdict is over d alone: other factors would pool
-        return lines
-    starts = sorted(kept.start.unique()) if "start" in kept else [None]
-    for start in starts:
-        rows = kept if start is None else kept[kept.start == start]
+    protocol = [b for b in by if b != "dim"]
+    groups = kept.groupby(protocol, sort=True) if protocol else [((), kept)]
+    for key, rows in groups:
+        key = key if isinstance(key, tuple) else (key,)
+        label = ", ".join(f"{b}={v}" for b, v in zip(protocol, key, strict=True))
         verdict, evidence = dimension_verdict(rows)
-        label = "" if start is None or len(starts) == 1 else f" (start={start})"
-        lines.append(f"Remap in low d, copy in high d{label}: {verdict.upper()}: {evidence}.")
+        lines.append(f"Remap in low d, copy in high d{f' ({label})' if label else ''}: "
+                     f"{verdict.upper()}: {evidence}.")  # fmt: skip
+        if final_rows(rows).dim.nunique() >= 2:
+            lines.append("  " + trend_sentence(rows, "kappa"))
     return lines

@@ -286,6 +286,7 @@ def _run_cell(spec: SweepSpec, config: DMDConfig, cid: str, store: Path, bar) ->
 def _manifest(spec: SweepSpec, ids, store: Path, out: Path, wall_s: float, skipped: int) -> dict:
     """How, where and with what the sweep was made (``write_merged`` adds the timings)."""
     from dmdlab import __version__
+    from dmdlab.environment import machine_line
 
     devices = jax.local_devices()
     return {
@@ -299,6 +300,7 @@ def _manifest(spec: SweepSpec, ids, store: Path, out: Path, wall_s: float, skipp
             for c, cfg in zip(ids, spec.cells(), strict=True)
         ],
         "dmdlab_version": __version__,
+        "machine": machine_line(),
         "git_commit": _git_commit(),
         "jax_version": jax.__version__,
         "device_kind": devices[0].device_kind,

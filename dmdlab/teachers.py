@@ -112,11 +112,11 @@ def sample_teacher_sigma(
     each of those two, of a log-normal centred on ``sigma_mode`` (std 0.7 in log σ),
     and of σ = σ_max exactly.
 
-    The log-uniform part is what teaches the network σ ≈ σ_max (SCIENCE.md §7);
+    The log-uniform part is what teaches the network σ ≈ σ_max (docs/science.md §7);
     log-normal alone almost never draws it. The mode band is where a noised point's
     component is decided (:func:`mode_sigma`); it moves up like √d, out of EDM's
     log-normal (centred on σ ≈ 0.3). σ_max itself is where the student is read, and the
-    pairing signal there is a tilt of O(1/σ_max) (SCIENCE.md §5b): measured at d = 8
+    pairing signal there is a tilt of O(1/σ_max) (docs/science.md §5b): measured at d = 8
     (3000 steps), the share at σ_max cuts the error there from 12.8× to 0.7× that
     signal, with the other bands unchanged.
     """

@@ -16,14 +16,15 @@
 #
 # The teacher's probability-flow ODE sends each noise z to a data point T(z), so it splits the
 # noise plane into regions, one per mixture mode. A one-step DMD student G starts as the
-# teacher's denoiser read at σ_max (SCIENCE.md §5b), which sends *every* z near the data mean,
+# teacher's denoiser read at σ_max (docs/science.md §5b), which sends *every* z near the data mean,
 # and is then trained only to match the data *distribution*: nothing asks G(z) to land in
 # T(z)'s mode. So, mode by mode, the student can **copy** the teacher's regions or **remap**
 # them. In 2-D we can see which, by colouring the noise plane twice: by T(z)'s mode and by
 # G(z)'s mode.
 #
-# The run is the d = 2 cell of `make sweep` (the world of SCIENCE.md §5c, at the budget where it
-# passes the fidelity gates), with 4 seeds and 1024 held-out noises so that the plane is dense.
+# The run is the d = 2 cell of `make sweep` (the world of docs/science.md §5c, at the
+# budget where it passes the fidelity gates), with 4 seeds and 1024 held-out noises so
+# that the plane is dense.
 # `DMDLAB_QUICK=1` (the tests) swaps in the tiny preset's d = 2 cell (3 modes, 40 steps), so the
 # notebook runs in under a minute; the text below the gates then says the pictures are anecdotes.
 

@@ -12,16 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
 
-import jax
 import pandas as pd
 
-from dmdlab import __version__
 from dmdlab.analysis import (
     VERDICTS,
     compare_levels,
@@ -189,13 +185,10 @@ FIDELITY_PARAGRAPH = (
 
 
 def _machine() -> str:
-    """The host, its CPU cores, jax and its devices, and dmdlab's version, in one line."""
-    dev = jax.local_devices()[0]
-    return (
-        f"{platform.machine()} host with {os.cpu_count()} CPU cores; jax {jax.__version__} "
-        f"on {dev.platform}/{dev.device_kind} × {jax.local_device_count()}; "
-        f"dmdlab {__version__}"
-    )
+    """The host, its CPU, jax and its devices, and dmdlab's version, in one line."""
+    from dmdlab.environment import machine_line
+
+    return machine_line()
 
 
 def fmt_table(table: pd.DataFrame, floats: str = "{:.3f}") -> str:

@@ -6,7 +6,7 @@
 κ (mode agreement with the teacher's map, the primary copying metric), within-mode
 copying, the remapped share of (seed, mode) units and fidelity against d, for a student
 that starts from the teacher network (``start=network``) and one that starts from the
-exact σ_max denoiser (``start=exact``, SCIENCE.md §5b), with the same seeds. Only grid
+exact σ_max denoiser (``start=exact``, docs/science.md §5b), with the same seeds. Only grid
 points that pass the fidelity gates enter the statistics:
 
 - per d: κ and within-mode copying (mean ± 95% t-interval over seeds), the remap rate
@@ -208,7 +208,7 @@ def main(argv=None) -> None:
     body += [
         "Rows are seed-runs of passing grid points, pooled over d (so a shared trend with d "
         "also correlates). `start_kappa` needs no training: the κ between the exact "
-        "σ_max denoiser's tilt and the exact ODE map (SCIENCE.md §5b).",
+        "σ_max denoiser's tilt and the exact ODE map (docs/science.md §5b).",
         "",
     ]
     long, long_body, course_sentence = _long_part(study, args.mode)

@@ -56,7 +56,7 @@ def variants(mode: str) -> dict[str, dict]:
         "student_steps=2": {"student_steps": 2},
         "fake_ratio=1": {"fake_ratio": 1},
         # the learned skip gives the student a direct path from z to its output: does
-        # that path itself favour copying? (SCIENCE.md §5c; issue: keep both, compare)
+        # that path itself favour copying? (docs/science.md §5c; issue: keep both, compare)
         "skip=edm": {"skip": "edm"},
         # the same network and gradients, started at the exact σ_max denoiser (§5b)
         "start=exact": {"start": "exact"},

@@ -249,7 +249,7 @@ def test_convergence_gates_against_the_teacher_and_the_trend():
     assert "gap 0.35" in convergence_reasons({**good, "loglik_gap": 0.35})[0]
     # a teacher with no gap at all still leaves 0.05 nats/dim of slack
     assert convergence_reasons({**good, "teacher_loglik_gap": 0.0, "loglik_gap": 0.04}) == []
-    assert "mode shares 0.70" in convergence_reasons({**good, "coverage_min": 0.7})[0]
+    assert "mode shares 0.60" in convergence_reasons({**good, "coverage_min": 0.6})[0]
     assert "still falling" in convergence_reasons({**good, "gap_slope": -0.2})[0]
     # per seed-run: a gap that falls 0.4 nats/dim per 1000 steps is not converged
     rows = []

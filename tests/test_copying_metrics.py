@@ -1,4 +1,4 @@
-"""The copying metrics of SCIENCE.md §5–5b at their known limits: κ's companions
+"""The copying metrics of docs/science.md §5–5b at their known limits: κ's companions
 (within-mode copying, kept fractions, C's baseline) and the starting-map measures."""
 
 import jax
@@ -60,7 +60,7 @@ def test_kept_fraction_is_nan_for_a_mode_the_teacher_never_visits(key, mixture):
 
 def test_copying_baseline_is_a_never_agreeing_student_and_falls_with_d(key):
     values = {}
-    for d in (2, 128):  # SCIENCE.md §5: ≈ 0.75 at d = 2, ≈ 0.01 at d = 128 (K = 8, s = 0.2)
+    for d in (2, 128):  # docs/science.md §5: ≈ 0.75 at d = 2, ≈ 0.01 at d = 128 (K = 8, s = 0.2)
         mix = GaussianMixture.random(jax.random.fold_in(key, d), d, 8, std=0.2)
         t = mix.sample(key, 4000)
         values[d] = float(copying_baseline(mix, t))
@@ -129,7 +129,7 @@ def test_distance_ratio_is_zero_for_a_copy_and_about_one_for_shuffled_rows(key, 
 def test_copying_within_is_one_for_a_copy_and_tr_q_over_dc_for_a_rotated_gaussian(key):
     from dmdlab.metrics import copying_within
 
-    # SCIENCE.md §6.5: G = μ + s Q z against T = μ + s z on a d_c-dim class: C = tr(Q)/d_c
+    # docs/science.md §6.5: G = μ + s Q z against T = μ + s z on a d_c-dim class: C = tr(Q)/d_c
     d, dc, s = 12, 4, 0.7
     mix = GaussianMixture.blobs(key, d, 2, class_dim=dc, radius=5.0, thickness=1e-6)
     z = jax.random.normal(jax.random.fold_in(key, 1), (6000, dc))

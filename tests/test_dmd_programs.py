@@ -41,7 +41,7 @@ def test_per_step_loop_reproduces_the_fused_training():
 
 
 def test_exact_start_begins_at_the_exact_sigma_max_denoiser():
-    """SCIENCE.md §5b's control: same network, same gradients, but G₀ = D_exact(σ_max z)."""
+    """docs/science.md §5b's control: same network, same gradients, but G₀ = D_exact(σ_max z)."""
     from dmdlab.engine import make_program
 
     cfg = TINY.replace(start="exact", teacher_steps=50)

@@ -1,5 +1,5 @@
 """With the default preset's settings the 2-D, 8-mode student matches the data
-(SCIENCE.md §4) and its teacher passes the teacher gates."""
+(docs/science.md §4) and its teacher passes the teacher gates."""
 
 import numpy as np
 

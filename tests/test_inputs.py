@@ -1,5 +1,5 @@
 """Odd input, replayed: each case a new user hit ends in a one-line error (exit 2) before
-any compute, or does the right thing (SCIENCE.md-independent: plumbing)."""
+any compute, or does the right thing (docs/science.md-independent: plumbing)."""
 
 import json
 import shutil

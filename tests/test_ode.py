@@ -18,7 +18,7 @@ def _single_gaussian(key, d=16, s=0.3):
 
 def _exact_map(z, mu, s, sigma_max=SIGMA_MAX):
     # The ODE starts at x = σ_max z, so x − μ = σ_max z − μ at σ_max, and
-    # x − μ ∝ √(s² + σ²) along the flow (SCIENCE.md §3 drops the −μ term, O(s/σ_max)).
+    # x − μ ∝ √(s² + σ²) along the flow (docs/science.md §3 drops the −μ term, O(s/σ_max)).
     return mu + s * (sigma_max * z - mu) / np.sqrt(s**2 + sigma_max**2)
 
 

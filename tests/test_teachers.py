@@ -50,7 +50,7 @@ def test_learned_skip_starts_as_the_edm_network(key):
 
 @pytest.mark.parametrize("dim", [32, 128])
 def test_exact_targets_and_learned_skip_give_a_near_exact_teacher(key, dim):
-    """SCIENCE.md §5c: with width < d the learned skip removes EDM's floor, and exact
+    """docs/science.md §5c: with width < d the learned skip removes EDM's floor, and exact
     targets converge fast. Budget (CI-sized, ~15 s on 2 cores): width 64 (< d at d = 128),
     depth 3, 4000 steps of 512. Measured: max error 0.067 at d = 32, 0.076 at d = 128."""
     m = GaussianMixture.random(key, dim, 8, std=0.2)

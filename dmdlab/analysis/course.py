@@ -1,4 +1,4 @@
-"""Copying on the time axis (SCIENCE.md §8): whether a metric has settled, its fitted
+"""Copying on the time axis (docs/science.md §8): whether a metric has settled, its fitted
 course per seed-run (peak, time scale, settled value), and comparisons across d at
 matched training progress (the same step, the same gap) rather than at unequal budgets.
 """

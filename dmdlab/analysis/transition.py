@@ -2,7 +2,7 @@
 the computed verdict on "remap in low d, copy in high d".
 
 One d* estimator: the logistic fit of "mode kept" on log d over (seed, mode) units
-(SCIENCE.md §5), which uses every unit and gives an interval; a halfway crossing of the
+(docs/science.md §5), which uses every unit and gives an interval; a halfway crossing of the
 mean κ curve (used before) locates noise when the curve is flat and was dropped. The
 verdict lives here, not in the dimension study, because ``make sweep``'s summary prints
 it too.
@@ -34,7 +34,7 @@ def mode_units(results: pd.DataFrame, by=("dim",)) -> pd.DataFrame:
     """One row per (grid point, seed, teacher mode) at each cell's final step: the mode's
     kept fraction and whether it was kept (≥ ½). Modes T sends no noise to are dropped.
 
-    Seeds × modes are the units of SCIENCE.md §5: K per seed, which suits an outcome that
+    Seeds × modes are the units of docs/science.md §5: K per seed, which suits an outcome that
     is bimodal by seed. Columns: ``by``, seed, mode, kept_fraction, kept."""
     last = final_rows(results)
     rows = []

@@ -1,4 +1,4 @@
-"""DMD2 (Yin et al. 2024, Algorithm 1) as pure functions (SCIENCE.md §4).
+"""DMD2 (Yin et al. 2024, Algorithm 1) as pure functions (docs/science.md §4).
 
 Two time scales: ``fake_ratio`` updates of the fake score on the student's samples
 (:mod:`dmdlab.methods.fake_score`), then one generator update along the

@@ -1,5 +1,5 @@
 """The fake score: a denoiser of the teacher's architecture that tracks the student's
-distribution (SCIENCE.md §4), shared by the distribution-matching methods (DMD2, SiD).
+distribution (docs/science.md §4), shared by the distribution-matching methods (DMD2, SiD).
 
 It starts as a copy of the teacher and is trained on stop-gradient student samples by
 denoising score matching, σ drawn uniformly from the whole Karras grid; DMD2's optional
@@ -70,7 +70,7 @@ def _noised(noising, x, eps, level):
 
 
 def fake_optimizer(setting: Setting, ctx: Context):
-    """AdamW at ``fake_lr`` with the config's warmup (SCIENCE.md §4)."""
+    """AdamW at ``fake_lr`` with the config's warmup (docs/science.md §4)."""
     return optimizer(setting, ctx.hp.fake_lr)
 
 
