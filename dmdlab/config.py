@@ -69,6 +69,7 @@ class DMDConfig:
     down to ``student_sigma_min``, trained with backward simulation.
     Training: ``steps`` generator updates, each after ``fake_ratio`` fake-score
     updates, on batches of ``batch_size``; metrics every ``eval_every`` generator steps
+    (every ``eval_early_every`` up to ``eval_early_until`` first, when set)
     on ``eval_n`` fixed held-out noises, against the ``ode_steps``-step Heun teacher map.
     Options: ``gan_weight`` (generator GAN weight; DMD2 uses 3e-3; the discriminator
     term has weight ``gan_disc_weight``), ``regression_weight`` (DMD1 regression on
@@ -129,6 +130,8 @@ class DMDConfig:
     cd_ema: float = 0.95
     # evaluation
     eval_every: int = 20
+    eval_early_every: int = 0
+    eval_early_until: int = 0
     eval_n: int = 512
     ode_steps: int = 200
 
@@ -183,10 +186,16 @@ class DMDConfig:
         )
         for name in ("gan_weight", "gan_disc_weight", "regression_weight"):
             need(0 <= getattr(self, name) < float("inf"), name, "a finite number >= 0")
+        early, until = self.eval_early_every, self.eval_early_until
+        need(early >= 0 and (early == 0) == (until == 0), "eval_early_every",
+             "0 (off), or with eval_early_until > 0 an integer >= 1")  # fmt: skip
+        need(until == 0 or (until <= self.steps and until % max(early, 1) == 0),
+             "eval_early_until",
+             f"0, or a multiple of eval_early_every <= steps={self.steps}")  # fmt: skip
         need(
-            self.steps % self.eval_every == 0,
+            (self.steps - until) % self.eval_every == 0,
             "eval_every",
-            f"a divisor of steps={self.steps}",
+            f"a divisor of steps - eval_early_until = {self.steps - until}",
         )
         if errors:
             raise ValueError("invalid DMDConfig: " + "; ".join(errors))
@@ -257,7 +266,16 @@ class DMDConfig:
     @property
     def n_evals(self) -> int:
         """Number of recorded evaluations, step 0 included."""
-        return self.steps // self.eval_every + 1
+        return len(self.record_steps())
+
+    def record_steps(self) -> list[int]:
+        """The generator steps at which the student is recorded: 0, then every
+        ``eval_early_every`` steps up to ``eval_early_until`` (a finer look at the first
+        steps, where κ peaks), then every ``eval_every`` steps to ``steps``."""
+        early = list(range(0, self.eval_early_until + 1, self.eval_early_every or 1))
+        if not self.eval_early_until:
+            early = [0]
+        return early + list(range(early[-1] + self.eval_every, self.steps + 1, self.eval_every))
 
 
 def _methods() -> tuple[str, ...]:

@@ -118,7 +118,7 @@ class StartMeasures(NamedTuple):
 class TrainOutput(NamedTuple):
     """Everything one run returns (add a leading seed axis when vmapped).
 
-    E = config.n_evals recorded steps (0, eval_every, …, steps), n = eval_n.
+    E = config.n_evals recorded steps (``config.record_steps()``), n = eval_n.
     """
 
     mixture: GaussianMixture  # the data distribution
@@ -146,7 +146,7 @@ class RunKeys(NamedTuple):
     init: jax.Array
     evaluation: jax.Array
     regression: jax.Array
-    loop: jax.Array  # split per block of eval_every steps, then per step
+    loop: jax.Array  # step i's key is fold_in(loop, i): the same whatever the records
     error: jax.Array  # the denoiser-error estimates
 
 
@@ -547,12 +547,11 @@ def record(setting: Setting, method: Method, ctx: Context, state):
 
 def schedule(c: DMDConfig, key):
     """The step numbers 1…steps (steps,) and each step's key (steps,), as ``train``
-    draws them: the loop key split per block of ``eval_every`` steps, then per step."""
-    n_blocks = c.steps // c.eval_every
-    keys = jax.vmap(lambda k: jax.random.split(k, c.eval_every))(
-        jax.random.split(run_keys(key).loop, n_blocks)
-    )
-    return jnp.arange(1, c.steps + 1), keys.reshape(c.steps)
+    draws them: step i's key is ``fold_in(loop key, i)``, so the training does not depend
+    on when the student is recorded."""
+    indices = jnp.arange(1, c.steps + 1)
+    loop = run_keys(key).loop
+    return indices, jax.vmap(lambda i: jax.random.fold_in(loop, i))(indices)
 
 
 def train(setting: Setting, method: Method, key, hp: Hyperparams, mixture=None) -> TrainOutput:
@@ -567,7 +566,6 @@ def run_from(setting: Setting, method: Method, ctx: Context, carry0, key) -> Tra
     as :func:`setup` returns it, or altered (a perturbed student, for a chaos test);
     ``key`` is the run's key (its loop key draws the steps' keys)."""
     c = setting.config
-    n_blocks = c.steps // c.eval_every
     indices, keys = schedule(c, key)
 
     def one_step(carry, inp):
@@ -585,8 +583,19 @@ def run_from(setting: Setting, method: Method, ctx: Context, carry0, key) -> Tra
         return carry, (samples, records, means)
 
     samples0, records0 = record(setting, method, ctx, carry0[0])
-    blocks = (indices.reshape(n_blocks, c.eval_every), keys.reshape(n_blocks, c.eval_every))
-    (state, diverged_step), (samples, records, losses) = jax.lax.scan(eval_block, carry0, blocks)
+    # one scan per record rate: blocks of eval_early_every steps, then of eval_every
+    carry, parts, start = carry0, [], 0
+    for size, until in ((c.eval_early_every, c.eval_early_until), (c.eval_every, c.steps)):
+        n_blocks = (until - start) // size if size else 0
+        if n_blocks:
+            stop = start + n_blocks * size
+            blocks = (indices[start:stop].reshape(n_blocks, size),
+                      keys[start:stop].reshape(n_blocks, size))  # fmt: skip
+            carry, part = jax.lax.scan(eval_block, carry, blocks)
+            parts.append(part)
+            start = stop
+    (state, diverged_step) = carry
+    samples, records, losses = jax.tree.map(lambda *xs: jnp.concatenate(xs), *parts)
     # no losses before the first step: NaN at record 0
     losses = jax.tree.map(lambda v: jnp.concatenate([jnp.full((1,), jnp.nan), v]), losses)
     records = jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), records0, records)

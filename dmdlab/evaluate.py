@@ -156,7 +156,8 @@ def metrics_table(config: DMDConfig, out: TrainOutput, seeds) -> pd.DataFrame:
         teacher.append(jax.device_get(sample(*fixed, out.teacher_samples[i])))
     stack = lambda rows: {k: np.stack([r[k] for r in rows]) for k in rows[0]}  # noqa: E731
     per_seed, teacher = stack(per_seed), stack(teacher)
-    steps = np.arange(n_evals) * config.eval_every
+    steps = np.asarray(config.record_steps())
+    assert len(steps) == n_evals, (len(steps), n_evals)
     delta_e, teacher_de = _pairing_inefficiencies(out)
     host = {"delta_e": delta_e, "teacher_de": teacher_de, "assignment": _assignments(out)}
     rows = [

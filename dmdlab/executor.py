@@ -31,7 +31,7 @@ def _cell_job(spec: SweepSpec, out_dir: str, k: int, n_cells: int) -> str:
 
     enable_compilation_cache()
     run_sweep(spec, out_dir, shard=(k, n_cells), plot=False, progress=False, log=print)
-    return cell_id(spec.cells()[k], spec.seeds)
+    return cell_id(*spec.units()[k])
 
 
 def run_sweep_jobs(
@@ -58,12 +58,8 @@ def run_sweep_jobs(
     out = Path(out_dir)
     store = out / "cells"
     store.mkdir(parents=True, exist_ok=True)
-    cells = spec.cells()
-    todo = [
-        k
-        for k, c in enumerate(cells)
-        if check_cell(store, cell_id(c, spec.seeds), c, spec.seeds) is not None
-    ]
+    cells = spec.units()
+    todo = [k for k, c in enumerate(cells) if check_cell(store, cell_id(*c), *c) is not None]
     if len(todo) < len(cells):
         log(f"resuming: {len(cells) - len(todo)} of {len(cells)} cells already finished")
     if todo:

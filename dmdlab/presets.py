@@ -11,7 +11,16 @@ import dataclasses
 
 from dmdlab.config import DMDConfig
 
-__all__ = ["PRESETS", "STUDY_BASES", "STUDY_SEEDS", "Preset"]
+__all__ = [
+    "BUNDLES",
+    "PRESETS",
+    "PROTOCOLS",
+    "RECIPE",
+    "STUDY_BASES",
+    "STUDY_BUDGETS",
+    "STUDY_SEEDS",
+    "Preset",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,31 +35,60 @@ class Preset:
     zipped: dict = dataclasses.field(default_factory=dict)
 
 
+# The convergence recipe (benchmarks/RESULTS.md, "Students that converge"): DMD2's loss,
+# two time scales and constant rate 1e-3, on batches of 1024 for the student and the fake
+# score: measured at d = 8, the larger batch is the one change that lets the gap keep
+# falling (0.23 nats/dim after 4000 steps against 0.34 at batch 256 after 3000; GAN
+# terms, other normalisers, more fake steps, a slower fake score, an EMA and higher rates
+# did not, and rates above 1e-3 lost modes). 2048 evaluation noises, so that a mode's
+# share is resolved to ±6%; records every 10 steps for the first 300 (where κ peaks), then
+# every 50. 64-wide networks: the CPU budget (the quick studies and `make sweep`).
+RECIPE = dict(
+    width=64,
+    depth=3,
+    batch_size=1024,
+    teacher_batch_size=256,
+    eval_n=2048,
+    eval_every=50,
+    eval_early_every=10,
+    eval_early_until=300,
+)
+
+# Named bundles of fields a sweep can grid over like one field (``--grid protocol=…``):
+# docs/science.md §1b's two protocols, and the two halves of the difference between them.
+PROTOCOLS = {
+    # DMD2's (the paper's high-d experiments): mixture, VE, a copy of the teacher's weights
+    "dmd2": {"world": "mixture", "parametrization": "ve", "init": "teacher",
+             "generator": "denoiser"},
+    # the workbench's (its low-d experiments): class blobs on 2-dim subspaces, rectified
+    # flow, a plain MLP regressed onto the teacher's one-step clean prediction
+    "workbench": {"world": "blobs", "class_dim": 2, "parametrization": "flow",
+                  "init": "regressed", "generator": "mlp"},
+    # DMD2's world and noising with the workbench's start: the effect of the init alone
+    "regressed": {"world": "mixture", "parametrization": "ve", "init": "regressed",
+                  "generator": "denoiser"},
+    # the workbench's world and noising with DMD2's start: the effect of the init, reversed
+    "blobs-teacher": {"world": "blobs", "class_dim": 2, "parametrization": "flow",
+                      "init": "teacher", "generator": "denoiser"},
+}  # fmt: skip
+BUNDLES = {"protocol": PROTOCOLS}
+
 PRESETS: dict[str, Preset] = {
-    # Budgets per d calibrated so that every cell passes the fidelity gates (README):
-    # d = 8 needs a 6000-step teacher for its σ_max error, d ≥ 8 more generator steps
-    # for the student's gap; d = 32 stays above 1 nat/dim even at 1200 steps. The teacher's
-    # batch is 256: on exact targets its gradient noise is small, every d still passes
-    # with κ and remap rate inside the 512-batch intervals, and a cell costs 15-30% less
-    # (benchmarks/cell_cost.py). The student's batch and width stay as studied.
+    # Both inits at the dims where a converged student fits in ~10 minutes of 2 CPU cores
+    # (benchmarks/RESULTS.md): the teacher-weight copy (DMD2's protocol) and a fresh
+    # network regressed onto the teacher's one-step read-out (the workbench's start).
     "default": Preset(
-        "d = 2, 8, 16 × 3 seeds, 128-wide nets, 600/1000/1200 generator steps and "
-        "2000/6000/6000 teacher steps by d; ~6 min on 2 CPU cores.",
-        DMDConfig(
-            width=128,
-            depth=3,
-            steps=600,
-            eval_every=20,
-            teacher_steps=2000,
-            teacher_batch_size=256,
-        ),
-        {"dim": [2, 8, 16]},
-        3,
-        {"steps": [600, 1000, 1200], "teacher_steps": [2000, 6000, 6000]},
+        "d = 2, 4 × init teacher / regressed × 4 seeds, converged students (64-wide nets, "
+        "batches of 1024); ~10 min on 2 CPU cores.",
+        DMDConfig(**RECIPE, steps=2000, teacher_steps=2000, init_steps=1000),
+        {"dim": [2, 4], "init": ["teacher", "regressed"]},
+        4,
+        {"steps": [2000, 2000], "teacher_steps": [2000, 4000]},
     ),
     "full": Preset(
-        "d = 2 … 1024 × 8 seeds, 2000 generator steps, 8000 teacher steps; for a GPU.",
-        DMDConfig(width=256, depth=3, steps=2000, eval_every=20, teacher_steps=8000),
+        "d = 2 … 1024 × 8 seeds, 256-wide nets, 10000 generator steps, 8000 teacher steps; "
+        "for a GPU.",
+        DMDConfig(**{**RECIPE, "width": 256}, steps=10000, teacher_steps=8000),
         {"dim": [2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]},
         8,
     ),
@@ -74,15 +112,31 @@ PRESETS: dict[str, Preset] = {
         2,
     ),
 }
+# The protocols study's CPU grid as a preset: DMD2's protocol and the workbench's own
+# (class blobs, flow matching, a regressed plain-MLP generator) side by side.
+PRESETS["protocols-quick"] = Preset(
+    "d = 2, 8 × {DMD2: mixture, VE, teacher init; workbench: blobs, flow, regressed MLP} "
+    "× 4 seeds; ~40 min on 2 CPU cores.",
+    DMDConfig(**RECIPE, steps=3000, teacher_steps=4000, init_steps=1000),
+    {"dim": [2, 8], "protocol": ["dmd2", "workbench"]},
+    4,
+)
 
 
-# The studies' bases per mode. quick: 128-wide nets, 2000 teacher steps, 600 DMD steps,
+# The studies' bases per mode. quick: the recipe above at per-d budgets (STUDY_BUDGETS),
 # written out rather than taken from the default preset so that recalibrating `make
 # sweep` does not silently make the committed quick-study outputs stale (their cells are
 # keyed by this config).
 STUDY_BASES = {
     "smoke": PRESETS["tiny"].base,
-    "quick": DMDConfig(width=128, depth=3, steps=600, eval_every=20, teacher_steps=2000),
+    "quick": DMDConfig(**RECIPE, steps=3000, teacher_steps=2000, init_steps=1000),
     "full": PRESETS["full"].base,
 }
-STUDY_SEEDS = {"smoke": 2, "quick": 3, "full": 8}
+STUDY_SEEDS = {"smoke": 2, "quick": 8, "full": 8}
+# Generator and teacher steps per d in quick mode: where the gap settles at d ≤ 8
+# (measured), the same length above (so d = 32 and 128 show what it gives them).
+STUDY_BUDGETS = {
+    "smoke": {2: (40, 200), 4: (40, 200)},
+    "quick": {2: (3000, 2000), 8: (6000, 6000), 32: (6000, 6000), 128: (6000, 8000)},
+    "full": {d: (10000, 8000) for d in PRESETS["full"].grid["dim"]},
+}

@@ -40,9 +40,18 @@ __all__ = [
 ]
 
 
+def _non_default(config: DMDConfig) -> dict:
+    """The config's fields that differ from DMDConfig's defaults."""
+    defaults = DMDConfig().to_dict()
+    return {k: v for k, v in config.to_dict().items() if v != defaults[k]}
+
+
 def cell_id(config: DMDConfig, seeds) -> str:
-    """Content id of a cell: its full config and its seed list."""
-    blob = json.dumps({"config": config.to_dict(), "seeds": list(seeds)}, sort_keys=True)
+    """Content id of a cell: its config's non-default fields and its seed list. A field
+    added later with a default that keeps the old behaviour leaves every stored cell's id
+    (and, by :func:`check_cell`'s comparison with defaults filled in, its validity) as it
+    was; a changed default is caught by that comparison."""
+    blob = json.dumps({"config": _non_default(config), "seeds": list(seeds)}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -81,7 +90,9 @@ def check_cell(store: Path, cid: str, config: DMDConfig, seeds) -> str | None:
     except Exception as err:  # any damage: truncated, garbage, missing metadata
         return f"unreadable ({type(err).__name__})"
     expected = json.loads(json.dumps(config.to_dict(), default=str))  # as the json stores it
-    if meta.get("config") != expected or list(meta.get("seeds", [])) != list(seeds):
+    # fields the stored cell predates take today's defaults (cell_id leaves them out)
+    stored = {**DMDConfig().to_dict(), **meta.get("config", {})}
+    if stored != expected or list(meta.get("seeds", [])) != list(seeds):
         return "its metadata names another config or seed list"
     if set(table.get("cell", [])) != {cid} or sorted(set(table.seed)) != sorted(seeds):
         return "its rows belong to another cell or seed list"
@@ -132,15 +143,20 @@ def write_merged(out: Path, store: Path, ids: list[str], manifest: dict) -> pd.D
 
 
 def pair_snapshot(out, n_steps: int = 4) -> dict[str, np.ndarray]:
-    """The noise→data pairs of a cell for pictures: z (S, n, d), T(z) (S, n, d), G(z) at
-    ``n_steps`` recorded steps evenly spread from the first to the last (S, n_steps, n, d)
-    with their indices into the recorded steps, and the mixture's means (S, K, d)."""
+    """The noise→data pairs of a cell for pictures: z (S, n', d), T(z) (S, n', d), G(z) at
+    ``n_steps`` recorded steps evenly spread from the first to the last (S, n_steps, n', d)
+    with their indices into the recorded steps, and the mixture's weights, means and stds.
+    n' ≤ 1024 noises at d = 2 (the dense noise plane), ≤ 256 above (the segments drawn),
+    in float16: small enough to commit with a study's cells."""
     n_evals = out.student_samples.shape[1]
     idx = np.unique(np.linspace(0, n_evals - 1, n_steps).round().astype(int))
+    dim = out.z.shape[-1]
+    rows = slice(0, 1024 if dim <= 2 else 256)
+    half = lambda a: np.asarray(a, np.float16)  # noqa: E731
     return {
-        "z": np.asarray(out.z, np.float32),
-        "teacher": np.asarray(out.teacher_samples, np.float32),
-        "student": np.asarray(out.student_samples[:, idx], np.float32),
+        "z": half(out.z[:, rows]),
+        "teacher": half(out.teacher_samples[:, rows]),
+        "student": half(out.student_samples[:, idx][:, :, rows]),
         "eval_index": idx,
         "means": np.asarray(out.mixture.means, np.float32),
         "weights": np.asarray(out.mixture.weights, np.float32),
@@ -154,4 +170,4 @@ def load_pairs(store, cell: str) -> dict[str, np.ndarray] | None:
     if not path.exists():
         return None
     with np.load(path) as data:
-        return dict(data)
+        return {k: v.astype(np.float32) if v.dtype == np.float16 else v for k, v in data.items()}

@@ -23,9 +23,9 @@ import pandas as pd
 from dmdlab.analysis import final_rows
 from dmdlab.columns import column, summary_labels
 from dmdlab.config import DMDConfig, parse_field_value
-from dmdlab.distill import normalize_seeds, run_seeds
+from dmdlab.distill import SEED_GROUP, normalize_seeds, run_seeds
 from dmdlab.evaluate import metrics_table
-from dmdlab.presets import PRESETS, Preset
+from dmdlab.presets import BUNDLES, PRESETS, Preset
 from dmdlab.store import (
     cell_id,
     check_cell,
@@ -66,14 +66,43 @@ class SweepSpec:
                         f"--zip {field}: {len(values)} value(s) for the {len(lead)} values of "
                         f"{names[0]} = {lead}; give one per value"
                     )
-        combos = itertools.product(*(self.grid[n] for n in names))
-        cells = []
-        for combo in combos:
-            changes = dict(zip(names, combo, strict=True))
+        return [self.base.replace(**changes) for changes, _ in self._points()]
+
+    def _points(self) -> list[tuple[dict, dict]]:
+        """Per grid point: (field changes, bundle labels), in grid order. A bundle grid
+        field (``protocol``) sets its named bundle's fields (``presets.BUNDLES``)."""
+        names = list(self.grid)
+        points = []
+        for combo in itertools.product(*(self.grid[n] for n in names)):
+            changes, labels = {}, {}
+            for name, value in zip(names, combo, strict=True):
+                if name in BUNDLES:
+                    changes.update(BUNDLES[name][value])
+                    labels[name] = value
+                else:
+                    changes[name] = value
             i = self.grid[names[0]].index(combo[0]) if names else 0
             changes.update({f: v[i] for f, v in self.zipped.items()})
-            cells.append(self.base.replace(**changes))
-        return cells
+            points.append((changes, labels))
+        return points
+
+    def labels(self) -> list[dict]:
+        """The bundle labels of each grid point (``cells()`` order): e.g. {"protocol":
+        "workbench"}; empty dicts when no bundle is swept."""
+        return [labels for _, labels in self._points()]
+
+    def units(self) -> list[tuple[DMDConfig, tuple[int, ...]]]:
+        """The stored cells: each grid point's seeds in groups of ``SEED_GROUP`` (one
+        compiled launch each), as (config, seeds) in grid order. A cell is keyed by its
+        config and its seed group, so sweeps that share a store share every group they
+        have in common (a 4-seed study reuses the first group of an 8-seed one)."""
+        groups = [self.seeds[i : i + SEED_GROUP] for i in range(0, len(self.seeds), SEED_GROUP)]
+        return [(c, g) for c in self.cells() for g in groups]
+
+    def unit_labels(self) -> list[dict]:
+        """The bundle labels of each stored cell (``units()`` order)."""
+        n_groups = -(-len(self.seeds) // SEED_GROUP)
+        return [labels for labels in self.labels() for _ in range(n_groups)]
 
     @classmethod
     def build(cls, preset: str = "default", sets=(), grids=(), seeds=None, zips=()) -> SweepSpec:
@@ -139,6 +168,12 @@ def parse_sets(items) -> dict:
         name, text = _split_assignment(item, "--set", "field=value")
         if name in out:
             raise ValueError(f"--set {name} given twice; give it once")
+        if name in BUNDLES:  # a named bundle of fields, e.g. --set protocol=workbench
+            if text.strip() not in BUNDLES[name]:
+                raise ValueError(f"--set {name}: {text!r} unknown; allowed "
+                                 f"{' | '.join(BUNDLES[name])}")  # fmt: skip
+            out.update(BUNDLES[name][text.strip()])
+            continue
         out[name] = parse_field_value(name, text)
     return out
 
@@ -155,7 +190,14 @@ def parse_grid(items, flag: str = "--grid") -> dict:
             raise ValueError(f"{flag} {name}: no values given")
         if any(not v.strip() for v in parts):
             raise ValueError(f"{flag} {name}: empty value in {text!r}")
-        values = [parse_field_value(name, v) for v in parts]
+        if name in BUNDLES:
+            values = [v.strip() for v in parts]
+            unknown = [v for v in values if v not in BUNDLES[name]]
+            if unknown:
+                raise ValueError(f"{flag} {name}: {unknown} unknown; allowed "
+                                 f"{' | '.join(BUNDLES[name])}")  # fmt: skip
+        else:
+            values = [parse_field_value(name, v) for v in parts]
         # a repeated value would run the same seeds twice and count them as more seeds
         repeated = sorted({str(v) for v in values if values.count(v) > 1})
         if repeated and flag == "--grid":
@@ -202,17 +244,18 @@ def run_sweep(
     store = Path(cell_store) if cell_store is not None else out / "cells"
     for folder in (out, store):
         folder.mkdir(parents=True, exist_ok=True)
-    cells = spec.cells()
-    ids = [cell_id(c, spec.seeds) for c in cells]
-    mine = [k for k in range(len(cells)) if k % shard[1] == shard[0]]
-    todo = _unfinished(spec, store, ids, mine, log)
+    units = spec.units()
+    ids = [cell_id(c, g) for c, g in units]
+    mine = [k for k in range(len(units)) if k % shard[1] == shard[0]]
+    todo = _unfinished(units, store, ids, mine, log)
     skipped = len(mine) - len(todo)
     if skipped:
         log(f"resuming: {skipped} of {len(mine)} cells already finished, skipping them")
     t_start = time.perf_counter()
     bar = _progress_bar(progress, len(todo))
+    labels = spec.unit_labels()
     for k in todo:
-        msg = _run_cell(spec, cells[k], ids[k], store, bar)
+        msg = _run_cell(spec, *units[k], labels[k], ids[k], store, bar)
         if bar is not None:
             bar.write(msg)
             bar.update(1)
@@ -224,9 +267,9 @@ def run_sweep(
         return None
 
     # other shards' cells are checked like this shard's: a damaged one is not merged
-    missing = [k for k in range(len(cells)) if check_cell(store, ids[k], cells[k], spec.seeds)]
+    missing = [k for k in range(len(units)) if check_cell(store, ids[k], *units[k])]
     if missing:
-        log(f"{len(missing)} of {len(cells)} cells not finished yet (other shards); not merging")
+        log(f"{len(missing)} of {len(units)} cells not finished yet (other shards); not merging")
         return None
     manifest = _manifest(spec, ids, store, out, time.perf_counter() - t_start, skipped)
     results = write_merged(out, store, ids, manifest)
@@ -250,12 +293,12 @@ def _progress_bar(progress: bool | None, n: int):
     return tqdm(total=n, desc="cells", unit="cell")
 
 
-def _unfinished(spec: SweepSpec, store: Path, ids, mine, log) -> list[int]:
+def _unfinished(units, store: Path, ids, mine, log) -> list[int]:
     """Indices among ``mine`` whose cell must run: missing, or damaged/mismatched (set
     aside as ``*.damaged``, not deleted, and reported)."""
-    cells, todo = spec.cells(), []
+    todo = []
     for k in mine:
-        why = check_cell(store, ids[k], cells[k], spec.seeds)
+        why = check_cell(store, ids[k], *units[k])
         if why is not None and why != "not finished":
             set_aside(store, ids[k])
             log(f"cell {ids[k]} in {store}: {why}; moved aside as *.damaged, recomputing it")
@@ -264,23 +307,27 @@ def _unfinished(spec: SweepSpec, store: Path, ids, mine, log) -> list[int]:
     return todo
 
 
-def _run_cell(spec: SweepSpec, config: DMDConfig, cid: str, store: Path, bar) -> str:
-    """Train, evaluate and store one cell; returns its one-line report."""
-    label = _cell_label(spec, config)
+def _run_cell(spec: SweepSpec, config: DMDConfig, seeds, labels: dict, cid: str, store: Path,
+              bar) -> str:  # fmt: skip
+    """Train, evaluate and store one cell (``config`` × its seed group, with the bundle
+    ``labels`` of its grid point as columns); returns its one-line report."""
+    label = _cell_label(spec, config, seeds, labels)
 
     def phase(name: str) -> None:
         if bar is not None:
             bar.set_postfix_str(f"{label}: {name}")
 
     t0 = time.perf_counter()
-    result, timing = run_seeds(config, spec.seeds, phase=phase)
+    result, timing = run_seeds(config, seeds, phase=phase)
     phase("evaluating")
-    table = metrics_table(config, result, spec.seeds)
+    table = metrics_table(config, result, seeds)
     timing["wall_s"] = time.perf_counter() - t0
     table.insert(0, "cell", cid)
+    for name, value in labels.items():
+        table[name] = value
     if jax.process_index() == 0:  # every process computed it; one writes it
-        write_cell(store, cid, config, spec.seeds, table, pair_snapshot(result), timing)
-    return _cell_line(spec, config, table, timing)
+        write_cell(store, cid, config, seeds, table, pair_snapshot(result), timing)
+    return _cell_line(spec, config, seeds, table, timing, labels)
 
 
 def _manifest(spec: SweepSpec, ids, store: Path, out: Path, wall_s: float, skipped: int) -> dict:
@@ -296,8 +343,12 @@ def _manifest(spec: SweepSpec, ids, store: Path, out: Path, wall_s: float, skipp
         "zip": spec.zipped,
         "seeds": list(spec.seeds),
         "cells": [
-            {"id": c, **{k: getattr(cfg, k) for k in spec.grid}}
-            for c, cfg in zip(ids, spec.cells(), strict=True)
+            {
+                "id": c,
+                **{k: lab.get(k, getattr(cfg, k, None)) for k in spec.grid},
+                "seeds": list(seeds),
+            }
+            for c, (cfg, seeds), lab in zip(ids, spec.units(), spec.unit_labels(), strict=True)
         ],
         "dmdlab_version": __version__,
         "machine": machine_line(),
@@ -322,13 +373,17 @@ def _relative_store(store: Path, out: Path) -> str:
         return str(store.resolve())
 
 
-def _cell_label(spec, config) -> str:
-    return " ".join(f"{k}={getattr(config, k)}" for k in spec.grid)
+def _cell_label(spec, config, seeds=None, labels=None) -> str:
+    labels = labels or {}
+    label = " ".join(f"{k}={labels[k] if k in labels else getattr(config, k)}" for k in spec.grid)
+    if seeds is not None and len(seeds) < len(spec.seeds):  # one of several seed groups
+        label += f" seeds {seeds[0]}-{seeds[-1]}"
+    return label
 
 
-def _cell_line(spec, config, table, timing) -> str:
+def _cell_line(spec, config, seeds, table, timing, labels=None) -> str:
     last = final_rows(table)
-    label = _cell_label(spec, config)
+    label = _cell_label(spec, config, seeds, labels)
     n_div = int(table.groupby("seed").diverged.any().sum())
     div = f" ({n_div} diverged)" if n_div else ""
     # a program from a cache still takes seconds to trace and load

@@ -83,7 +83,7 @@ print(f"κ = {k_mean:.2f} ± {k_ci:.2f} (95% t-interval over {len(seeds)} seeds)
 # data mean. What happens next, region by region, is the question.
 
 # %%
-steps = np.arange(config.n_evals) * config.eval_every
+steps = np.asarray(config.record_steps())
 show = np.unique(np.linspace(0, config.n_evals - 1, 4).round().astype(int))
 order = last.sort_values("kappa").seed.tolist()
 picks = list(dict.fromkeys([order[0], order[-1]]))  # lowest κ (remaps most), highest κ

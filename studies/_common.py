@@ -71,6 +71,7 @@ class Study:
         self.base = BASES[self.mode]
         self.seeds = tuple(range(SEEDS[self.mode]))
         self.parts: list[str] = []
+        self.machine = _machine()
         self._fidelity: list[str] = []
         self._n_points = 0
         self._t0 = time.perf_counter()
@@ -92,9 +93,11 @@ class Study:
         results = run_sweep(
             spec, self.out / part, plot=False, progress=False, cell_store=self.store
         )
-        for row in fidelity_flags(results, by=list(grid)).to_dict("records"):  # per grid point
+        for row in fidelity_flags(results, by=list(grid), converged=True).to_dict("records"):
             where = ", ".join(f"{k}={row[k]}" for k in grid)
-            self._fidelity.append(f"- `{part}` {where}: {row['why']}")
+            self._fidelity.append(f"- `{part}` {where}: {row['why']} ({row['seeds_pass']}/"
+                                  f"{row['seeds']} seed-runs pass, {row['seeds_converged']} "
+                                  "converged)")  # fmt: skip
         return results.assign(part=part)
 
     def variants(self, variants: dict[str, dict], grid: dict, column: str) -> pd.DataFrame:
@@ -130,7 +133,7 @@ class Study:
         wall = time.perf_counter() - self._t0
         manifests = [self.out / part / "manifest.json" for part in self.parts]
         cell_wall = sum(json.loads(m.read_text())["total_cell_wall_s"] for m in manifests)
-        machine = _machine()
+        machine = self.machine
         lines = [
             f"# {title}",
             "",
@@ -166,6 +169,9 @@ class Study:
             "verdict": verdict[0] if verdict else "",
             "evidence": verdict[1] if verdict else "",
             "low_fidelity_points": len(self._fidelity),
+            # the recipe the cells were trained with: studies from before the convergence
+            # recipe lack it, and the collected report marks them stale
+            "recipe": "converged-v1",
             "grid_points": self._n_points,
             "argv": sys.argv,
         }
@@ -174,13 +180,15 @@ class Study:
 
 
 FIDELITY_PARAGRAPH = (
-    "Grid points where, averaged over seeds, the student or the real score does not "
-    "match the data (worst-mode coverage < 0.5 or log-likelihood gap > 1 nat/dim), or "
-    "a network teacher is not trusted (its ODE map agrees with the exact map's mode "
-    "for < 90% of noises, its excess error in a σ band 0.5–5 is > 0.25 of the optimum, "
-    "or, when the student starts from it, its σ_max error exceeds the pairing "
-    "signal). Copying numbers there describe a model that has not learned the "
-    "distribution: they are left out of every comparison and headline."
+    "Grid points that are not converged (docs/science.md §8): where, averaged over seeds, "
+    "the student or the real score does not match the data (worst-mode coverage < 0.5 or "
+    "log-likelihood gap > 1 nat/dim), or a network teacher is not trusted (its ODE map agrees "
+    "with the exact map's mode for < 90% of noises, its excess error in a σ band 0.5–5 is "
+    "> 0.25 of the optimum, or, when the student starts from it, its σ_max error exceeds the "
+    "pairing signal), or the student is not converged (gap above 3× its teacher's and more "
+    "than 0.05 nats/dim above it, a mode's share outside ⅔–1.5 of its weight, or the gap "
+    "still falling faster than 0.05 nats/dim per 1000 steps). Copying numbers there describe "
+    "a model that has not learned the distribution: verdicts leave them out."
 )
 
 

@@ -70,7 +70,7 @@ def test_a_declared_metric_reaches_table_summary_and_cell_line(swap):
     table["cell"] = "c0"
     assert "x̄" in summary.format_summary(table)
     spec = sweep.SweepSpec(config, {"dim": [D]}, [0, 1])
-    assert "x̄=" in sweep._cell_line(spec, config, table, {"wall_s": 1.0, "compile_s": 0.0})
+    assert "x̄=" in sweep._cell_line(spec, config, (0, 1), table, {"wall_s": 1.0, "compile_s": 0.0})
 
 
 def test_an_undeclared_or_uncomputed_column_is_an_error(swap):

@@ -8,6 +8,7 @@ import pytest
 
 from dmdlab.cli import main
 from dmdlab.plotting import plot_sweep
+from dmdlab.presets import PRESETS
 from dmdlab.store import cell_id
 from dmdlab.summary import format_summary, summarize
 from dmdlab.sweep import SweepSpec, run_sweep
@@ -174,11 +175,19 @@ def test_zip_ties_a_field_to_the_first_grid_field():
     with pytest.raises(ValueError, match="given twice"):
         SweepSpec.build("tiny", ["steps=20"], ["dim=2,4"], 2, ["steps=20,40"])
     # the default preset's budgets follow d, also over a subset of its dims
+    preset = PRESETS["default"]
+    dims = preset.grid["dim"]
+    expected = {d: tuple(preset.zipped[f][i] for f in ("steps", "teacher_steps"))
+                for i, d in enumerate(dims)}  # fmt: skip
     budget = {c.dim: (c.steps, c.teacher_steps) for c in SweepSpec.build("default").cells()}
-    assert budget == {2: (600, 2000), 8: (1000, 6000), 16: (1200, 6000)}
-    subset = SweepSpec.build("default", [], ["dim=16,2"]).cells()
-    assert [(c.dim, c.steps) for c in subset] == [(16, 1200), (2, 600)]
-    assert {c.steps for c in SweepSpec.build("default", [], ["dim=4,8"]).cells()} == {600}
+    assert budget == expected
+    subset = SweepSpec.build("default", [], [f"dim={dims[-1]},{dims[0]}"]).cells()
+    assert {(c.dim, c.steps, c.teacher_steps) for c in subset} == {
+        (d, *expected[d]) for d in (dims[-1], dims[0])
+    }
+    assert {c.steps for c in SweepSpec.build("default", [], ["dim=3,5"]).cells()} == {
+        preset.base.steps
+    }  # dims the preset has no budget for take its base's
     # repeated grid values would count the same seeds twice; empty and repeated flags
     for bad, match in ((["dim=2,2"], "repeated"), (["dim=2,,4"], "empty value"),
                        (["dim=2", "dim=4"], "given twice")):  # fmt: skip
@@ -293,3 +302,26 @@ def test_progress_shows_each_phase_and_a_cached_program_says_so(tmp_path, uninte
     run_sweep(spec, tmp_path / "plain", progress=None, plot=False, log=lines.append)
     assert "cells" not in capsys.readouterr().err  # no bar
     assert sum("generator_lr=0.001: κ=" in m and " load " in m for m in lines) == 1
+
+
+def test_a_cell_written_before_a_new_field_existed_stays_valid(tmp_path, uninterrupted):
+    """cell_id hashes the non-default fields: a field added later (with a default that
+    keeps the old behaviour) leaves a stored cell's id and validity as they were."""
+    import json
+
+    from dmdlab.store import cell_id, check_cell
+
+    spec = SweepSpec.build("tiny", [], ["dim=2"], 2)
+    config, seeds = spec.units()[0]
+    store = tmp_path / "cells"
+    run_sweep(spec, tmp_path, plot=False, progress=False, log=lambda m: None)
+    cid = cell_id(config, seeds)
+    meta_path = store / f"{cid}.json"
+    meta = json.loads(meta_path.read_text())
+    del meta["config"]["cd_ema"]  # as an older version, which had no such field, wrote it
+    meta_path.write_text(json.dumps(meta))
+    assert check_cell(store, cid, config, seeds) is None
+    # a stored value that differs from today's default is still a different config
+    meta["config"]["eval_n"] = config.eval_n + 1
+    meta_path.write_text(json.dumps(meta))
+    assert "another config" in check_cell(store, cid, config, seeds)

@@ -115,7 +115,7 @@ def fit_course(steps, values, smooth: int = 3, tol: float = 0.02) -> dict:
     ok = np.isfinite(v)
     t, v = t[ok], v[ok]
     out = {"peak": np.nan, "peak_step": np.nan, "tau": np.nan, "settled": np.nan,
-           "end": np.nan, "form": "too short"}  # fmt: skip
+           "end": float(v[-1]) if len(v) else np.nan, "form": "too short"}  # fmt: skip
     if len(v) < 6:
         return out
     run = pd.Series(v).rolling(smooth, center=True, min_periods=1).mean().to_numpy()

@@ -107,7 +107,9 @@ def convergence_reasons(row: dict) -> list[str]:
         reasons.append(
             f"mode shares {row['coverage_min']:.2f}–{row['coverage_max']:.2f} of their weights"
         )
-    if not row["gap_slope"] >= lim["gap_slope_per_1k"]:
+    if not np.isfinite(row["gap_slope"]):
+        reasons.append("gap's trend unknown (fewer than 3 records in the last half)")
+    elif row["gap_slope"] < lim["gap_slope_per_1k"]:
         reasons.append(f"gap still falling ({row['gap_slope']:+.2f} nats/dim per 1000 steps)")
     return reasons
 
