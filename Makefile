@@ -23,7 +23,7 @@ sweep: $(STAMP)
 	$(PY) -m dmdlab sweep --preset default --out results/default
 
 notebooks: $(STAMP)
-	$(PY) notebooks/run_all.py
+	$(PY) tools/run_notebooks.py
 
 # JupyterLab on notebooks/; jupytext (in the lab extra) opens each .py as a notebook paired
 # with its .ipynb. LAB_ARGS passes options (the tests: --no-browser --port=...).

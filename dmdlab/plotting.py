@@ -32,7 +32,14 @@ def _student_and_teacher(last: pd.DataFrame, column: str, hue, ax):
         var_name="who",
     ).replace({column: "student", f"teacher_{column}": "teacher"})
     sns.lineplot(
-        long, x="dim", y="value", hue=hue, style="who", marker="o", errorbar=("ci", 95), ax=ax
+        long,
+        x="dim",
+        y="value",
+        hue=hue,
+        style="who",
+        marker="o",
+        errorbar=lambda v: _t_interval(v),
+        ax=ax,
     )
     ax.set(xscale="log", xlabel="ambient dimension d")
 
@@ -194,8 +201,9 @@ def plot_metric_by_level(
     ax=None,
 ):
     """``metric`` against ``x`` (log axis), one line per level of ``factor``, with 95%
-    CI bands over seeds, at ``step`` (default: each cell's final step). Plotted against
-    a scaling variable, the curves collapse if the levels fall on one line."""
+    t-interval bands over seeds (the tables' intervals), at ``step`` (default: each
+    cell's final step). Plotted against a scaling variable, the curves collapse if the
+    levels fall on one line."""
     if step is None:
         last = final_rows(results)
     else:
@@ -208,7 +216,7 @@ def plot_metric_by_level(
         y=metric,
         hue=factor,
         marker="o",
-        errorbar=("ci", 95),
+        errorbar=lambda v: _t_interval(v),
         ax=ax,
     )
     ax.set(xscale="log", xlabel=x, ylabel=metric)

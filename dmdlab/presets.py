@@ -74,16 +74,19 @@ PROTOCOLS = {
 BUNDLES = {"protocol": PROTOCOLS}
 
 PRESETS: dict[str, Preset] = {
-    # Both inits at the dims where a converged student fits in ~10 minutes of 2 CPU cores
-    # (benchmarks/RESULTS.md): the teacher-weight copy (DMD2's protocol) and a fresh
-    # network regressed onto the teacher's one-step read-out (the workbench's start).
+    # Both inits at the dims where a converged student fits in ~10 minutes of 2 CPU cores:
+    # the teacher-weight copy (DMD2's protocol) and a fresh network regressed onto the
+    # teacher's one-step read-out (the workbench's start). Batches of 512, half the
+    # studies': measured on this recipe at d = 2 and 4 (4 seeds), the gap settles by
+    # ~2000 steps within 1.4-2.1x the 64-wide teacher's, every mode within 0.7-1.4 of its
+    # weight (benchmarks/RESULTS.md); batches of 1024 would double the ~9 minutes.
     "default": Preset(
         "d = 2, 4 × init teacher / regressed × 4 seeds, converged students (64-wide nets, "
-        "batches of 1024); ~10 min on 2 CPU cores.",
-        DMDConfig(**RECIPE, steps=2000, teacher_steps=2000, init_steps=1000),
+        "batches of 512, 2000 steps); ~9 min on 2 CPU cores.",
+        DMDConfig(**{**RECIPE, "batch_size": 512}, steps=2000, teacher_steps=2000, init_steps=1000),
         {"dim": [2, 4], "init": ["teacher", "regressed"]},
         4,
-        {"steps": [2000, 2000], "teacher_steps": [2000, 4000]},
+        {"teacher_steps": [2000, 4000]},
     ),
     "full": Preset(
         "d = 2 … 1024 × 8 seeds, 256-wide nets, 10000 generator steps, 8000 teacher steps; "

@@ -25,6 +25,7 @@ from dmdlab.analysis import (
     rate_text,
     remap_rate,
     seed_gates,
+    within_class_verdict,
 )
 from dmdlab.columns import summary_labels
 
@@ -214,7 +215,9 @@ def answer_lines(kept: pd.DataFrame, by=("dim",)) -> list[str]:
     for key, rows in groups:
         key = key if isinstance(key, tuple) else (key,)
         label = ", ".join(f"{b}={v}" for b, v in zip(protocol, key, strict=True))
-        verdict, evidence = dimension_verdict(rows)
+        # one mode per class in the class-conditional world: judge copying inside classes
+        conditional = "world" in rows and (rows.world == "blobs").all()
+        verdict, evidence = (within_class_verdict if conditional else dimension_verdict)(rows)
         lines.append(f"Remap in low d, copy in high d{f' ({label})' if label else ''}: "
                      f"{verdict.upper()}: {evidence}.")  # fmt: skip
         if final_rows(rows).dim.nunique() >= 2:

@@ -55,7 +55,8 @@ print(f"{len(seeds)} seeds: compile {timing['compile_s']:.0f} s, run {timing['ru
 # ## First: does this run count?
 # A copying number means something only if the student and the teacher both match the data
 # (the gates of `dmdlab.analysis.fidelity_reasons`: worst-mode coverage ≥ ½ of its share,
-# log-likelihood gap ≤ 1 nat/dim, and a network teacher whose ODE map agrees with the exact one).
+# log-likelihood gap ≤ 1 nat/dim, and a network teacher whose ODE map agrees with the exact one)
+# and, to be counted, only once the student has converged (`analysis.seed_gates`).
 # Then, per seed: κ (mode agreement of G(z) with T(z), chance-corrected), and the remap rate over
 # (seed, mode) units — a mode is remapped when less than half of its noise keeps T's mode.
 
@@ -64,15 +65,17 @@ last = analysis.final_rows(table)
 print(last[["seed", "kappa", "within_mode", "coverage_min", "loglik_gap"]].round(3).to_string(
     index=False))  # fmt: skip
 flags = analysis.fidelity_flags(table)
+gates = analysis.seed_gates(table)
 if flags.empty:
-    print("\nThis run passes the fidelity gates.")
+    print(f"\nThis run passes the fidelity gates; {int(gates.converged.sum())} of {len(gates)} "
+          "seed-runs are converged.")  # fmt: skip
 else:
     print(f"\nFAILS FIDELITY ({flags.why.iloc[0]}): the pictures below are anecdotes, not data.")
 k_mean, k_ci, _ = analysis.mean_ci(last.kappa)
 rate = analysis.remap_rate(table).iloc[0]
 print(f"κ = {k_mean:.2f} ± {k_ci:.2f} (95% t-interval over {len(seeds)} seeds); "
-      f"remap rate {rate.rate:.2f} [{rate.lo:.2f}, {rate.hi:.2f}] over {int(rate.units)} "
-      "(seed, mode) units (95% cluster bootstrap)")  # fmt: skip
+      f"remap rate {analysis.rate_text(rate)} over {int(rate.units)} (seed, mode) units "
+      "(95% t-interval over per-seed shares)")  # fmt: skip
 
 # %% [markdown]
 # ## The noise plane over training: the seed that remaps most and the one that copies most

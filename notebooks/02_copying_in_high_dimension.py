@@ -22,6 +22,7 @@
 # live, then looks at per-sample pictures that still work when d is large.
 
 # %%
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -42,7 +43,8 @@ QUICK = os.environ.get("DMDLAB_QUICK") == "1"
 dmdlab.enable_compilation_cache()  # a rerun of this notebook skips XLA compilation
 stored = Path("../results/default")
 if (stored / "results.parquet").exists() and not QUICK:
-    results, grid, store = load_results(stored), ["dim"], stored / "cells"
+    manifest = json.loads((stored / "manifest.json").read_text())
+    results, grid, store = load_results(stored), list(manifest["grid"]), stored / "cells"
     print("loaded", stored)
 else:
     # quick: the tiny preset (d = 2, 4), whose programs the test suite has compiled already
@@ -77,6 +79,8 @@ Image(filename=plot_pairings(results, store, Path(tempfile.mkdtemp()) / "pairing
 
 # %%
 last = results.loc[results.step == results.groupby("cell").step.transform("max")]
+if "init" in last:  # the teacher-weight copy, where the default sweep has both inits
+    last = last[last.init == "teacher"]
 cells = last.groupby("dim").cell.first()
 dims = [cells.index.min(), cells.index.max()]
 fig, axes = plt.subplots(2, len(dims), figsize=(5 * len(dims), 9))

@@ -34,7 +34,7 @@ from dmdlab.analysis import (
 from dmdlab.plotting import plot_metric_by_level, save_figure
 
 # The study's entry in the report (studies/_registry.py reads these three).
-ORDER = 4
+ORDER = 6
 CLAIM = "limited geometric freedom sets the transition"
 # what would settle the claim beyond the quick mode (inputs and budgets, not results)
 SETTLE = (

@@ -28,7 +28,7 @@ from dmdlab.analysis import final_rows, mean_ci, passing
 from dmdlab.plotting import plot_metric_by_level, save_figure
 
 # The study's entry in the report (studies/_registry.py reads these three).
-ORDER = 3
+ORDER = 5
 CLAIM = "copying is not caused by teacher memorization"
 # what would settle the claim beyond the quick mode (inputs and budgets, not results)
 SETTLE = "oracle and memorizing arms at passing d ≥ 8 with ≥ 8 seeds"

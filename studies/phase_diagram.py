@@ -25,7 +25,7 @@ from dmdlab.analysis import (
 from dmdlab.plotting import plot_heatmap, save_figure
 
 # The study's entry in the report (studies/_registry.py reads these three).
-ORDER = 6
+ORDER = 8
 CLAIM = "where the transition lies over d × K and d × m"
 # what would settle the claim beyond the quick mode (inputs and budgets, not results)
 SETTLE = "passing cells at d ≥ 16 for every K and m: calibrated budgets per d"

@@ -25,7 +25,7 @@ from dmdlab.analysis import collapse_quality, divergence_sentence, final_rows, m
 from dmdlab.plotting import plot_metric_by_level, save_figure
 
 # The study's entry in the report (studies/_registry.py reads these three).
-ORDER = 5
+ORDER = 7
 CLAIM = "κ depends on √d / σ_max"
 # what would settle the claim beyond the quick mode (inputs and budgets, not results)
 SETTLE = "three or more passing dims per σ_max: calibrated generator steps per d"

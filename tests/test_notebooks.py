@@ -15,13 +15,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
-sys.path.insert(0, str(NOTEBOOKS))
+sys.path.insert(0, str(ROOT / "tools"))
 
 jupytext = pytest.importorskip("jupytext")
 pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")
 
-import run_all  # noqa: E402
+import run_notebooks as run_all  # noqa: E402
 
 SOURCES = run_all.notebooks()
 
@@ -91,6 +91,11 @@ def test_make_lab_serves_the_notebooks():
         for source in SOURCES:
             assert served.get(source.name) == "notebook", served  # opened through jupytext
             assert served.get(source.with_suffix(".ipynb").name) == "notebook", served
+        # nothing but the notebooks and their twins shows up as one (no runner script)
+        extra = {n for n, kind in served.items() if kind == "notebook"} - {
+            p.name for s in SOURCES for p in (s, s.with_suffix(".ipynb"))
+        }
+        assert not extra, extra
     finally:
         os.killpg(proc.pid, 15)
         proc.wait(timeout=30)

@@ -49,6 +49,7 @@ from dmdlab.analysis.transition import (
     rate_text,
     remap_rate,
     transition_sentence,
+    within_class_verdict,
 )
 
 __all__ = [
@@ -81,4 +82,5 @@ __all__ = [
     "share_ci",
     "training_course",
     "transition_sentence",
+    "within_class_verdict",
 ]

@@ -24,6 +24,7 @@ __all__ = [
     "rate_text",
     "remap_rate",
     "transition_sentence",
+    "within_class_verdict",
 ]
 
 MIN_BOOT_SEEDS = 5  # 5 seeds: 126 distinct cluster resamples per d
@@ -201,3 +202,37 @@ def dimension_verdict(kept: pd.DataFrame, n_boot: int = 1000) -> tuple[str, str]
         return VERDICTS[1], f"'mode kept' falls with d ({low_text})"
     why = "fewer than 3 dims pass" if fit is None else fit["why"]
     return VERDICTS[2], f"{why}; {low_text}"
+
+
+def within_class_verdict(kept: pd.DataFrame, metric: str = "copying_within") -> tuple[str, str]:
+    """The same claim judged *inside* classes, for the class-conditional world, where every
+    class is one mode and mode-level κ is trivially high: from ``metric`` (C inside each
+    class; 1 = G copies T's positions, 0 = unrelated) at the final step of converged grid
+    points. Supported when it is below ½ at the lowest d and above ½ at the highest (each
+    95% t-interval on its side) and rises with d (Spearman over seed-runs, p < 0.05); not
+    supported when it is above ½ already at the lowest d, or falls with d; else
+    inconclusive, with the reason."""
+    last = final_rows(kept)
+    if last.empty:
+        return VERDICTS[2], "no grid point passes the gates"
+    dims = sorted(last.dim.unique())
+    lo, lo_ci, _ = mean_ci(last[last.dim == dims[0]][metric])
+    hi, hi_ci, _ = mean_ci(last[last.dim == dims[-1]][metric])
+    text = f"{metric} {lo:.2f} ± {lo_ci:.2f} at d = {dims[0]}"
+    if len(dims) > 1:
+        text += f", {hi:.2f} ± {hi_ci:.2f} at d = {dims[-1]}"
+    text += f"; converged dims {[int(d) for d in dims]}"
+    if len(dims) >= 2:
+        from scipy import stats
+
+        ok = last[[metric, "dim"]].dropna()
+        rho, p = stats.spearmanr(ok.dim, ok[metric])
+        text += f"; Spearman ρ(d, {metric}) = {rho:+.2f}, p = {p:.2g}"
+        if lo + lo_ci < 0.5 and hi - hi_ci > 0.5 and rho > 0 and p < 0.05:
+            return VERDICTS[0], text
+        if rho < 0 and p < 0.05:
+            return VERDICTS[1], f"{metric} falls with d ({text})"
+    if lo - lo_ci > 0.5:
+        return VERDICTS[1], f"the student copies inside classes already at the lowest d ({text})"
+    why = "fewer than two converged dims" if len(dims) < 2 else "no clear change with d"
+    return VERDICTS[2], f"{why} ({text})"

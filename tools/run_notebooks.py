@@ -17,7 +17,8 @@ from pathlib import Path
 import jupytext
 import nbclient
 
-HERE = Path(__file__).resolve().parent
+# the runner lives outside notebooks/: jupytext pairs every .py there as a notebook
+HERE = Path(__file__).resolve().parents[1] / "notebooks"
 
 
 def notebooks() -> list[Path]:
