@@ -16,6 +16,10 @@ echo "bench rc=$?" >> "$OUT/bench.txt"
 timeout 90 python benchmarks/bench.py --dims 512 2048 --seeds 8 64 --steps 50 --loop-max 1 \
     --ode-dims --dtypes float32 bfloat16 > "$OUT/bench_dtypes.txt" 2>&1
 echo "bench rc=$?" >> "$OUT/bench_dtypes.txt"
-timeout 150 python studies/dimension.py --out "$OUT/studies/dimension" > "$OUT/dimension.txt" 2>&1
-echo "dimension study rc=$? (124 = stopped by the time limit; its finished cells are kept)" \
-    >> "$OUT/dimension.txt"
+# the full studies' cells share one store under $OUT; each stops at its time limit and a
+# later run resumes from the cells it kept (copy $OUT/studies back into studies/out/)
+for study in dimension protocols methods; do
+    timeout 60 python studies/$study.py --out "$OUT/studies/$study" > "$OUT/$study.txt" 2>&1
+    echo "$study study rc=$? (124 = stopped by the time limit; its finished cells are kept)" \
+        >> "$OUT/$study.txt"
+done

@@ -47,7 +47,17 @@ def parse_args(doc: str, argv=None) -> argparse.Namespace:
     mode.add_argument("--quick", action="store_true", help="CPU-sized: a few minutes")
     mode.add_argument("--smoke", action="store_true", help="tiny configs, for tests")
     parser.add_argument("--out", type=Path, help="output directory")
+    parser.add_argument(
+        "--shard", metavar="i/N", default="0/1",
+        help="train only cells i, i+N, … of each part (N machines sharing the committed "
+        "cell store); a run without --shard then reports",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    try:
+        args.shard = tuple(int(p) for p in args.shard.split("/"))
+        assert len(args.shard) == 2 and 0 <= args.shard[0] < args.shard[1]
+    except (ValueError, AssertionError):
+        parser.error(f"--shard expects i/N with 0 <= i < N, got {args.shard!r}")
     args.mode = "smoke" if args.smoke else "quick" if args.quick else "full"
     return args
 
@@ -70,6 +80,7 @@ class Study:
         self.command = f"python studies/{name}.py{flag}"
         self.base = BASES[self.mode]
         self.seeds = tuple(range(SEEDS[self.mode]))
+        self.shard = args.shard
         self.parts: list[str] = []
         self.machine = _machine()
         self._fidelity: list[str] = []
@@ -90,9 +101,11 @@ class Study:
         spec = SweepSpec(base or self.base, grid, seeds or self.seeds, zipped or {})
         self._n_points += len(spec.cells())  # validates every cell before any compute
         self.parts.append(part)
-        results = run_sweep(
-            spec, self.out / part, plot=False, progress=False, cell_store=self.store
-        )
+        results = run_sweep(spec, self.out / part, plot=False, progress=False,
+                            cell_store=self.store, shard=self.shard)  # fmt: skip
+        if results is None:  # this shard's cells are done; others are still missing
+            raise SystemExit(f"{self.name}: this shard's cells of part {part!r} are finished; "
+                             "rerun without --shard once every shard is, to report")  # fmt: skip
         for row in fidelity_flags(results, by=list(grid), converged=True).to_dict("records"):
             where = ", ".join(f"{k}={row[k]}" for k in grid)
             self._fidelity.append(f"- `{part}` {where}: {row['why']} ({row['seeds_pass']}/"
