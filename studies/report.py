@@ -168,6 +168,10 @@ def main(argv=None) -> None:
     parser.add_argument("--quick", action="store_true", help="collect the --quick outputs")
     parser.add_argument("--root", type=Path, help="folder holding the study outputs")
     parser.add_argument("--output", type=Path, help="where to write (default studies/REPORT.md)")
+    parser.add_argument("--readme", type=Path, default=ROOT / "README.md",
+                        help="the README whose answer block --quick rewrites")  # fmt: skip
+    parser.add_argument("--results-page", type=Path, default=ROOT / "docs" / "results.md",
+                        help="the docs page whose blocks --quick rewrites")  # fmt: skip
     args = parser.parse_args(argv)
     if args.root is not None:  # an explicit folder holds <name>/ (any mode)
         root, suffix = args.root, ""
@@ -176,12 +180,11 @@ def main(argv=None) -> None:
     target = args.output or HERE / "REPORT.md"
     target.write_text(collect(root.resolve(), suffix, target.resolve()))
     print(f"wrote {target}")
-    if args.quick and args.output is None:
-        update_block(ROOT / "README.md", "\n".join(answer_table(root.resolve(), suffix)))
-        results = ROOT / "docs" / "results.md"
-        update_block(results, _sweep_block(), "sweep")
-        update_block(results, _studies_block(root.resolve(), suffix), "studies")
-        print(f"wrote the answer table into {ROOT / 'README.md'} and {results}")
+    if args.quick:
+        update_block(args.readme, "\n".join(answer_table(root.resolve(), suffix)))
+        update_block(args.results_page, _sweep_block(), "sweep")
+        update_block(args.results_page, _studies_block(root.resolve(), suffix), "studies")
+        print(f"wrote the answer table into {args.readme} and {args.results_page}")
 
 
 if __name__ == "__main__":
