@@ -51,6 +51,7 @@ class EvalSet(NamedTuple):
     reference: object  # (n, d) true samples
     classes: object  # (n,) the noises' classes (class-conditional world), or None
     onestep: object  # (n, d) the teacher's one-step output T₁(z)
+    train_points: object = None  # (N, d) a memorizing real score's points, or None
 
     def groups(self):
         """Who counts as a "random pair": the same class when generation is
@@ -150,6 +151,12 @@ def _coverage(mix, s):
     return m.coverage(mix, s) / mix.weights  # 1 = exactly the mode's share
 
 
+def _memorized(e: EvalSet):
+    if e.train_points is None:
+        return jnp.float32(jnp.nan)
+    return m.memorized_share(e.student, e.train_points)
+
+
 def _copying_norm(e: EvalSet):
     base = m.copying_baseline(e.mixture, e.teacher)
     return (m.copying_score(e.student, e.teacher) - base) / (1.0 - base)
@@ -241,6 +248,9 @@ def _declarations() -> list[Column]:
           fn=lambda e: m.loglik_gap(e.mixture, e.student, e.reference, e.classes)),
         C("sliced_w2", "sliced W2 to true samples, in data standard deviations", "fidelity",
           better="lower", fn=_sliced_w2),
+        C("memorized_share", "share of G(z) reproducing a training point of a memorizing "
+          "real score (nearest < ⅓ × second nearest; NaN for other real scores)", "fidelity",
+          fn=_memorized),
         C("teacher_coverage_min", "coverage_min of T(z)", "fidelity", better="higher"),
         C("teacher_loglik_gap", "loglik_gap of T(z)", "fidelity", summary="fidelity",
           label="gap/d_teacher", better="lower"),

@@ -126,6 +126,7 @@ class TrainOutput(NamedTuple):
     teacher_samples: jax.Array  # (n, d) T(z) by the real score's ODE
     reference: jax.Array  # (n, d) true samples, for fidelity
     classes: jax.Array | None  # (n,) each noise's class (class-conditional), else None
+    train_points: jax.Array | None  # (N, d) a memorizing real score's points, else None
     teacher_onestep: jax.Array  # (n, d) T₁(z): the real score read once at the top level
     student_samples: jax.Array  # (E, n, d) G(z) at each recorded step
     losses: dict  # loss name → (E,) its mean since the last record (NaN at record 0)
@@ -605,6 +606,7 @@ def run_from(setting: Setting, method: Method, ctx: Context, carry0, key) -> Tra
         teacher_samples=ctx.teacher_samples,
         reference=ctx.reference,
         classes=ctx.classes_eval,
+        train_points=ctx.data.means if setting.config.teacher == "memorizing" else None,
         teacher_onestep=ctx.teacher_onestep,
         student_samples=jnp.concatenate([samples0[None], samples]),
         losses=losses,

@@ -41,8 +41,8 @@ def _sample_program(metrics: tuple[tuple[str, object], ...]):
     table gets its own program."""
 
     @jax.jit
-    def run(mixture, teacher, reference, classes, onestep, student):
-        ev = EvalSet(mixture, student, teacher, reference, classes, onestep)
+    def run(mixture, teacher, reference, classes, onestep, points, student):
+        ev = EvalSet(mixture, student, teacher, reference, classes, onestep, points)
         return {name: fn(ev) for name, fn in metrics}
 
     return run
@@ -142,14 +142,15 @@ def metrics_table(config: DMDConfig, out: TrainOutput, seeds) -> pd.DataFrame:
     n_evals = out.student_samples.shape[1]
     # Everything but the OT solve runs as one vmapped program over seeds × steps.
     sample = _sample_program(tuple(sample_metrics().items()))
-    per_eval = jax.jit(jax.vmap(sample, in_axes=(None,) * 5 + (0,)))
+    per_eval = jax.jit(jax.vmap(sample, in_axes=(None,) * 6 + (0,)))
     # One seed at a time, vmapped over its records: a seed's metrics must not depend on
     # how many seeds share the table (a batched product of another size rounds
     # differently), as its training does not (dmdlab.distill.SEED_GROUP).
     per_seed, teacher = [], []
     for i in range(len(seeds)):
         fixed = jax.tree.map(lambda a, i=i: a[i], (out.mixture, out.teacher_samples,
-                             out.reference, out.classes, out.teacher_onestep))  # fmt: skip
+                             out.reference, out.classes, out.teacher_onestep,
+                             out.train_points))  # fmt: skip
         per_seed.append(jax.device_get(per_eval(*fixed, out.student_samples[i])))
         # The teacher's own samples T(z) through the same fidelity metrics: the level a
         # student that matches its real score can reach.

@@ -26,6 +26,7 @@ __all__ = [
     "distance_ratios",
     "kept_fractions",
     "loglik_gap",
+    "memorized_share",
     "mode_agreement",
     "onestep_ratio",
     "pairing_inefficiency",
@@ -340,6 +341,18 @@ def assignment_copying(student, teacher, groups=None) -> tuple[float, float]:
     denom = indep - optimal
     excess = (paired - optimal) / denom if denom > 0 else float("nan")
     return float(hits / max(total, 1)), float(excess)
+
+
+def memorized_share(x: jax.Array, points: jax.Array, ratio: float = 1 / 3) -> jax.Array:
+    """Share of samples x (n, d) that reproduce a training point: the nearest of
+    ``points`` (N, d) is closer than ``ratio`` × the second nearest (the usual criterion,
+    ⅓). 1 for x equal to training points, ≈ 0 for fresh samples of a continuous
+    distribution (unless N is tiny). Scalar; NaN for NaN input."""
+    x = check_rows(x, points.shape[1], "x")
+    sq = _pair_sq_dists(x, points)
+    two = -jax.lax.top_k(-sq, 2)[0]  # the two smallest squared distances per row
+    close = jnp.sqrt(two[:, 0]) < ratio * jnp.sqrt(two[:, 1])
+    return _finite_or_nan(jnp.mean(close), x)
 
 
 def pairing_inefficiency(z, x) -> float:

@@ -42,6 +42,7 @@ def _fake_output() -> tuple[DMDConfig, TrainOutput]:
         teacher_samples=teacher.astype(np.float32),
         reference=teacher.astype(np.float32),
         classes=None,
+        train_points=None,
         teacher_onestep=np.zeros((S, N, D), np.float32),
         student_samples=student.astype(np.float32),
         losses={"dm_loss": zeros, "fake_loss": zeros},

@@ -175,3 +175,14 @@ def test_onestep_ratio_compares_with_the_teachers_one_step(key, mixture):
     onestep = jnp.broadcast_to(mixture.weights @ mixture.means, t.shape)  # the data mean
     assert float(onestep_ratio(t, t, onestep)) == 0.0
     assert float(onestep_ratio(onestep, t, onestep)) == pytest.approx(1.0)
+
+
+def test_memorized_share_is_one_on_training_points_and_small_for_fresh_samples(key, mixture):
+    from dmdlab.metrics import memorized_share
+
+    points = mixture.sample(key, 64)
+    on = points[jnp.arange(200) % 64] + 1e-4  # the training points themselves, barely moved
+    assert float(memorized_share(on, points)) == 1.0
+    fresh = mixture.sample(jax.random.fold_in(key, 1), 200)
+    assert float(memorized_share(fresh, points)) < 0.1
+    assert np.isnan(memorized_share(fresh.at[0, 0].set(jnp.nan), points))
