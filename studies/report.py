@@ -127,6 +127,55 @@ def answer_table(root: Path, suffix: str) -> list[str]:
     return lines
 
 
+def _recipe_rows(folder: Path, label: str, dims) -> list[str]:
+    """Markdown rows of one recipe's runs (each part under ``folder``), at ``dims``."""
+    from dmdlab.analysis import final_rows, mean_ci, seed_gates
+
+    rows = []
+    for part in sorted(p for p in folder.iterdir() if (p / "results.csv").exists()):
+        results = pd.read_csv(part / "results.csv")
+        timings = json.loads((part / "manifest.json").read_text())["cell_timings"]
+        gates = seed_gates(results)
+        for d, g in final_rows(results).groupby("dim"):
+            if d not in dims:
+                continue
+            cells = g.cell.unique()
+            seconds = sum(timings[c]["wall_s"] for c in cells if c in timings) / len(g)
+            gap, gap_ci, _ = mean_ci(g.loglik_gap)
+            k, k_ci, _ = mean_ci(g.kappa)
+            conv = gates[gates.dim == d]
+            rows.append((d, f"| {label} | {d} | {g.steps.iloc[0]} | {len(g)} | {gap:.2f} ± "
+                            f"{gap_ci:.2f} ({g.teacher_loglik_gap.mean():.2f}) | "
+                            f"{g.coverage_min.mean():.2f} / {g.coverage_max.mean():.2f} | "
+                            f"{k:.2f} ± {k_ci:.2f} | {int(conv.converged.sum())}/{len(conv)} | "
+                            f"{seconds:.0f} |"))  # fmt: skip
+    return [r for _, r in sorted(rows)]
+
+
+def recipe_table(root: Path, suffix: str) -> list[str]:
+    """Markdown: the recipe before convergence against the converged one, at d = 2, 8, 32,
+    128 — gap (the teacher's), worst and best mode's share of its weight, κ at the end,
+    converged seed-runs and CPU seconds per seed on the machine that ran them."""
+    before, after = root / "recipe-before", root / f"dimension{suffix}"
+    if not before.exists() or not (after / "study.json").exists():
+        return ["The dimension study has not run on the converged recipe yet."]
+    meta = json.loads((after / "study.json").read_text())
+    if meta.get("recipe") != RECIPE:
+        return ["The dimension study has not run on the converged recipe yet."]
+    dims = (2, 8, 32, 128)
+    return [
+        "| recipe | d | generator steps | seeds | student gap (teacher's), nats/dim | worst / "
+        "best mode | κ at the end | converged | CPU s per seed |",
+        "|---|---|---|---|---|---|---|---|---|",
+        *_recipe_rows(before, "before (batch 256, 128-wide)", dims),
+        *_recipe_rows(after, "converged (batch 1024, 64-wide)", dims),
+        "",
+        f"Machine: {meta['machine']}. Mean ± 95% t-interval over seeds; the gates of "
+        "docs/science.md §8 applied to both with today's code. `before`: the dimension "
+        "study as committed on 2026-11-29 (studies/out/recipe-before/).",
+    ]
+
+
 def _sweep_block() -> str:
     summary = ROOT / "results" / "default" / "summary.txt"
     if not summary.exists():
@@ -182,6 +231,7 @@ def main(argv=None) -> None:
     print(f"wrote {target}")
     if args.quick:
         update_block(args.readme, "\n".join(answer_table(root.resolve(), suffix)))
+        update_block(args.readme, "\n".join(recipe_table(root.resolve(), suffix)), "recipe")
         update_block(args.results_page, _sweep_block(), "sweep")
         update_block(args.results_page, _studies_block(root.resolve(), suffix), "studies")
         print(f"wrote the answer table into {args.readme} and {args.results_page}")

@@ -79,5 +79,6 @@ def test_generated_blocks_are_what_the_report_writes():
     assert report.collect(out, "-quick", target) == target.read_text(), f"REPORT.md {stale}"
     readme, results = ROOT / "README.md", ROOT / "docs" / "results.md"
     assert _block(readme, "answer") == "\n".join(report.answer_table(out, "-quick")), stale
+    assert _block(readme, "recipe") == "\n".join(report.recipe_table(out, "-quick")), stale
     assert _block(results, "sweep") == report._sweep_block(), f"results.md {stale}"
     assert _block(results, "studies") == report._studies_block(out, "-quick"), stale
