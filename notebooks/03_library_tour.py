@@ -76,7 +76,7 @@ config = dmdlab.DMDConfig(
 )
 print("student σ ladder:", dmdlab.student_ladder(config))
 table = dmdlab.distill(config, seeds=2, mixture=mix)
-table[["seed", "step", "kappa", "copying", "copying_baseline", "coverage_min", "loglik_gap"]]
+table[["seed", "step", "kappa", "copying", "copying_baseline", "memorized_share", "loglik_gap"]]
 
 # %% [markdown]
 # ## 4. Metrics over time
