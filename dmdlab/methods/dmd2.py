@@ -25,7 +25,7 @@ from dmdlab.engine import (
     student_denoiser,
     student_samples,
 )
-from dmdlab.methods.fake_score import fake_error, fake_optimizer, fake_update
+from dmdlab.methods.fake_score import fake_optimizer, fake_record, train_fake
 
 __all__ = [
     "DMD2",
@@ -160,24 +160,15 @@ def init(setting: Setting, ctx: Context, student0) -> DMD2State:
 
 def step(setting: Setting, ctx: Context, state: DMD2State, key):
     """One step of DMD2's Algorithm 1; returns (state, losses)."""
-    c = setting.config
     k_fake, k_gen = jax.random.split(key)
     # 1. fake_ratio updates of the fake score on the student's current samples (TTUR)
-    (_, fake, fake_opt), (dsm, disc) = jax.lax.scan(
-        lambda carry, k: fake_update(setting, ctx, carry, k),
-        (state.student, state.fake, state.fake_opt),
-        jax.random.split(k_fake, c.fake_ratio),
-    )
+    fake, fake_opt, dsm, disc = train_fake(setting, ctx, state.student, state.fake,
+                                           state.fake_opt, k_fake)  # fmt: skip
     # 2. one generator update along the DMD direction against the updated fake score
     student, student_opt, dm, gan = generator_update(
         setting, ctx, state.student, state.student_opt, fake, k_gen
     )
-    losses = {
-        "dm_loss": dm,
-        "fake_loss": jnp.mean(dsm),
-        "gan_gen_loss": gan,
-        "gan_disc_loss": jnp.mean(disc),
-    }
+    losses = {"dm_loss": dm, "fake_loss": dsm, "gan_gen_loss": gan, "gan_disc_loss": disc}
     return DMD2State(student, fake, student_opt, fake_opt), losses
 
 
@@ -193,7 +184,7 @@ DMD2 = Method(
     init=init,
     step=step,
     student=lambda state: state.student,
-    record=lambda setting, ctx, state: {"fake_error": fake_error(setting, ctx, state.fake)},
+    record=fake_record,
     passes=_passes,
     losses_filled=("dm_loss", "fake_loss", "gan_gen_loss", "gan_disc_loss"),
     records_filled=("fake_error",),

@@ -27,7 +27,15 @@ from dmdlab.metrics import denoiser_error
 from dmdlab.networks import NetSpec
 from dmdlab.teachers import denoising_loss
 
-__all__ = ["GanBatch", "fake_error", "fake_optimizer", "fake_score_loss", "fake_update"]
+__all__ = [
+    "GanBatch",
+    "fake_error",
+    "fake_optimizer",
+    "fake_record",
+    "fake_score_loss",
+    "fake_update",
+    "train_fake",
+]
 
 
 class GanBatch(NamedTuple):
@@ -117,3 +125,19 @@ def fake_error(setting: Setting, ctx: Context, fake) -> jax.Array:
     return denoiser_error(lambda x, s, labels=None: spec.apply(fake, x, s, labels), ctx.mixture,
                           ctx.k_err, ERROR_SIGMAS, n=256, noising=setting.noising,
                           conditional=c.conditional)  # fmt: skip
+
+
+def train_fake(setting: Setting, ctx: Context, student, fake, fake_opt, key):
+    """``fake_ratio`` fake-score updates on the student's current samples (the two time
+    scales of DMD2 and SiD). Returns (fake, fake_opt, mean dsm loss, mean disc loss)."""
+    (_, fake, fake_opt), (dsm, disc) = jax.lax.scan(
+        lambda carry, k: fake_update(setting, ctx, carry, k),
+        (student, fake, fake_opt),
+        jax.random.split(key, setting.config.fake_ratio),
+    )
+    return fake, fake_opt, jnp.mean(dsm), jnp.mean(disc)
+
+
+def fake_record(setting: Setting, ctx: Context, state) -> dict:
+    """The records of a method with a fake score (``state.fake``): its error per σ band."""
+    return {"fake_error": fake_error(setting, ctx, state.fake)}

@@ -32,7 +32,7 @@ from dmdlab.engine import (
     student_samples,
 )
 from dmdlab.methods.dmd2 import DMD2State, init
-from dmdlab.methods.fake_score import fake_error, fake_update
+from dmdlab.methods.fake_score import fake_record, train_fake
 
 __all__ = ["SID", "sid_loss", "step"]
 
@@ -75,15 +75,13 @@ def _generator_update(setting: Setting, ctx: Context, state: DMD2State, fake, ke
 
 def step(setting: Setting, ctx: Context, state: DMD2State, key):
     """One SiD step: ``fake_ratio`` fake-score updates, then one generator update."""
-    c = setting.config
     k_fake, k_gen = jax.random.split(key)
-    (_, fake, fake_opt), (dsm, _) = jax.lax.scan(
-        lambda carry, k: fake_update(setting, ctx, carry, k),
-        (state.student, state.fake, state.fake_opt),
-        jax.random.split(k_fake, c.fake_ratio),
-    )
+    # 1. the fake score's updates, as DMD2's
+    fake, fake_opt, dsm, _ = train_fake(setting, ctx, state.student, state.fake,
+                                        state.fake_opt, k_fake)  # fmt: skip
+    # 2. one generator update along SiD's loss against the updated fake score
     student, student_opt, value = _generator_update(setting, ctx, state, fake, k_gen)
-    losses = {"sid_loss": value, "fake_loss": jnp.mean(dsm)}
+    losses = {"sid_loss": value, "fake_loss": dsm}
     return DMD2State(student, fake, student_opt, fake_opt), losses
 
 
@@ -98,7 +96,7 @@ SID = Method(
     init=init,
     step=step,
     student=lambda state: state.student,
-    record=lambda setting, ctx, state: {"fake_error": fake_error(setting, ctx, state.fake)},
+    record=fake_record,
     passes=_passes,
     losses_filled=("sid_loss", "fake_loss"),
     records_filled=("fake_error",),
