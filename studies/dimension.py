@@ -179,13 +179,15 @@ def main(argv=None) -> None:
                  "loose gates)", "", *_per_sample(loose), ""]  # fmt: skip
     verdict = dimension_verdict(converged)
     transition = transition_sentence(converged)[1] if not converged.empty else "no d converged"
+    converged_dims = [int(d) for d in sorted(final_rows(converged).dim.unique())]
     body += ["## Verdict", "",
-             f"From converged grid points only ({sorted(final_rows(converged).dim.unique())}): "
+             f"From converged grid points only ({converged_dims}): "
              f"**{verdict[0]}**: {verdict[1]}. Transition: {transition}.", ""]  # fmt: skip
     course = nums["course"].set_index("dim")
     falls = ", ".join(f"d = {d}: {r.peak:.2f} → {r.end:.2f}" for d, r in course.iterrows())
-    headline = (f"{verdict[0]} (from converged d {sorted(final_rows(converged).dim.unique())}); "
-                f"κ from its peak to the end of the run: {falls}.")  # fmt: skip
+    trend = _trend_at(results, matched_step)
+    headline = (f"{verdict[0]} (from converged d {converged_dims}); κ from its peak to the "
+                f"end of the run: {falls}; κ against d {trend}.")  # fmt: skip
     figures = _figures(study, results)
     print(study.write_report("Remapping or copying, against dimension", body, figures, headline,
                              verdict))  # fmt: skip

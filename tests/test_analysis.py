@@ -285,6 +285,11 @@ def test_fit_course_reads_peak_time_scale_and_settled_value():
             for s in range(3) for t, k in zip(steps, kappa, strict=True)]  # fmt: skip
     row = course_table(pd.DataFrame(rows)).iloc[0]
     assert row.n_settled == 3 and row.settled == pytest.approx(0.5, abs=0.01)
+    # a seed-run whose decay is too slow to read adds to the seeds, not to n_settled
+    rows += [{"dim": 2, "seed": 9, "step": t, "diverged": False, "kappa": k}
+             for t, k in zip(steps, slow, strict=True)]  # fmt: skip
+    row = course_table(pd.DataFrame(rows)).iloc[0]
+    assert (row.seeds, row.n_settled) == (4, 3)
 
 
 def test_matched_progress_compares_at_one_step_and_one_gap():

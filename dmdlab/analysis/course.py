@@ -158,7 +158,8 @@ def course_table(results: pd.DataFrame, metric: str = "kappa", by=("dim",)) -> p
         row["seeds"] = len(g)
         for name in ("peak", "peak_step", "settled", "end"):
             row[name], row[f"{name}_ci"], n = mean_ci(g[name])
-        row["n_settled"] = n
+            if name == "settled":
+                row["n_settled"] = n  # the seed-runs whose settled value is resolved
         taus = g.tau[g.form == "decay"]
         row["tau_median"] = float(taus.median()) if len(taus) else np.nan
         row["tau_lo"], row["tau_hi"] = (
