@@ -97,7 +97,8 @@ def memory_available() -> tuple[float, float]:
     """(bytes of memory per device, bytes of host memory) on this machine: a GPU's own
     limit where JAX reports one, else the host's physical memory."""
     host = float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
-    stats = jax.devices()[0].memory_stats() or {}
+    # a process reads only its own devices' stats (another process's raise in JAX)
+    stats = jax.local_devices()[0].memory_stats() or {}
     return float(stats.get("bytes_limit", host)), host
 
 
