@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import functools
-import platform
 import time
 from pathlib import Path
 
@@ -30,6 +29,7 @@ import pandas as pd
 from dmdlab import __version__
 from dmdlab.distill import compiler_options
 from dmdlab.engine import Hyperparams, make_program
+from dmdlab.environment import machine_line
 from dmdlab.evaluate import metrics_table
 from dmdlab.sweep import SweepSpec
 
@@ -89,12 +89,10 @@ def main(argv=None) -> None:
     grids = [f"dim={','.join(map(str, args.dims))}"] if args.dims else []
     sets = [f"steps={args.steps}"] if args.steps else []
     cells = SweepSpec.build(args.preset, sets, grids, args.seeds).cells()
-    machine = (
-        f"{platform.machine()} host, {jax.local_device_count()} × {jax.devices()[0].device_kind}"
-    )
+    machine = machine_line()
     stamp = datetime.date.today().isoformat()
     print(f"{stamp}, {machine}, jax {jax.__version__}, dmdlab {__version__}")
-    print("  d | steps | first step apart (median [min, max]) | final |Δκ| | final |Δgap| "
+    print("  d | init | steps | first step apart (median [min, max]) | final |Δκ| | final |Δgap| "
           "| seed-to-seed sd κ | sd gap | s")  # fmt: skip
     rows = []
     for cfg in cells:
@@ -102,7 +100,8 @@ def main(argv=None) -> None:
         a, b = twins(cfg, list(range(args.seeds)))
         sep = separation(a, b)
         last = a[a.step == a.step.max()]
-        row = {"date": stamp, "machine": machine, "dim": cfg.dim, "steps": cfg.steps,
+        row = {"date": stamp, "machine": machine, "dim": cfg.dim, "init": cfg.init,
+               "steps": cfg.steps,
                "seeds": args.seeds, "first_apart_median": sep.first_apart.median(),
                "first_apart_min": sep.first_apart.min(), "first_apart_max": sep.first_apart.max(),
                "never_apart": int(sep.first_apart.isna().sum()),
@@ -110,7 +109,7 @@ def main(argv=None) -> None:
                "sd_kappa": last.kappa.std(ddof=1), "sd_gap": last.loglik_gap.std(ddof=1),
                "seconds": time.perf_counter() - t0}  # fmt: skip
         rows.append(row)
-        print(f"{cfg.dim:>3} | {cfg.steps:>5} | {row['first_apart_median']:.0f} "
+        print(f"{cfg.dim:>3} | {cfg.init} | {cfg.steps:>5} | {row['first_apart_median']:.0f} "
               f"[{row['first_apart_min']:.0f}, {row['first_apart_max']:.0f}] "
               f"({row['never_apart']} never) | {row['d_kappa_mean']:.3f} | {row['d_gap_mean']:.3f} "
               f"| {row['sd_kappa']:.3f} | {row['sd_gap']:.3f} | {row['seconds']:.0f}")  # fmt: skip
