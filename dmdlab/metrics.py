@@ -235,7 +235,10 @@ def readout_error(read: jax.Array, exact: jax.Array, labels=None) -> jax.Array:
     read, exact = check_paired(read, exact, "read", "exact")
     signal = jnp.mean(jnp.sum(_z_part(exact, labels) ** 2, -1))
     err = jnp.mean(jnp.sum((read - exact) ** 2, -1))
-    ok = signal > 1e-12 * jnp.maximum(jnp.mean(jnp.sum(exact**2, -1)), 1e-30)
+    # float32 rounding leaves a "signal" ~1e-12 of ‖exact‖² where there is none (the flow
+    # read-out at t = 1: 4e-12 measured); the weakest real tilt, the blobs' under VE at
+    # σ_max, is 4e-7 of it at d = 32 and falls like 1/d
+    ok = signal > 1e-10 * jnp.maximum(jnp.mean(jnp.sum(exact**2, -1)), 1e-30)
     return jnp.where(ok, err / jnp.where(ok, signal, 1.0), jnp.nan)
 
 

@@ -109,6 +109,25 @@ def test_sigma_max_error_is_relative_to_the_z_dependent_signal(key, mixture):
     assert float(flat) == pytest.approx(1.0, rel=1e-4)
 
 
+@pytest.mark.parametrize("dim", [2, 32])
+def test_readout_error_per_class_is_nan_where_the_exact_readout_has_no_tilt(key, dim):
+    """Class blobs: under flow the exact read-out at t = 1 is the class mean (no tilt, NaN,
+    not float rounding divided by itself); under VE at σ_max the per-class tilt, though
+    ~1e-6 of the read-out, is a signal: a read-out that drops it has error = signal."""
+    from dmdlab.metrics import _z_part, readout_error
+    from dmdlab.noising import Noising
+
+    mix = GaussianMixture.blobs(key, dim, 8, 2)
+    z = jax.random.normal(jax.random.fold_in(key, 1), (2048, dim))
+    labels = jax.random.randint(jax.random.fold_in(key, 2), (2048,), 0, 8)
+    flow, ve = Noising("flow"), Noising("ve")
+    exact = flow.exact(mix, flow.start(z), flow.top, labels)
+    assert np.isnan(float(readout_error(exact + 0.01, exact, labels)))
+    exact = ve.exact(mix, ve.start(z), ve.top, labels)
+    no_tilt = exact - _z_part(exact, labels)
+    assert float(readout_error(no_tilt, exact, labels)) == pytest.approx(1.0, rel=1e-3)
+
+
 # ---------------------------------------------------------------- the paper's measures
 def test_distance_ratio_is_zero_for_a_copy_and_about_one_for_shuffled_rows(key, mixture):
     from dmdlab.metrics import distance_ratios
