@@ -26,7 +26,6 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from dmdlab import __version__
 from dmdlab.distill import compiler_options
 from dmdlab.engine import Hyperparams, make_program
 from dmdlab.environment import machine_line
@@ -91,7 +90,7 @@ def main(argv=None) -> None:
     cells = SweepSpec.build(args.preset, sets, grids, args.seeds).cells()
     machine = machine_line()
     stamp = datetime.date.today().isoformat()
-    print(f"{stamp}, {machine}, jax {jax.__version__}, dmdlab {__version__}")
+    print(f"{stamp}, {machine}")
     print("  d | init | steps | first step apart (median [min, max]) | final |Δκ| | final |Δgap| "
           "| seed-to-seed sd κ | sd gap | s")  # fmt: skip
     rows = []
