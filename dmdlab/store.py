@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from dmdlab.config import DMDConfig
+from dmdlab.presets import BUNDLES
 
 __all__ = [
     "cell_id",
@@ -124,10 +125,21 @@ def write_cell(store: Path, cid: str, config: DMDConfig, seeds, table: pd.DataFr
     _write_table(store / f"{cid}.parquet", table)
 
 
-def write_merged(out: Path, store: Path, ids: list[str], manifest: dict) -> pd.DataFrame:
+def write_merged(out: Path, store: Path, ids: list[str], manifest: dict,
+                 labels: list[dict] | None = None) -> pd.DataFrame:  # fmt: skip
     """Concatenate the cells ``ids`` (grid order) into results.parquet/.csv and write
-    ``manifest`` with the cells' timings added; returns the merged table."""
-    results = pd.concat([pd.read_parquet(store / f"{c}.parquet") for c in ids])
+    ``manifest`` with the cells' timings added; returns the merged table. ``labels``: per
+    cell, this sweep's bundle labels (e.g. {"protocol": "dmd2"}) as columns."""
+    labels = labels or [{} for _ in ids]
+    names = {k for lab in labels for k in lab} | set(BUNDLES)
+    frames = []
+    for c, lab in zip(ids, labels, strict=True):
+        # a cell is keyed by its config, so another sweep may have stored it under its own
+        # labels (or none): the labels are this sweep's, set here
+        table = pd.read_parquet(store / f"{c}.parquet")
+        table = table.drop(columns=[n for n in names if n in table.columns])
+        frames.append(table.assign(**lab))
+    results = pd.concat(frames)
     results = results.reset_index(drop=True)
     _write_table(out / "results.parquet", results)
     _atomic_write(out / "results.csv", lambda p: results.to_csv(p, index=False))

@@ -272,7 +272,7 @@ def run_sweep(
         log(f"{len(missing)} of {len(units)} cells not finished yet (other shards); not merging")
         return None
     manifest = _manifest(spec, ids, store, out, time.perf_counter() - t_start, skipped)
-    results = write_merged(out, store, ids, manifest)
+    results = write_merged(out, store, ids, manifest, spec.unit_labels())
     if plot:
         from dmdlab.plotting import plot_pairings, plot_sweep
 

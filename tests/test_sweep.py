@@ -330,3 +330,24 @@ def test_a_cell_written_before_a_new_field_existed_stays_valid(tmp_path, uninter
     meta["config"]["eval_n"] = config.eval_n + 1
     meta_path.write_text(json.dumps(meta))
     assert "another config" in check_cell(store, cid, config, seeds)
+
+
+def test_a_cell_reused_by_another_sweep_carries_that_sweeps_labels(tmp_path):
+    """A cell is keyed by its config, whichever sweep stored it: reused by a sweep that
+    grids protocol=dmd2,regressed it reads that sweep's label, and reused by a sweep
+    without bundles it has no protocol column."""
+    store = tmp_path / "cells"
+
+    def sweep(name, sets, grids=(), log=lambda m: None):
+        spec = SweepSpec.build("tiny", ["dim=2", "init_steps=20", *sets], list(grids), 2)
+        return run_sweep(spec, tmp_path / name, cell_store=store, progress=False, plot=False,
+                         log=log)  # fmt: skip
+
+    sweep("regressed", ["init=regressed"])  # stored without a label
+    logs = []
+    bundled = sweep("bundled", [], ["protocol=dmd2,regressed"], logs.append)
+    assert any("1 of 2 cells already finished" in m for m in logs)
+    half = len(bundled) // 2
+    assert bundled.groupby("protocol").size().to_dict() == {"dmd2": half, "regressed": half}
+    plain = sweep("plain", [])  # the dmd2 cell, stored with protocol=dmd2
+    assert "protocol" not in plain.columns
