@@ -53,7 +53,7 @@ def test_nothing_cites_a_file_outside_the_repository():
     tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True)
     files = [ROOT / f for f in tracked.stdout.split() if f.endswith((".py", ".md", ".ipynb"))]
     for path in files:
-        if not path.exists():
+        if not path.exists() or path == Path(__file__).resolve():  # this test names them
             continue
         text = path.read_text()
         assert "../shared" not in text, path
