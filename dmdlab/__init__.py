@@ -13,6 +13,7 @@ pieces, ``dmdlab.linear`` for the linear-Gaussian case) and may change between v
 """
 
 from dmdlab import analysis, metrics
+from dmdlab._version import __version__
 from dmdlab.compile_cache import enable_compilation_cache
 from dmdlab.config import DMDConfig
 from dmdlab.distill import distill, run_seeds
@@ -23,13 +24,6 @@ from dmdlab.ode import teacher_map, teacher_path
 from dmdlab.store import load_results
 from dmdlab.sweep import SweepSpec, run_sweep
 from dmdlab.teachers import MemorizingTeacher, NetworkTeacher, OracleTeacher
-
-try:  # the installed distribution's version, so there is one place to bump it
-    from importlib.metadata import PackageNotFoundError, version
-
-    __version__ = version("dmdlab")
-except PackageNotFoundError:  # a source tree that was never installed
-    __version__ = "0+unknown"
 
 __all__ = [
     "DMDConfig",

@@ -97,7 +97,7 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=_presets_text(),
     )
-    from dmdlab import __version__
+    from dmdlab._version import __version__
 
     parser.add_argument("--version", action="version", version=f"dmdlab {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)

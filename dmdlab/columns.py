@@ -248,12 +248,17 @@ def _declarations() -> list[Column]:
           fn=lambda e: m.loglik_gap(e.mixture, e.student, e.reference, e.classes)),
         C("sliced_w2", "sliced W2 to true samples, in data standard deviations", "fidelity",
           better="lower", fn=_sliced_w2),
+        C("mode_tv", "total variation of the mode histogram from the weights (0 = balanced)",
+          "fidelity", better="lower", fn=lambda e: m.mode_tv(e.mixture, e.student)),
         C("memorized_share", "share of G(z) reproducing a training point of a memorizing "
           "real score (nearest < ⅓ × second nearest; NaN for other real scores)", "fidelity",
           fn=_memorized),
         C("teacher_coverage_min", "coverage_min of T(z)", "fidelity", better="higher"),
         C("teacher_loglik_gap", "loglik_gap of T(z)", "fidelity", summary="fidelity",
           label="gap/d_teacher", better="lower"),
+        C("teacher_sliced_w2", "sliced_w2 of T(z) (the same noises, the same reference)",
+          "fidelity", better="lower"),
+        C("teacher_mode_tv", "mode_tv of T(z)", "fidelity", better="lower"),
         *(C(name, f"mean {doc} since the last record", "training")
           for name, doc in LOSSES.items()),
         C("teacher_loss", "final teacher training loss", "training"),

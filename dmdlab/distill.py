@@ -15,7 +15,7 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from dmdlab.config import DMDConfig
-from dmdlab.engine import Hyperparams, TrainOutput, make_train
+from dmdlab.engine import Hyperparams, TrainOutput, make_program
 from dmdlab.evaluate import metrics_table
 from dmdlab.mixture import GaussianMixture
 
@@ -114,17 +114,22 @@ def _on_cpu() -> bool:
     return jax.default_backend() == "cpu"
 
 
-def _sharded(config: DMDConfig, n_devices: int, mixture=None):
+def _sharded(config: DMDConfig, n_devices: int, mixture=None, first_step: int = 0):
     """jit(vmap(train)) with the seed axis sharded over the first ``n_devices`` devices
     of every process (``jax.devices()``: after ``jax.distributed.initialize()`` the mesh
-    spans hosts and one program trains every seed)."""
+    spans hosts and one program trains every seed). With ``first_step`` > 0, the program
+    resumes from a checkpointed carry (a third argument, seed axis first)."""
     seed_axis = NamedSharding(_mesh(n_devices), P("seed"))
-    train = jax.vmap(make_train(config, mixture))
+    program = make_program(config, mixture)
+    if first_step:
+        train = jax.vmap(lambda key, hp, carry: program.extend(key, hp, carry, first_step))
+    else:
+        train = jax.vmap(program.train)
     if jax.process_count() > 1:  # keys cross processes as raw uint32 data (S, 2)
         train = _from_key_data(train)
     return jax.jit(
         train,
-        in_shardings=(seed_axis, seed_axis),
+        in_shardings=(seed_axis,) * (3 if first_step else 2),
         out_shardings=seed_axis,
         compiler_options=compiler_options(config) or None,
     )
@@ -142,8 +147,8 @@ def _mesh(n_devices: int):
 
 
 def _from_key_data(train):
-    def run(key_data, hp):
-        return train(jax.vmap(jax.random.wrap_key_data)(key_data), hp)
+    def run(key_data, *args):
+        return train(jax.vmap(jax.random.wrap_key_data)(key_data), *args)
 
     return run
 
@@ -155,10 +160,10 @@ def _global(host_array, sharding: NamedSharding) -> jax.Array:
 
 
 @functools.lru_cache(maxsize=32)
-def _compiled(static: DMDConfig, n_devices: int):
+def _compiled(static: DMDConfig, n_devices: int, first_step: int = 0):
     """The sharded program, cached on the config's static part: configs differing only
     in learning rates reuse it (their rates arrive as traced ``Hyperparams``)."""
-    return _sharded(static, n_devices)
+    return _sharded(static, n_devices, first_step=first_step)
 
 
 # Where a program came from, from JAX's own monitoring events: XLA's backend compile
@@ -219,14 +224,26 @@ def _padded_inputs(config: DMDConfig, seeds: list[int], hparams, group: int):
     return keys, hp
 
 
-def _launch_inputs(keys, hp, start: int, size: int, n_dev: int):
-    """One launch's slice of the padded inputs; global arrays across processes."""
-    keys, hp = keys[start : start + size], jax.tree.map(lambda v: v[start : start + size], hp)
+def _launch_inputs(keys, hp, start: int, size: int, n_dev: int, carry=None):
+    """One launch's slice of the padded inputs (and of a resumed run's ``carry``); global
+    arrays across processes."""
+    cut = lambda tree: jax.tree.map(lambda v: v[start : start + size], tree)  # noqa: E731
+    inputs = (keys[start : start + size], cut(hp), *(() if carry is None else (cut(carry),)))
     if jax.process_count() > 1:  # every process passes the same inputs, as global arrays
         sharding = NamedSharding(_mesh(n_dev), P("seed"))
-        keys = _global(np.asarray(jax.random.key_data(keys)), sharding)
-        hp = jax.tree.map(lambda v: _global(np.asarray(v), sharding), hp)
-    return keys, hp
+        keys = _global(np.asarray(jax.random.key_data(inputs[0])), sharding)
+        rest = jax.tree.map(lambda v: _global(np.asarray(v), sharding), inputs[1:])
+        inputs = (keys, *rest)
+    return inputs
+
+
+def _padded_carry(carry, n_seeds: int, group: int):
+    """A checkpointed carry (leaves with a leading seed axis of ``n_seeds``) padded like
+    :func:`_padded_inputs` (repeating the last seed)."""
+    n_pad = -n_seeds % group
+    return jax.tree.map(
+        lambda v: np.concatenate([np.asarray(v), np.repeat(np.asarray(v)[-1:], n_pad, 0)]), carry
+    )
 
 
 def run_seeds(
@@ -237,6 +254,7 @@ def run_seeds(
     n_devices: int | None = None,
     mixture: GaussianMixture | None = None,
     phase: Callable[[str], None] | None = None,
+    resume: tuple[object, int] | None = None,
 ) -> tuple[TrainOutput, dict]:
     """Train every seed of ``config``; returns (outputs with a leading seed axis, timing
     dict with ``compile_s``, ``run_s`` and ``compile_source``: "compiled", "disk cache"
@@ -253,27 +271,34 @@ def run_seeds(
     ``jax.distributed.initialize()`` the devices are every process's, each process
     calls this with the same arguments and gets every seed back. ``mixture`` replaces the
     per-seed random mixture by one of your own (see :func:`dmdlab.make_train`).
+
+    ``resume`` = (carry, first_step): continue from a checkpoint (``dmdlab.checkpoint``)
+    saved at the recorded step ``first_step``, the carry's leaves with a leading axis of
+    len(seeds); the outputs then hold the records after ``first_step`` only.
     """
     seeds = normalize_seeds(seeds)
     n_dev = n_devices or jax.device_count()
     size = SEED_GROUP * n_dev
     keys, hp = _padded_inputs(config, seeds, hparams, size)
+    carry, first_step = (None, 0) if resume is None else resume
+    if carry is not None:
+        carry = _padded_carry(carry, len(seeds), size)
     if mixture is None:
-        fn = _compiled(config.static_part(), n_dev)
+        fn = _compiled(config.static_part(), n_dev, first_step)
     else:  # the mixture is baked into the program: no cache
-        fn = _sharded(config.static_part(), n_dev, mixture)
+        fn = _sharded(config.static_part(), n_dev, mixture, first_step)
     report = phase or (lambda _: None)
     report("compiling")
     _listen()
     before = dict(_EVENTS)
     t0 = time.perf_counter()
-    compiled = fn.lower(*_launch_inputs(keys, hp, 0, size, n_dev)).compile()
+    compiled = fn.lower(*_launch_inputs(keys, hp, 0, size, n_dev, carry)).compile()
     t1 = time.perf_counter()
     source = _compile_source(before)
     report("training")
     outs = []
     for start in range(0, len(keys), size):
-        out = jax.block_until_ready(compiled(*_launch_inputs(keys, hp, start, size, n_dev)))
+        out = jax.block_until_ready(compiled(*_launch_inputs(keys, hp, start, size, n_dev, carry)))
         # Gather to the host before dropping the padding: slicing a sharded axis to a
         # size the mesh does not divide would need a collective. Across processes every
         # process gathers every seed (each holds only its devices' shards).

@@ -52,12 +52,14 @@ __all__ = [
     "backward_simulation",
     "batch_classes",
     "chain_inputs",
+    "extend",
     "generate",
     "make_program",
     "make_train",
     "optimizer",
     "pick_sigma",
     "real_denoiser",
+    "record_blocks",
     "regress_student",
     "run_from",
     "run_keys",
@@ -252,6 +254,8 @@ class Program(NamedTuple):
     the key ``train`` gives each step, for a loop that reproduces it.
     ``train(key, hp) -> TrainOutput``: all of it, the steps fused in ``lax.scan``.
     ``run_from(ctx, carry, key) -> TrainOutput``: the fused steps from a given start.
+    ``extend(key, hp, carry, first_step) -> TrainOutput``: the steps after the recorded
+    step ``first_step`` from a checkpointed carry (static ``first_step``).
     """
 
     setup: Callable
@@ -260,6 +264,7 @@ class Program(NamedTuple):
     schedule: Callable
     train: Callable[[jax.Array, Hyperparams], TrainOutput]
     run_from: Callable
+    extend: Callable
 
 
 def student_ladder(config: DMDConfig) -> jax.Array:
@@ -546,13 +551,34 @@ def record(setting: Setting, method: Method, ctx: Context, state):
     return samples, method.record(setting, ctx, state)
 
 
-def schedule(c: DMDConfig, key):
-    """The step numbers 1…steps (steps,) and each step's key (steps,), as ``train``
-    draws them: step i's key is ``fold_in(loop key, i)``, so the training does not depend
-    on when the student is recorded."""
-    indices = jnp.arange(1, c.steps + 1)
+def schedule(c: DMDConfig, key, first_step: int = 0):
+    """The step numbers first_step+1…steps (steps − first_step,) and each step's key, as
+    ``train`` draws them: step i's key is ``fold_in(loop key, i)``, so the training does
+    not depend on when the student is recorded, nor on where a run was resumed."""
+    indices = jnp.arange(first_step + 1, c.steps + 1)
     loop = run_keys(key).loop
     return indices, jax.vmap(lambda i: jax.random.fold_in(loop, i))(indices)
+
+
+def record_blocks(c: DMDConfig, first_step: int = 0) -> list[tuple[int, int]]:
+    """The scans of one run from ``first_step`` (a recorded step): (block size, number
+    of blocks) per stretch of equal spacing, the early records' stretch apart from the
+    later one's (a run from 0 is two scans: every eval_early_every steps, then every
+    eval_every). A resumed run's blocks are the tail of a straight run's."""
+    steps = c.record_steps()
+    if first_step not in steps:
+        raise ValueError(f"first_step = {first_step} is not a recorded step of this config "
+                         f"(records at {steps[:3]}…{steps[-1]})")  # fmt: skip
+    runs: list[list[int]] = []
+    prev = first_step
+    for s in (s for s in steps if s > first_step):
+        phase = s <= c.eval_early_until
+        if runs and runs[-1][0] == s - prev and runs[-1][2] == phase:
+            runs[-1][1] += 1
+        else:
+            runs.append([s - prev, 1, phase])
+        prev = s
+    return [(size, n) for size, n, _ in runs]
 
 
 def train(setting: Setting, method: Method, key, hp: Hyperparams, mixture=None) -> TrainOutput:
@@ -562,12 +588,25 @@ def train(setting: Setting, method: Method, key, hp: Hyperparams, mixture=None) 
     return run_from(setting, method, ctx, carry0, key)
 
 
-def run_from(setting: Setting, method: Method, ctx: Context, carry0, key) -> TrainOutput:
+def extend(setting: Setting, method: Method, key, hp: Hyperparams, carry, first_step: int,
+           mixture=None) -> TrainOutput:  # fmt: skip
+    """The rest of one run from a checkpoint: the same setup as :func:`train` (world,
+    teacher, evaluation set; its starting state is discarded), then the steps after
+    ``first_step`` from ``carry`` = (method state, diverged step) saved there. On one
+    machine and stack the records equal those of a straight run after ``first_step``."""
+    ctx, _ = setup(setting, method, key, hp, mixture)
+    return run_from(setting, method, ctx, carry, key, first_step)
+
+
+def run_from(setting: Setting, method: Method, ctx: Context, carry0, key,
+             first_step: int = 0) -> TrainOutput:  # fmt: skip
     """The steps of one run from a given start: ``carry0`` = (method state, diverged step)
-    as :func:`setup` returns it, or altered (a perturbed student, for a chaos test);
-    ``key`` is the run's key (its loop key draws the steps' keys)."""
+    as :func:`setup` returns it, or altered (a perturbed student, for a chaos test), or
+    saved at the recorded step ``first_step`` (a resumed run: its records start after
+    ``first_step``, with no record there); ``key`` is the run's key (its loop key draws
+    the steps' keys)."""
     c = setting.config
-    indices, keys = schedule(c, key)
+    indices, keys = schedule(c, key, first_step)
 
     def one_step(carry, inp):
         return guarded_step(setting, method, ctx, carry, *inp)
@@ -583,23 +622,23 @@ def run_from(setting: Setting, method: Method, ctx: Context, carry0, key) -> Tra
         means = jax.tree.map(lambda v: jnp.nanmean(v, axis=0), losses)
         return carry, (samples, records, means)
 
-    samples0, records0 = record(setting, method, ctx, carry0[0])
-    # one scan per record rate: blocks of eval_early_every steps, then of eval_every
+    if first_step == 0:  # the start is recorded too
+        samples0, records0 = record(setting, method, ctx, carry0[0])
+    # one scan per stretch of equal record spacing (record_blocks)
     carry, parts, start = carry0, [], 0
-    for size, until in ((c.eval_early_every, c.eval_early_until), (c.eval_every, c.steps)):
-        n_blocks = (until - start) // size if size else 0
-        if n_blocks:
-            stop = start + n_blocks * size
-            blocks = (indices[start:stop].reshape(n_blocks, size),
-                      keys[start:stop].reshape(n_blocks, size))  # fmt: skip
-            carry, part = jax.lax.scan(eval_block, carry, blocks)
-            parts.append(part)
-            start = stop
+    for size, n_blocks in record_blocks(c, first_step):
+        stop = start + n_blocks * size
+        blocks = (indices[start:stop].reshape(n_blocks, size),
+                  keys[start:stop].reshape(n_blocks, size))  # fmt: skip
+        carry, part = jax.lax.scan(eval_block, carry, blocks)
+        parts.append(part)
+        start = stop
     (state, diverged_step) = carry
     samples, records, losses = jax.tree.map(lambda *xs: jnp.concatenate(xs), *parts)
-    # no losses before the first step: NaN at record 0
-    losses = jax.tree.map(lambda v: jnp.concatenate([jnp.full((1,), jnp.nan), v]), losses)
-    records = jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), records0, records)
+    if first_step == 0:  # no losses before the first step: NaN at record 0
+        losses = jax.tree.map(lambda v: jnp.concatenate([jnp.full((1,), jnp.nan), v]), losses)
+        records = jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), records0, records)
+        samples = jnp.concatenate([samples0[None], samples])
     return TrainOutput(
         mixture=ctx.mixture,
         z=ctx.z_eval,
@@ -608,7 +647,7 @@ def run_from(setting: Setting, method: Method, ctx: Context, carry0, key) -> Tra
         classes=ctx.classes_eval,
         train_points=ctx.data.means if setting.config.teacher == "memorizing" else None,
         teacher_onestep=ctx.teacher_onestep,
-        student_samples=jnp.concatenate([samples0[None], samples]),
+        student_samples=samples,
         losses=losses,
         records=records,
         teacher_error=ctx.teacher_error,
@@ -647,4 +686,7 @@ def make_program(config: DMDConfig, mixture: GaussianMixture | None = None) -> P
         schedule=lambda key: schedule(config, key),
         train=lambda key, hp: train(setting, method, key, hp, mixture),
         run_from=lambda ctx, carry, key: run_from(setting, method, ctx, carry, key),
+        extend=lambda key, hp, carry, first_step: extend(
+            setting, method, key, hp, carry, first_step, mixture
+        ),
     )

@@ -25,7 +25,7 @@ def _cpu_model() -> str:
 
 def machine_line() -> str:
     """E.g. "x86_64, 2 CPU cores (Intel Xeon …); jax 0.10.2 on cpu × 1; dmdlab 0.1.0"."""
-    from dmdlab import __version__
+    from dmdlab._version import __version__
 
     dev = jax.local_devices()[0]
     kind = dev.device_kind if dev.platform != "cpu" else "cpu"

@@ -102,6 +102,8 @@ def _seed_rows(config, out, i: int, seed: int, steps, per_seed: dict, teacher: d
         row["assignment_excess"] = float(host["assignment"][i, e, 1])
         row["teacher_coverage_min"] = float(teacher["coverage_min"][i])
         row["teacher_loglik_gap"] = float(teacher["loglik_gap"][i])
+        row["teacher_sliced_w2"] = float(teacher["sliced_w2"][i])
+        row["teacher_mode_tv"] = float(teacher["mode_tv"][i])
         for name in LOSSES:  # a loss the method does not have is NaN
             row[name] = float(out.losses[name][i, e]) if name in out.losses else float("nan")
         row["teacher_loss"] = float(out.teacher_loss[i])
@@ -123,7 +125,7 @@ def _seed_rows(config, out, i: int, seed: int, steps, per_seed: dict, teacher: d
     return rows
 
 
-def metrics_table(config: DMDConfig, out: TrainOutput, seeds) -> pd.DataFrame:
+def metrics_table(config: DMDConfig, out: TrainOutput, seeds, first_step: int = 0) -> pd.DataFrame:
     """Metrics of every seed at every recorded step, plus the config's fields.
 
     ``out`` has a leading seed axis matching ``seeds``. Coverage columns are per-mode
@@ -135,15 +137,19 @@ def metrics_table(config: DMDConfig, out: TrainOutput, seeds) -> pd.DataFrame:
     ``kept_by_mode`` (a list of K) is each teacher mode's kept fraction (NaN where T
     sends no noise); ``remapped_modes`` counts those below ½ out of ``teacher_modes``.
     Rows at or after a seed's divergence have ``diverged=True`` and NaN metrics, so no
-    average can include them by accident.
+    average can include them by accident. ``first_step``: ``out`` is a resumed run
+    (:func:`dmdlab.run_seeds` with ``resume``) whose records start after this step.
     """
     out = jax.device_get(out)
     seeds = [int(s) for s in seeds]
     n_evals = out.student_samples.shape[1]
-    # Everything but the OT solve runs as one vmapped program over seeds × steps.
+    # Everything but the OT solve runs as one compiled program per seed, over its records.
     sample = _sample_program(tuple(sample_metrics().items()))
-    per_eval = jax.jit(jax.vmap(sample, in_axes=(None,) * 6 + (0,)))
-    # One seed at a time, vmapped over its records: a seed's metrics must not depend on
+    # One record at a time (lax.map, not vmap): a vmapped batch of E records rounds
+    # differently for another E, and a record's metrics must not depend on how many
+    # records its run has (an extended run's first records equal a shorter run's).
+    per_eval = jax.jit(lambda *a: jax.lax.map(lambda x: sample(*a[:6], x), a[6]))
+    # One seed at a time, over its records: a seed's metrics must not depend on
     # how many seeds share the table (a batched product of another size rounds
     # differently), as its training does not (dmdlab.distill.SEED_GROUP).
     per_seed, teacher = [], []
@@ -157,7 +163,7 @@ def metrics_table(config: DMDConfig, out: TrainOutput, seeds) -> pd.DataFrame:
         teacher.append(jax.device_get(sample(*fixed, out.teacher_samples[i])))
     stack = lambda rows: {k: np.stack([r[k] for r in rows]) for k in rows[0]}  # noqa: E731
     per_seed, teacher = stack(per_seed), stack(teacher)
-    steps = np.asarray(config.record_steps())
+    steps = np.asarray([s for s in config.record_steps() if s > first_step or not first_step])
     assert len(steps) == n_evals, (len(steps), n_evals)
     delta_e, teacher_de = _pairing_inefficiencies(out)
     host = {"delta_e": delta_e, "teacher_de": teacher_de, "assignment": _assignments(out)}

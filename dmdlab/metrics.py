@@ -401,6 +401,21 @@ def coverage(mixture: GaussianMixture, x: jax.Array) -> jax.Array:
     return _finite_or_nan(jnp.bincount(labels, length=mixture.n_modes) / labels.shape[0], x)
 
 
+def mode_tv(mixture: GaussianMixture, x: jax.Array) -> jax.Array:
+    """Total variation between the mode histogram of x (n, d) and the weights, () in
+    [0, 1]: ½ Σ_k |share_k − π_k|. 0 = balanced; 1 − π_k = all mass in mode k. Two-sided
+    (too much mass and too little count alike). True samples read ≈ Σ_k √(π_k(1−π_k)/(2πn))
+    at n samples (:func:`mode_tv_floor`), not 0."""
+    return 0.5 * jnp.sum(jnp.abs(coverage(mixture, x) - mixture.weights))
+
+
+def mode_tv_floor(weights, n: int) -> float:
+    """The expected :func:`mode_tv` of n true samples (the binomial noise floor), by the
+    normal approximation E|share_k − π_k| ≈ √(2 π_k (1 − π_k) / (π n))."""
+    w = np.asarray(weights, np.float64)
+    return float(0.5 * np.sum(np.sqrt(2.0 * w * (1.0 - w) / (np.pi * n))))
+
+
 def loglik_gap(
     mixture: GaussianMixture, x: jax.Array, reference: jax.Array, labels=None
 ) -> jax.Array:

@@ -6,13 +6,17 @@ Layout of a sweep directory::
     cells/<cell id>.parquet   one finished grid point (all its seeds), written atomically
     cells/<cell id>.json      its config, seeds and timings (written before the parquet)
     cells/<cell id>.pairs.npz z, T(z) and G(z) at a few recorded steps, for pictures
+    cells/<cell id>.ckpt.npz  the training state at its last step (dmdlab.checkpoint), so
+                              a longer run of the same config resumes from it
     results.parquet, results.csv   every finished cell, in grid order (tidy: one row per
                                    seed per recorded step)
     manifest.json             base config, grid, seeds, versions, device, wall/compile times
 
 A cell's id hashes its full config and its seed list, so a changed config is a new
 cell and is never mixed with old results. A cell counts as finished once its parquet
-exists; its json and its rows must name the same config, seeds and id.
+exists; its json and its rows must name the same config, seeds and id. Cells that differ
+only in ``steps`` share a *lineage* (:func:`lineage_id`): a longer one can resume from a
+shorter one's checkpoint, a shorter one is the first records of a longer one.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
+import socket
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,6 +38,9 @@ from dmdlab.presets import BUNDLES
 __all__ = [
     "cell_id",
     "check_cell",
+    "checkpoint_path",
+    "lineage",
+    "lineage_id",
     "load_pairs",
     "load_results",
     "pair_snapshot",
@@ -56,8 +65,42 @@ def cell_id(config: DMDConfig, seeds) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def lineage_id(config: DMDConfig, seeds) -> str:
+    """The id shared by cells that differ from ``config`` × ``seeds`` in ``steps`` only."""
+    fields = {k: v for k, v in _non_default(config).items() if k != "steps"}
+    blob = json.dumps({"config": fields, "seeds": list(seeds), "lineage": 1}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def checkpoint_path(store: Path, cid: str) -> Path:
+    """Where cell ``cid``'s training state at its last step is kept."""
+    return Path(store) / f"{cid}.ckpt.npz"
+
+
+def lineage(store: Path, config: DMDConfig, seeds) -> list[tuple[DMDConfig, str]]:
+    """The finished, intact cells of ``store`` that differ from ``config`` × ``seeds`` in
+    ``steps`` only (``config``'s own cell excluded), as (config, id) by steps."""
+    want, own = lineage_id(config, seeds), cell_id(config, seeds)
+    found = []
+    for meta_path in Path(store).glob("*.json"):
+        cid = meta_path.stem
+        if cid == own or not (store / f"{cid}.parquet").exists():
+            continue
+        try:
+            meta = json.loads(meta_path.read_text())
+            other = DMDConfig(**{**DMDConfig().to_dict(), **meta["config"]})
+        except Exception:  # a cell of fields this version no longer has, or damaged
+            continue
+        if lineage_id(other, meta.get("seeds", [])) == want and cell_id(other, seeds) == cid:
+            if check_cell(store, cid, other, seeds) is None:
+                found.append((other, cid))
+    return sorted(found, key=lambda item: item[0].steps)
+
+
 def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    # host and a random part: two hosts sharing a store never write the same temp file
+    tmp = path.with_name(f".{path.name}.tmp-{socket.gethostname()}-{os.getpid()}-"
+                         f"{secrets.token_hex(3)}")  # fmt: skip
     write(tmp)
     os.replace(tmp, path)  # atomic on POSIX: readers see the old file or the new one
 
@@ -114,9 +157,15 @@ def set_aside(store: Path, cid: str) -> None:
 
 
 def write_cell(store: Path, cid: str, config: DMDConfig, seeds, table: pd.DataFrame,
-               pairs: dict, timing: dict) -> None:  # fmt: skip
-    """Write one finished cell: its pairs, then its metadata, then its table last, each
-    atomically, so a kill between writes never leaves a table without metadata."""
+               pairs: dict, timing: dict, carry=None) -> None:  # fmt: skip
+    """Write one finished cell: its checkpoint (``carry``, the training state at its last
+    step, when given) and pairs, then its metadata, then its table last, each atomically,
+    so a kill between writes never leaves a table without metadata."""
+    if carry is not None:
+        from dmdlab.checkpoint import save_checkpoint
+
+        save_checkpoint(checkpoint_path(store, cid), carry, cell=cid, seeds=seeds,
+                        step=config.steps)  # fmt: skip
     # the pairs first, so a finished cell (its parquet) always has them
     _write_npz(store / f"{cid}.pairs.npz", pairs)
     _write_json(

@@ -255,7 +255,7 @@ def run_sweep(
     bar = _progress_bar(progress, len(todo))
     labels = spec.unit_labels()
     for k in todo:
-        msg = _run_cell(spec, *units[k], labels[k], ids[k], store, bar)
+        msg = _run_cell(spec, *units[k], labels[k], ids[k], store, bar, log)
         if bar is not None:
             bar.write(msg)
             bar.update(1)
@@ -308,9 +308,13 @@ def _unfinished(units, store: Path, ids, mine, log) -> list[int]:
 
 
 def _run_cell(spec: SweepSpec, config: DMDConfig, seeds, labels: dict, cid: str, store: Path,
-              bar) -> str:  # fmt: skip
+              bar, log: Callable[[str], None] = print) -> str:  # fmt: skip
     """Train, evaluate and store one cell (``config`` × its seed group, with the bundle
-    ``labels`` of its grid point as columns); returns its one-line report."""
+    ``labels`` of its grid point as columns); returns its one-line report. A cell of the
+    same lineage (``steps`` apart) is reused: a longer one's first records, or a shorter
+    one's checkpoint, resumed (:func:`dmdlab.resume.plan_cell`)."""
+    from dmdlab.resume import plan_cell, resumed_cell
+
     label = _cell_label(spec, config, seeds, labels)
 
     def phase(name: str) -> None:
@@ -318,21 +322,27 @@ def _run_cell(spec: SweepSpec, config: DMDConfig, seeds, labels: dict, cid: str,
             bar.set_postfix_str(f"{label}: {name}")
 
     t0 = time.perf_counter()
-    result, timing = run_seeds(config, seeds, phase=phase)
-    phase("evaluating")
-    table = metrics_table(config, result, seeds)
+    plan = plan_cell(store, config, seeds, log=lambda m: log(f"{label}: {m}"))
+    if plan.kind == "fresh":
+        result, timing = run_seeds(config, seeds, phase=phase)
+        phase("evaluating")
+        table = metrics_table(config, result, seeds)
+        pairs, carry = pair_snapshot(result), (result.final_state, result.diverged_step)
+    else:
+        table, pairs, carry, timing = resumed_cell(plan, config, seeds, phase)
     timing["wall_s"] = time.perf_counter() - t0
     table.insert(0, "cell", cid)
     for name, value in labels.items():
         table[name] = value
     if jax.process_index() == 0:  # every process computed it; one writes it
-        write_cell(store, cid, config, seeds, table, pair_snapshot(result), timing)
+        write_cell(store, cid, config, seeds, table, pairs, timing, carry)
+        plan.release(store)
     return _cell_line(spec, config, seeds, table, timing, labels)
 
 
 def _manifest(spec: SweepSpec, ids, store: Path, out: Path, wall_s: float, skipped: int) -> dict:
     """How, where and with what the sweep was made (``write_merged`` adds the timings)."""
-    from dmdlab import __version__
+    from dmdlab._version import __version__
     from dmdlab.environment import machine_line
 
     devices = jax.local_devices()
@@ -389,6 +399,9 @@ def _cell_line(spec, config, seeds, table, timing, labels=None) -> str:
     # a program from a cache still takes seconds to trace and load
     source = timing.get("compile_source", "compiled")
     build = "compile" if source == "compiled" else f"{source} load"
+    if "resumed_from" in timing:  # the reused part's cell and step
+        build = (f"{timing['resumed_how']} cell {timing['resumed_from']} at step "
+                 f"{timing['resumed_step']}, {build}")  # fmt: skip
     # every summarised copying column and the student's own fidelity, as declared
     fidelity = summary_labels("fidelity")
     shown = [*summary_labels("copying"), *(n for n in fidelity if column(n).group == "fidelity")]

@@ -13,6 +13,8 @@ from dmdlab.metrics import (
     denoiser_error,
     loglik_gap,
     mode_agreement,
+    mode_tv,
+    mode_tv_floor,
     pairing_inefficiency,
     sliced_wasserstein,
 )
@@ -114,3 +116,17 @@ def test_metrics_reject_mismatched_shapes(mixture):
         pairing_inefficiency(jnp.zeros((5, 3)), jnp.zeros((5, 2)))
     with pytest.raises(ValueError, match="x must"):
         coverage(mixture, jnp.zeros((5, 3)))
+
+
+def test_mode_tv_limits_and_its_noise_floor(key, mixture):
+    # all mass in one mode: 1 − π_k, however the samples sit inside it
+    k = int(jnp.argmin(mixture.weights))
+    one = mixture.means[k] + 0.01 * jax.random.normal(key, (500, mixture.dim))
+    assert float(mode_tv(mixture, one)) == pytest.approx(1 - float(mixture.weights[k]), abs=1e-6)
+    # true samples read the binomial floor, not 0: mean over draws within 15% of it
+    n = 1000
+    draws = [float(mode_tv(mixture, mixture.sample(jax.random.fold_in(key, i), n)))
+             for i in range(40)]  # fmt: skip
+    floor = mode_tv_floor(mixture.weights, n)
+    assert np.mean(draws) == pytest.approx(floor, rel=0.15)
+    assert floor == pytest.approx(mode_tv_floor(mixture.weights, 4 * n) * 2, rel=1e-9)

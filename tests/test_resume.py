@@ -1,0 +1,150 @@
+"""Runs that extend instead of restart (dmdlab.resume, dmdlab.checkpoint): an extended
+cell equals a cell trained straight to the new length, a shorter cell is a longer one's
+first records, and a checkpoint that cannot be trusted is refused in one line and the
+cell trained from step 0."""
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dmdlab.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from dmdlab.engine import record_blocks
+from dmdlab.presets import PRESETS
+from dmdlab.resume import carry_template
+from dmdlab.store import cell_id, checkpoint_path
+from dmdlab.sweep import SweepSpec, run_sweep
+
+TINY = PRESETS["tiny"].base  # records every 20 steps
+SEEDS = (0, 1)
+
+
+def _sweep(out, steps: int, **changes):
+    spec = SweepSpec(TINY.replace(steps=steps, **changes), {"dim": [2]}, SEEDS)
+    lines: list[str] = []
+    table = run_sweep(spec, out, plot=False, progress=False, log=lines.append)
+    return table, lines
+
+
+def _ckpt(out, steps: int, **changes):
+    return checkpoint_path(out / "cells", cell_id(TINY.replace(dim=2, steps=steps, **changes),
+                                                  SEEDS))  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("resume")
+    straight, _ = _sweep(root / "straight", 120)
+    _sweep(root / "extended", 60)
+    extended, lines = _sweep(root / "extended", 120)
+    return root, straight, extended, lines
+
+
+def test_an_extended_cell_equals_a_straight_one(runs):
+    root, straight, extended, lines = runs
+    assert any("extend cell" in line and "at step 60" in line for line in lines), lines
+    pd.testing.assert_frame_equal(straight, extended)  # bit-identical: same machine, stack
+    a, b = (np.load(_ckpt(root / d, 120)) for d in ("straight", "extended"))
+    assert a.files == b.files
+    for name in a.files:
+        if name != "header":
+            np.testing.assert_array_equal(a[name], b[name])
+    # the shorter cell's records are unchanged; its superseded checkpoint is gone
+    short = pd.read_parquet(root / "extended" / "cells" / f"{_ckpt(root, 60).name[:16]}.parquet")
+    assert sorted(short.step.unique()) == [0, 20, 40, 60]
+    assert not _ckpt(root / "extended", 60).exists()
+
+
+def test_a_shorter_cell_is_a_longer_ones_first_records(runs, tmp_path):
+    root = runs[0]
+    fresh, _ = _sweep(tmp_path / "fresh", 40)
+    out = tmp_path / "cut"
+    shutil.copytree(root / "straight", out)
+    cut, lines = _sweep(out, 40)
+    assert any("truncate cell" in line for line in lines), lines
+    pd.testing.assert_frame_equal(fresh, cut)
+    assert len(list((out / "cells").glob("*.ckpt.npz"))) == 1  # nothing retrained or saved
+
+
+@pytest.mark.parametrize("damage", ["truncated", "other-version", "other-cell", "missing"])
+def test_an_untrusted_checkpoint_is_refused_and_the_cell_trained_from_zero(runs, tmp_path,
+                                                                           damage):  # fmt: skip
+    root, straight, _, _ = runs
+    out = tmp_path / "run"
+    shutil.copytree(root / "straight", out)
+    path = _ckpt(out, 120)
+    if damage == "truncated":
+        path.write_bytes(path.read_bytes()[:1000])
+    elif damage == "missing":
+        path.unlink()
+    else:
+        with np.load(path) as data:
+            arrays = {k: data[k] for k in data.files}
+        header = json.loads(str(arrays["header"]))
+        if damage == "other-version":
+            header["jax"] = "0.0.1"
+        else:
+            header["cell"] = "0123456789abcdef"
+        arrays["header"] = np.array(json.dumps(header))
+        with open(path, "wb") as f:
+            np.savez(f, **arrays)
+    table, lines = _sweep(out, 140)
+    why = {"truncated": "unreadable", "other-version": "written by jax 0.0.1",
+           "other-cell": "is for cell", "missing": "missing"}[damage]  # fmt: skip
+    refusals = [line for line in lines if "cannot be extended" in line]
+    assert len(refusals) == 1 and why in refusals[0] and "training from step 0" in refusals[0]
+    assert len(refusals[0].splitlines()) == 1
+    # trained from 0: its first 120 steps are the straight run's
+    head = table[table.step <= 120].reset_index(drop=True)
+    cols = [c for c in straight.columns if c not in ("cell", "steps", "diverged_step")]
+    pd.testing.assert_frame_equal(head[cols], straight[cols])
+
+
+def test_a_schedule_that_depends_on_steps_is_not_extended(runs, tmp_path):
+    _sweep(tmp_path, 60, lr_schedule="cosine")
+    _, lines = _sweep(tmp_path, 80, lr_schedule="cosine")
+    assert any("lr_schedule=cosine depends on steps" in line for line in lines), lines
+
+
+def test_checkpoint_round_trip_and_tampering(tmp_path):
+    cfg = TINY.replace(dim=2)
+    template = carry_template(cfg, 2)
+    rng = np.random.default_rng(0)
+    carry = [rng.normal(size=t.shape).astype(t.dtype) for t in _leaves(template)]
+    import jax
+
+    carry = jax.tree.unflatten(jax.tree.structure(template), carry)
+    path = tmp_path / "c.ckpt.npz"
+    save_checkpoint(path, carry, cell="abc", seeds=[0, 1], step=40)
+    back = load_checkpoint(path, template, cell="abc", seeds=[0, 1], step=40)
+    for a, b in zip(_leaves(carry), _leaves(back), strict=True):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(CheckpointError, match="is for step 40, expected 60"):
+        load_checkpoint(path, template, cell="abc", seeds=[0, 1], step=60)
+    with pytest.raises(CheckpointError, match="another state"):
+        load_checkpoint(path, carry_template(cfg.replace(width=16), 2), cell="abc",
+                        seeds=[0, 1], step=40)  # fmt: skip
+    with np.load(path) as data:
+        arrays = {k: data[k] for k in data.files}
+    arrays["leaf0"] = arrays["leaf0"] + 1
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+    with pytest.raises(CheckpointError, match="do not match their hash"):
+        load_checkpoint(path, template, cell="abc", seeds=[0, 1], step=40)
+
+
+def _leaves(tree):
+    import jax
+
+    return jax.tree.leaves(tree)
+
+
+def test_record_blocks_resume_as_the_tail_of_a_straight_run():
+    cfg = TINY.replace(steps=400, eval_every=50, eval_early_every=10, eval_early_until=100)
+    assert record_blocks(cfg) == [(10, 10), (50, 6)]
+    assert record_blocks(cfg, 60) == [(10, 4), (50, 6)]
+    assert record_blocks(cfg, 200) == [(50, 4)]
+    with pytest.raises(ValueError, match="not a recorded step"):
+        record_blocks(cfg, 120)
