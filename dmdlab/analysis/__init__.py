@@ -9,6 +9,9 @@ and the course of copying over training, one module each.
   and the verdict on "remap in low d, copy in high d".
 - :mod:`dmdlab.analysis.course`: settled or not, fitted courses (peak, τ, settled value)
   and comparisons at matched training progress.
+- :mod:`dmdlab.analysis.window`: gates per seed-run over a window of its last records
+  with two-sided fidelity, model-free settled values, bounded course fits, matched
+  progress that lists every seed-run it cannot place.
 
 The names below are this package's public face (``dmdlab.analysis.<name>``).
 """
@@ -51,15 +54,28 @@ from dmdlab.analysis.transition import (
     transition_sentence,
     within_class_verdict,
 )
+from dmdlab.analysis.window import (
+    WINDOW,
+    WINDOW_LIMITS,
+    course_fits,
+    first_reach,
+    record_gates,
+    run_gates,
+    settled_table,
+    trend_tests,
+)
 
 __all__ = [
     "CONVERGED_LIMITS",
     "FIDELITY_LIMITS",
     "TEACHER_LIMITS",
     "VERDICTS",
+    "WINDOW",
+    "WINDOW_LIMITS",
     "collapse_quality",
     "compare_levels",
     "convergence_reasons",
+    "course_fits",
     "course_table",
     "dimension_verdict",
     "divergence_sentence",
@@ -67,6 +83,7 @@ __all__ = [
     "fidelity_flags",
     "fidelity_reasons",
     "final_rows",
+    "first_reach",
     "fit_course",
     "gap_slope",
     "holm",
@@ -77,10 +94,14 @@ __all__ = [
     "mode_units",
     "passing",
     "rate_text",
+    "record_gates",
     "remap_rate",
+    "run_gates",
     "seed_gates",
+    "settled_table",
     "share_ci",
     "training_course",
     "transition_sentence",
+    "trend_tests",
     "within_class_verdict",
 ]
