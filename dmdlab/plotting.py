@@ -7,10 +7,13 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
+from matplotlib.ticker import FuncFormatter
 
 from dmdlab.analysis import fidelity_flags, final_rows
 
 __all__ = [
+    "DIM_COLORS",
+    "dim_color",
     "plot_copying_over_training",
     "plot_copying_vs_dim",
     "plot_fidelity_vs_dim",
@@ -19,6 +22,7 @@ __all__ = [
     "plot_metric_by_level",
     "plot_noise_plane",
     "plot_pairings",
+    "plot_settling",
     "plot_sweep",
     "save_figure",
 ]
@@ -131,6 +135,50 @@ def _t_interval(values) -> tuple[float, float]:
     m, half, _ = mean_ci(values)
     half = 0.0 if half != half else half  # one seed: no band
     return m - half, m + half
+
+
+# One colour per d, the same in every figure: a sequential palette (magma, cut before its
+# palest end so that the largest d still reads on white), placed by log2 d over 2 … 1024.
+DIM_COLORS = {d: plt.get_cmap("magma")(0.08 + 0.72 * i / 9) for i, d in
+              enumerate([2, 4, 8, 16, 32, 64, 128, 256, 512, 1024])}  # fmt: skip
+
+
+def dim_color(d: int):
+    """The colour of dimension ``d`` (off the 2 … 1024 ladder: grey)."""
+    return DIM_COLORS.get(int(d), (0.5, 0.5, 0.5, 1.0))
+
+
+def plot_settling(results: pd.DataFrame, window_from: int | None = None, ax=None):
+    """κ (left) and C_within (right) against generator step on a log axis (the peak is at
+    ~100 steps, the decay runs to the end), one colour per d (:data:`DIM_COLORS`), the
+    mean over seed-runs with its 95% t-interval as a band, clipped to the measure's
+    range; the settling window (steps ≥ ``window_from``) shaded."""
+    ok = results[~results.diverged.astype(bool) & (results.step > 0)]
+    if ax is None:
+        _, ax = plt.subplots(1, 2, figsize=(11, 4.2))
+    ranges = {"kappa": (0.0, 1.0), "copying_within": (-1.0, 1.0)}
+    labels = {
+        "kappa": "κ: which mode (1 = T's, 0 = chance)",
+        "copying_within": "C_within: where in the mode (1 = T(z))",
+    }
+    for a, metric in zip(ax, ("kappa", "copying_within"), strict=True):
+        lo, hi = ranges[metric]
+        for d, g in ok.groupby("dim", sort=True):
+            n = g.groupby(["cell", "seed"]).ngroups if "cell" in g else g.seed.nunique()
+            band = g.groupby("step")[metric].apply(_t_interval)
+            steps = band.index.to_numpy()
+            mean = g.groupby("step")[metric].mean().to_numpy()
+            a.plot(steps, mean, color=dim_color(d), lw=1.4, label=f"d = {d} (n = {n})")
+            a.fill_between(steps, [max(lo, b[0]) for b in band], [min(hi, b[1]) for b in band],
+                           color=dim_color(d), alpha=0.18, lw=0)  # fmt: skip
+        if window_from:
+            a.axvspan(window_from, ok.step.max(), color="0.9", zorder=0)
+        a.set(xscale="log", xlabel="generator step", ylabel=labels[metric],
+              ylim=(lo, hi) if metric == "kappa" else (-0.2, 1.0))  # fmt: skip
+        a.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # 100, not 10²
+        a.axhline(0, color="grey", lw=0.8)
+    ax[0].legend(fontsize=8, loc="lower left", frameon=False)
+    return ax
 
 
 def plot_copying_over_training(results: pd.DataFrame, ax=None, grid=None):

@@ -135,12 +135,15 @@ class Study:
         figures: list[str],
         headline: str = "",
         verdict: tuple[str, str] | None = None,
+        fidelity: list[str] | None = None,
     ) -> str:
         """report.md (header: command, machine, wall times) and study.json.
 
         ``headline``: the one computed sentence REPORT.md shows for this study.
         ``verdict``: (one of VERDICTS, the evidence in one sentence), computed by the study
-        from passing grid points; REPORT.md's verdict table shows it."""
+        from passing grid points; REPORT.md's verdict table shows it. ``fidelity``: the
+        fidelity section's lines, for a study that gates its own way (default: the
+        grid-point check of every sweep part)."""
         if verdict is not None and verdict[0] not in VERDICTS:
             raise ValueError(f"verdict {verdict[0]!r} is not one of {VERDICTS}")
         wall = time.perf_counter() - self._t0
@@ -162,9 +165,14 @@ class Study:
             "",
             "## Fidelity check",
             "",
-            FIDELITY_PARAGRAPH,
-            "",
-            *(self._fidelity or ["None: every grid point passes both checks."]),
+            *(
+                fidelity
+                or [
+                    FIDELITY_PARAGRAPH,
+                    "",
+                    *(self._fidelity or ["None: every grid point passes both checks."]),
+                ]
+            ),
             "",
             *[f"![{Path(f).stem}]({Path(f).name})" for f in figures],
         ]

@@ -1,0 +1,258 @@
+"""Study 9 — the settled answer: κ and C_within over one long common window at every d.
+
+    python studies/settled.py --quick                 # CPU: d = 2, 8, 32, 128 × 8 seeds
+    python studies/settled.py --quick --until 5000    # stop after the 5000-step window
+    python studies/settled.py --quick --report-only   # report what the store holds
+
+In the dimension study every d peaks at κ ≈ 0.8 by step ~100 and then decays, and every
+run stops while κ is still falling, so a κ read at the end measures how far along its
+decay each d is. Here every d runs the same window (DMD2's protocol on the convergence
+recipe, records every 10 steps to 300, then every 100), grown in stages
+(``WINDOWS``): each stage extends the previous stage's cells from their checkpoints
+(dmdlab.resume), so a stage costs only its new steps, an interrupted campaign loses at
+most the cell in flight, and the store resumes on another machine from what is
+committed. The report reads the longest window every d has finished (the common
+window) and says which stages are pending.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from _common import Study, parse_args
+from dmdlab.analysis import course_fits, first_reach, run_gates, settled_table, trend_tests
+from dmdlab.plotting import plot_settling, save_figure
+from dmdlab.presets import STUDY_BUDGETS
+
+ORDER = 9
+CLAIM = "κ and C_within settle to values that depend on d (read in one common window)"
+SETTLE = (
+    "d = 2, 8, 32, 128 × 8 seeds × 20 000 generator steps on the CPU (about 4 CPU-hours, "
+    "resumable in stages), then d = 256 and 512 × 4 seeds; on a GPU d = 2 … 1024"
+)
+
+# the common windows, in the order the campaign reaches them
+WINDOWS = {"smoke": [40, 80], "quick": [2000, 5000, 10000, 20000], "full": [5000, 20000]}
+DIMS = {"smoke": [2, 4], "quick": [2, 8, 32, 128], "full": sorted(STUDY_BUDGETS["full"])}
+# the quick teacher budgets of the dimension study (its teacher gate passes with them)
+TEACHER_STEPS = {"smoke": {2: 200, 4: 200}, "quick": {2: 6000, 8: 6000, 32: 6000, 128: 8000},
+                 "full": {d: 8000 for d in DIMS["full"]}}  # fmt: skip
+
+
+FIDELITY = [
+    "Gates per seed-run over the last 20% of its records (docs/science.md §8b; "
+    "dmdlab.analysis.window): the table above lists each seed-run, converged or not, and "
+    "why; the primary test and the verdict use the converged seed-runs only."
+]
+
+
+def _extra(argv) -> tuple[argparse.Namespace, list[str]]:
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--until", type=int, default=None)
+    parser.add_argument("--report-only", action="store_true")
+    return parser.parse_known_args(argv)
+
+
+def window_base(study: Study, window: int):
+    """The campaign's config at one window (its records: every 10 steps to 300, then
+    every 100, so every window's records are the first records of the next)."""
+    return study.base.replace(steps=window, eval_every=100 if study.mode != "smoke" else 20,
+                              eval_early_every=10 if study.mode != "smoke" else 0,
+                              eval_early_until=300 if study.mode != "smoke" else 0)  # fmt: skip
+
+
+def run_window(study: Study, window: int) -> pd.DataFrame:
+    """Every d at one window, each d's cells extended from the previous window's."""
+    dims = DIMS[study.mode]
+    zipped = {"teacher_steps": [TEACHER_STEPS[study.mode][d] for d in dims]}
+    return study.sweep(f"window-{window}", {"dim": dims}, base=window_base(study, window),
+                       zipped=zipped)  # fmt: skip
+
+
+def _finished(study: Study, window: int) -> list[str]:
+    """The cells of one window not finished yet (labels), without training anything."""
+    from dmdlab.store import cell_id, check_cell
+    from dmdlab.sweep import SweepSpec
+
+    dims = DIMS[study.mode]
+    zipped = {"teacher_steps": [TEACHER_STEPS[study.mode][d] for d in dims]}
+    spec = SweepSpec(window_base(study, window), {"dim": dims}, study.seeds, zipped)
+    return [f"d = {c.dim} seeds {g[0]}-{g[-1]}" for c, g in spec.units()
+            if check_cell(study.store, cell_id(c, g), c, g) is not None]  # fmt: skip
+
+
+def _fmt(v: float, ci: float, digits: int = 2) -> str:
+    if not np.isfinite(v):
+        return "—"
+    return (
+        f"{v:.{digits}f} ± {ci:.{digits}f}" if np.isfinite(ci) else f"{v:.{digits}f} (no interval)"
+    )
+
+
+def _min_detectable_rho(n: int) -> float:
+    """The smallest |ρ| a two-sided test at α = 0.05 detects with power 0.8 over n
+    independent seed-runs (Fisher's z: tanh((z_0.975 + z_0.8) / √(n − 3)))."""
+    return float(np.tanh((stats.norm.ppf(0.975) + stats.norm.ppf(0.8)) / np.sqrt(n - 3)))
+
+
+def report(study: Study, results: pd.DataFrame, window: int, status: list[str]) -> tuple:
+    """The report body, figures, headline and verdict from the common window's table."""
+    settled_k, runs_k = settled_table(results, "kappa")
+    settled_c, runs_c = settled_table(results, "copying_within")
+    settled_r, _ = settled_table(results, "distance_ratio")
+    course_k, fits_k = course_fits(results, "kappa")
+    course_c, _ = course_fits(results, "copying_within", lo=-1.0, hi=1.0)
+    gates = run_gates(results)
+    reach, _ = first_reach(results, "kappa")
+    n_runs = len(runs_k)
+    body = [f"DMD2's protocol on the convergence recipe, dims {DIMS[study.mode]}, "
+            f"{len(study.seeds)} seeds; the common window: **{window} generator steps**.", "",
+            "## Campaign status", "", *status, "",
+            "## κ and C_within over training", "",
+            "Bands: 95% t-interval over the seed-runs (n in the legend), clipped to the "
+            "measure's range; shaded: the settling window (the last 20% of the run).", "",
+            "## Per d: the peak, the settled value and whether it still moves", "",
+            "Settled value: each seed-run's mean over the last 20% of the run, then mean ± "
+            "95% t-interval over seed-runs; slope: per 1000 steps over the same window (an "
+            "interval excluding 0 means still moving). Converged: every record of the "
+            "window passes the gates of docs/science.md §8b (k / n seed-runs).", "",
+            "| d | κ peak (step) | κ settled | κ slope /1k | C_within settled | C_within "
+            "slope /1k | distance ratio settled | converged | κ settled, converged only |",
+            "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for d in sorted(results.dim.unique()):
+        k = settled_k.set_index("dim").loc[d]
+        c = settled_c.set_index("dim").loc[d]
+        r = settled_r.set_index("dim").loc[d]
+        pk = course_k.set_index("dim").loc[d]
+        body.append(
+            f"| {d} | {_fmt(pk.peak, pk.peak_ci)} ({pk.peak_step:.0f}) | "
+            f"{_fmt(k.value, k.value_ci)} | {_fmt(k.slope, k.slope_ci, 3)} | "
+            f"{_fmt(c.value, c.value_ci)} | {_fmt(c.slope, c.slope_ci, 3)} | "
+            f"{_fmt(r.value, r.value_ci)} | {int(k.k)}/{int(k.n)} | "
+            f"{_fmt(k.converged_value, k.converged_ci)} |"
+        )
+    body += ["", "## The decay time", "",
+             "Per seed-run an exponential approach from the peak, its settled value bounded "
+             "to the measure's range; resolved only where the run covers ≥ 2τ after the "
+             "peak. τ: median over resolved seed-runs with a 95% bootstrap interval.", "",
+             "| d | κ: resolved | κ: τ [95%] | κ: fitted settled [95%] | C_within: resolved | "
+             "C_within: τ [95%] |", "|---|---|---|---|---|---|"]  # fmt: skip
+    for d in sorted(results.dim.unique()):
+        a, b = course_k.set_index("dim").loc[d], course_c.set_index("dim").loc[d]
+        tau = lambda r: (f"{r.tau:.0f} [{r.tau_lo:.0f}, {r.tau_hi:.0f}]"  # noqa: E731
+                         if np.isfinite(r.tau) else "—")  # fmt: skip
+        fitted = (f"{a.settled:.2f} [{a.settled_lo:.2f}, {a.settled_hi:.2f}]"
+                  if np.isfinite(a.settled) else "—")  # fmt: skip
+        body.append(f"| {d} | {a.resolved:.0f}/{a.n:.0f} | {tau(a)} | {fitted} | "
+                    f"{b.resolved:.0f}/{b.n:.0f} "
+                    f"| {tau(b)} |")  # fmt: skip
+    early = results[(results.step == 100) & ~results.diverged.astype(bool)]
+    tau_runs = fits_k[fits_k.resolved]
+    conv_k = runs_k[runs_k.converged.astype(bool)]
+    tests = trend_tests({
+        "primary: settled κ against d, converged seed-runs": (conv_k.dim, conv_k.value),
+        "settled κ against d, every seed-run": (runs_k.dim, runs_k.value),
+        "settled C_within against d, converged seed-runs": (
+            runs_c[runs_c.converged.astype(bool)].dim,
+            runs_c[runs_c.converged.astype(bool)].value),
+        "κ at step 100 against d": (early.dim, early.kappa),
+        "κ's decay time τ against d (resolved runs)": (tau_runs.dim, tau_runs.tau),
+    })  # fmt: skip
+    body += ["", "## Across d", "",
+             "Spearman's ρ over seed-runs (each seed-run its own mixture and teacher: "
+             "independent units). The primary test was fixed before the data: the settled κ "
+             "of the converged seed-runs against d. Holm's correction over the five tests.",
+             "",
+             "| test | n | ρ | p | p (Holm) |", "|---|---|---|---|---|"]  # fmt: skip
+    for t in tests.itertuples():
+        body.append(f"| {t.test} | {t.n} | {t.rho:+.2f} | {t.p:.2g} | {t.p_holm:.2g} |")
+    primary = tests.iloc[0]
+    n_conv = int(primary.n)
+    mdr = _min_detectable_rho(n_conv) if n_conv > 3 else float("nan")
+    body += ["", f"With the primary test's n = {n_conv} converged seed-runs (of {n_runs}) the "
+             f"design detects |ρ| ≥ {mdr:.2f} (α = 0.05, power 0.8).", "",
+             "## Matched progress", "",
+             "κ at the first record where the student's sliced W2 is within L× its teacher's "
+             "and every mode holds half its weight; seed-runs that never get there are listed.",
+             "", "| d | L | reached | κ there | step | not reached (seeds) |",
+             "|---|---|---|---|---|---|"]  # fmt: skip
+    for r in reach.itertuples():
+        body.append(f"| {r.dim} | {r.level:g} | {r.reached}/{r.of} | {_fmt(r.mean, r.ci)} | "
+                    f"{_fmt(r.step, r.step_ci, 0)} | {r.not_reached or '—'} |")  # fmt: skip
+    body += ["", "## Gates per seed-run (the window)", "",
+             "| d | seed | converged | records converged | why not (most frequent) |",
+             "|---|---|---|---|---|"]  # fmt: skip
+    for g in gates.itertuples():
+        body.append(f"| {g.dim} | {g.seed} | {'yes' if g.converged else 'no'} | "
+                    f"{g.k_converged}/{g.n_window} | {g.why or '—'} |")  # fmt: skip
+    per_d = settled_k.set_index("dim")
+    voting = [int(d) for d, r in per_d.iterrows() if r.k >= 3]
+    moving = [int(d) for d, r in per_d.iterrows()
+              if np.isfinite(r.slope_ci) and r.slope + r.slope_ci < 0]  # fmt: skip
+    counts = ", ".join(f"d = {d}: {int(r.k)}/{int(r.n)}" for d, r in per_d.iterrows())
+    if len(voting) < 3:
+        verdict = ("inconclusive at this budget",
+                   f"fewer than 3 dims with ≥ 3 converged seed-runs in the {window}-step window "
+                   f"(converged: {counts})")  # fmt: skip
+    elif moving:
+        verdict = ("inconclusive at this budget",
+                   f"κ is still falling in the {window}-step window at d = {moving} (slope "
+                   f"interval below 0), so its settled value is not reached there")  # fmt: skip
+    elif primary.p_holm < 0.05 and primary.rho > 0:
+        verdict = ("supported", f"settled κ of converged seed-runs rises with d (ρ = "
+                   f"{primary.rho:+.2f}, Holm p = {primary.p_holm:.2g}, n = {n_conv})")  # fmt: skip
+    else:
+        verdict = ("not supported",
+                   f"settled κ of converged seed-runs does not rise with d (ρ = "
+                   f"{primary.rho:+.2f}, Holm p = {primary.p_holm:.2g}; |ρ| ≥ {mdr:.2f} was "
+                   "detectable)")  # fmt: skip
+    falls = ", ".join(
+        f"d = {d}: {course_k.set_index('dim').loc[d].peak:.2f} → "
+        f"{settled_k.set_index('dim').loc[d].value:.2f}" for d in sorted(results.dim.unique())
+    )  # fmt: skip
+    headline = (f"In a common {window}-step window, κ from its peak to its settled value: "
+                f"{falls}; settled κ against d over every seed-run: ρ = "
+                f"{tests.iloc[1].rho:+.2f}, Holm p = {tests.iloc[1].p_holm:.2g}; "
+                f"{verdict[0]}: {verdict[1]}.")  # fmt: skip
+    ax = plot_settling(results, window_from=int(0.8 * window))
+    fig = save_figure(
+        ax,
+        study.figure("settling.png"),
+        f"κ and C_within over {window} steps (bands: 95% t-interval over seeds)",
+    )
+    return body, [fig.name], headline, verdict
+
+
+def main(argv=None) -> None:
+    extra, rest = _extra(sys.argv[1:] if argv is None else argv)
+    args = parse_args(__doc__, rest)
+    study = Study("settled", args)
+    windows = [w for w in WINDOWS[args.mode] if extra.until is None or w <= extra.until]
+    if not windows:
+        raise SystemExit(f"--until {extra.until}: below the first window {WINDOWS[args.mode][0]}")
+    results, status = {}, []
+    for window in WINDOWS[args.mode]:
+        pending = _finished(study, window)
+        if window in windows and (not extra.report_only or not pending):
+            results[window] = run_window(study, window)
+            status.append(f"- {window} steps: finished (every d, every seed group)")
+        else:
+            status.append(f"- {window} steps: pending ({len(pending)} cells: "
+                          f"{', '.join(pending)})" if pending else
+                          f"- {window} steps: finished")  # fmt: skip
+    if not results:
+        raise SystemExit("settled: no window is finished yet; nothing to report")
+    window = max(results)
+    body, figures, headline, verdict = report(study, results[window], window, status)
+    study.parts = [f"window-{window}"]  # the report reads the common window's table
+    print(study.write_report("The settled answer: copying over one common window", body,
+                             figures, headline, verdict, fidelity=FIDELITY))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
