@@ -27,9 +27,10 @@ import numpy as np
 import pandas as pd
 
 from dmdlab.distill import compiler_options
-from dmdlab.engine import Hyperparams, make_program
+from dmdlab.engine import make_program
 from dmdlab.environment import machine_line
 from dmdlab.evaluate import metrics_table
+from dmdlab.method import Hyperparams
 from dmdlab.sweep import SweepSpec
 
 HERE = Path(__file__).resolve().parent

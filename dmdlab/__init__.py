@@ -17,8 +17,9 @@ from dmdlab._version import __version__
 from dmdlab.compile_cache import enable_compilation_cache
 from dmdlab.config import DMDConfig
 from dmdlab.distill import distill, run_seeds
-from dmdlab.engine import Hyperparams, TrainOutput, make_train, student_ladder
+from dmdlab.engine import TrainOutput, make_train
 from dmdlab.evaluate import metrics_table
+from dmdlab.method import Hyperparams, student_ladder
 from dmdlab.mixture import GaussianMixture
 from dmdlab.ode import teacher_map, teacher_path
 from dmdlab.store import load_results

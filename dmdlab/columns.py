@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 
 from dmdlab import metrics as m
-from dmdlab.engine import ERROR_SIGMAS
+from dmdlab.method import ERROR_SIGMAS
 
 __all__ = [
     "COLUMNS",

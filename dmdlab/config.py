@@ -150,7 +150,7 @@ class DMDConfig:
             if not ok:
                 errors.append(f"{field}={getattr(self, field)!r} is invalid: allowed {allowed}")
 
-        for name, choices in {**_CHOICES, "method": _methods()}.items():
+        for name, choices in _CHOICES.items():
             need(getattr(self, name) in choices, name, " | ".join(map(repr, choices)))
         for name in ("width", "depth", "steps", "fake_ratio", "eval_every"):
             need(getattr(self, name) >= 1, name, "an integer >= 1")
@@ -186,6 +186,13 @@ class DMDConfig:
         )
         for name in ("gan_weight", "gan_disc_weight", "regression_weight"):
             need(0 <= getattr(self, name) < float("inf"), name, "a finite number >= 0")
+        self._check_records(need)
+        if errors:
+            raise ValueError("invalid DMDConfig: " + "; ".join(errors))
+
+    def _check_records(self, need) -> None:
+        """The record schedule fits the run: every eval_early_every steps up to
+        eval_early_until, then every eval_every steps, landing on ``steps``."""
         early, until = self.eval_early_every, self.eval_early_until
         need(early >= 0 and (early == 0) == (until == 0), "eval_early_every",
              "0 (off), or with eval_early_until > 0 an integer >= 1")  # fmt: skip
@@ -197,8 +204,6 @@ class DMDConfig:
             "eval_every",
             f"a divisor of steps - eval_early_until = {self.steps - until}",
         )
-        if errors:
-            raise ValueError("invalid DMDConfig: " + "; ".join(errors))
 
     def _check_protocol(self, need) -> None:
         """The world, the parametrization and the student protocol fit together."""
@@ -219,11 +224,6 @@ class DMDConfig:
         need(not mlp or self.start == "network", "start", "'network' with generator='mlp'")
         need(self.init != "regressed" or self.init_steps >= 1, "init_steps",
              "an integer >= 1 with init='regressed'")  # fmt: skip
-        dmd2 = self.method == "dmd2"
-        for name in ("gan_weight", "regression_weight"):
-            need(dmd2 or getattr(self, name) == 0, name, "0 unless method='dmd2'")
-        need(self.method != "consistency" or self.generator == "denoiser", "generator",
-             "'denoiser' with method='consistency' (f reads every level)")  # fmt: skip
         need(self.cd_levels >= 2, "cd_levels", "an integer >= 2")
         need(0 <= self.cd_ema < 1, "cd_ema", "a number in [0, 1)")
         need(0 <= self.sid_alpha < float("inf"), "sid_alpha", "a finite number >= 0")
@@ -276,13 +276,6 @@ class DMDConfig:
         if not self.eval_early_until:
             early = [0]
         return early + list(range(early[-1] + self.eval_every, self.steps + 1, self.eval_every))
-
-
-def _methods() -> tuple[str, ...]:
-    # the registry, read when a config is built (it imports the engine, which imports this)
-    from dmdlab.methods import METHODS
-
-    return tuple(METHODS)
 
 
 def field_names() -> list[str]:

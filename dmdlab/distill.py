@@ -15,8 +15,9 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from dmdlab.config import DMDConfig
-from dmdlab.engine import Hyperparams, TrainOutput, make_program
+from dmdlab.engine import TrainOutput, make_program
 from dmdlab.evaluate import metrics_table
+from dmdlab.method import Hyperparams
 from dmdlab.mixture import GaussianMixture
 
 __all__ = [
@@ -296,6 +297,15 @@ def run_seeds(
     t1 = time.perf_counter()
     source = _compile_source(before)
     report("training")
+    out = _launch_all(compiled, keys, hp, carry, size, n_dev)
+    t2 = time.perf_counter()
+    out = jax.tree.map(lambda x: x[: len(seeds)], out)
+    return out, {"compile_s": t1 - t0, "run_s": t2 - t1, "compile_source": source}
+
+
+def _launch_all(compiled, keys, hp, carry, size: int, n_dev: int):
+    """Every launch of ``compiled`` over the padded inputs, gathered on the host and
+    concatenated along the seed axis (padding included)."""
     outs = []
     for start in range(0, len(keys), size):
         out = jax.block_until_ready(compiled(*_launch_inputs(keys, hp, start, size, n_dev, carry)))
@@ -307,10 +317,7 @@ def run_seeds(
 
             out = multihost_utils.process_allgather(out, tiled=True)
         outs.append(jax.device_get(out))
-    t2 = time.perf_counter()
-    out = jax.tree.map(lambda *xs: np.concatenate([np.asarray(x) for x in xs])[: len(seeds)],
-                       *outs)  # fmt: skip
-    return out, {"compile_s": t1 - t0, "run_s": t2 - t1, "compile_source": source}
+    return jax.tree.map(lambda *xs: np.concatenate([np.asarray(x) for x in xs]), *outs)
 
 
 def distill(

@@ -1,7 +1,7 @@
-"""The harness every distillation method runs in (docs/science.md §4): pure, jit-able, vmappable.
+"""The loop every distillation method runs in (docs/science.md §4): pure, jit-able, vmappable.
 
-One run is: the exact world and the teacher (:func:`setup`), the student's starting
-weights, a held-out evaluation set, the start measures, then ``config.steps`` steps of a
+One run is: its setup (``dmdlab.setup``: the exact world, the teacher, the student's
+starting weights, a held-out evaluation set, the start measures), then ``config.steps`` steps of a
 :class:`Method` fused in ``lax.scan`` with a divergence guard, the student recorded on
 fixed held-out noise every ``config.eval_every`` steps (:func:`train`). A method only says
 what one step does (``dmdlab.methods``); everything around it is here, so every method is
@@ -15,106 +15,31 @@ reproduces ``train``. Metrics are computed afterwards from the records
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import optax
 
 from dmdlab.config import DMDConfig
-from dmdlab.metrics import (
-    denoiser_error,
-    label_agreement,
-    readout_error,
-    start_alignment,
-    tilt_modes,
-)
+from dmdlab.method import Context, Hyperparams, Method, Setting, generate, student_denoiser
+from dmdlab.methods import check, get_method
 from dmdlab.mixture import GaussianMixture
-from dmdlab.networks import GeneratorSpec, NetSpec
-from dmdlab.noising import Noising
-from dmdlab.optim import adamw
-from dmdlab.teachers import NetworkTeacher, train_network_teacher
+from dmdlab.setup import StartMeasures, run_keys, setup
 
 __all__ = [
-    "ERROR_SIGMAS",
-    "GEN_SIGMA_RANGE",
-    "KARRAS_GRID",
-    "Context",
-    "Hyperparams",
-    "Method",
     "Program",
-    "RunKeys",
-    "Setting",
-    "StartMeasures",
     "TrainOutput",
-    "backward_simulation",
-    "batch_classes",
-    "chain_inputs",
     "extend",
-    "generate",
+    "guarded_step",
     "make_program",
     "make_train",
-    "optimizer",
-    "pick_sigma",
-    "real_denoiser",
+    "record",
     "record_blocks",
-    "regress_student",
     "run_from",
-    "run_keys",
     "schedule",
-    "setup",
-    "student_denoiser",
-    "student_ladder",
-    "student_samples",
     "train",
 ]
-
-KARRAS_GRID = 1000  # DMD2 draws σ on a 1000-point Karras grid
-GEN_SIGMA_RANGE = (20, 980)  # ... between these indices for the generator (σ ≈ 72 … 0.003)
-CLASS_KEY = 7  # folded into a batch's key for its classes: unconditional draws unchanged
-# σ bands where denoiser error is reported: across where modes are decided (≈ 1 at
-# d = 2 up to ≈ 16 at d = 512) and the within-mode shrinkage (σ ≈ s = 0.2).
-ERROR_SIGMAS = (0.1, 0.5, 1.0, 2.0, 5.0, 20.0)
-
-
-class Hyperparams(NamedTuple):
-    """The dynamic (traced, vmappable) fields of a run, as scalars: learning rates and
-    loss weights (``config.DYNAMIC_FIELDS``). Whether a weighted term exists at all is
-    fixed by the config (weight 0 = off), so a weight > 0 here only scales it."""
-
-    generator_lr: jax.Array
-    fake_lr: jax.Array
-    teacher_lr: jax.Array
-    gan_weight: jax.Array
-    gan_disc_weight: jax.Array
-    regression_weight: jax.Array
-    sid_alpha: jax.Array
-    cd_ema: jax.Array
-
-    @classmethod
-    def of(cls, config: DMDConfig) -> Hyperparams:
-        return cls(*(jnp.float32(getattr(config, f)) for f in cls._fields))
-
-
-class StartMeasures(NamedTuple):
-    """Per seed, where the student starts and how good the real score is (scalars).
-
-    docs/science.md §5b–5c: the student starts as its denoiser read at σ_max, the data mean
-    plus a small z-dependent tilt that carries whatever pairing it inherits. Under flow
-    matching the exact read-out (t = 1) has no tilt: the measures against it are NaN.
-    In the class-conditional world the mode-level ones (tilt κ, start κ) are NaN: each
-    class is one mode. ``init_error`` is 0 for a teacher-weight copy, the regression's
-    final error for ``init="regressed"``.
-    """
-
-    teacher_err_smax: jax.Array  # real score's error at σ_max / the exact z-dependent signal
-    teacher_map_agree: jax.Array  # share of z whose T(z) has the exact ODE map's mode
-    start_alignment: jax.Array  # corr. of the student's step-0 tilt with the exact one
-    start_tilt_kappa: jax.Array  # κ(mode the step-0 tilt points at, mode of T(z))
-    start_kappa: jax.Array  # the same for the exact tilt and the exact map: no training
-    init_error: jax.Array  # E‖G₀ − T₁‖² / (d·Var data): the start against the teacher's one step
 
 
 class TrainOutput(NamedTuple):
@@ -140,109 +65,6 @@ class TrainOutput(NamedTuple):
     final_state: object  # the method's state after the last step (student and helpers)
 
 
-class RunKeys(NamedTuple):
-    """The keys one run's key is split into, by use (the order fixes the results)."""
-
-    mixture: jax.Array
-    memorize: jax.Array
-    teacher: jax.Array
-    init: jax.Array
-    evaluation: jax.Array
-    regression: jax.Array
-    loop: jax.Array  # step i's key is fold_in(loop, i): the same whatever the records
-    error: jax.Array  # the denoiser-error estimates
-
-
-def run_keys(key: jax.Array) -> RunKeys:
-    """Split one run's key into its :class:`RunKeys`."""
-    return RunKeys(*jax.random.split(key, 8))
-
-
-class Setting(NamedTuple):
-    """What the config fixes for every step of a run: the ``config``, the teacher's (and
-    fake score's) network ``spec``, the student's network ``student_spec`` (the same
-    denoiser, or the plain MLP generator), the ``noising`` (VE or flow), the student's
-    level ``ladder`` (L,) and DMD2's level ``grid`` (KARRAS_GRID,)."""
-
-    config: DMDConfig
-    spec: NetSpec
-    student_spec: NetSpec | GeneratorSpec
-    noising: Noising
-    ladder: jax.Array
-    grid: jax.Array
-
-    @classmethod
-    def of(cls, config: DMDConfig) -> Setting:
-        c = config
-        n_classes = c.n_modes if c.conditional else 0
-        spec = NetSpec(c.dim, c.width, c.depth, c.sigma_data, c.matmul_dtype, c.skip,
-                       c.parametrization, n_classes)  # fmt: skip
-        noising = Noising(c.parametrization, c.sigma_max)
-        student_spec = spec
-        if c.generator == "mlp":
-            student_spec = GeneratorSpec(c.dim, c.gen_width or c.width, c.gen_depth or c.depth,
-                                         c.gen_activation, n_classes, noising.top,
-                                         c.matmul_dtype)  # fmt: skip
-        elif c.gen_width or c.gen_depth:
-            student_spec = dataclasses.replace(spec, width=c.gen_width or c.width,
-                                               depth=c.gen_depth or c.depth)  # fmt: skip
-        return cls(c, spec, student_spec, noising, student_ladder(c), noising.grid())
-
-    @property
-    def gen_range(self) -> tuple[int, int]:
-        """The grid indices the generator's losses draw their levels from."""
-        return self.noising.generator_range()
-
-
-class Context(NamedTuple):
-    """What stays fixed while one seed's student trains (built by :func:`setup`)."""
-
-    hp: Hyperparams
-    mixture: GaussianMixture  # the data distribution
-    data: GaussianMixture  # what the real score was built from: the mixture or N points
-    teacher: NetworkTeacher  # the trained teacher network (student and fake start here)
-    z_eval: jax.Array  # (n, d) held-out noise
-    classes_eval: jax.Array | None  # (n,) their classes (class-conditional), else None
-    eps_eval: jax.Array  # (max(L−1, 1), n, d) re-noising draws of a few-step student
-    teacher_samples: jax.Array  # (n, d) T(z_eval)
-    teacher_onestep: jax.Array  # (n, d) T₁(z_eval), the real score at the top level
-    reference: jax.Array  # (n, d) true samples
-    teacher_error: jax.Array  # (len(ERROR_SIGMAS),)
-    start: StartMeasures
-    teacher_loss: jax.Array  # ()
-    start_params: object  # θ₀, for the exact-start offset D_exact − D_θ₀
-    z_reg: jax.Array | None  # (regression_pairs, d) DMD1 regression noise, when used
-    c_reg: jax.Array | None  # (regression_pairs,) their classes (class-conditional)
-    t_reg: jax.Array | None  # (regression_pairs, d) its teacher targets
-    k_err: jax.Array  # key for the denoiser-error estimates
-
-
-class Method(NamedTuple):
-    """A distillation method: what one training step does, as pure functions over the
-    harness's :class:`Setting` and :class:`Context` (optax's transformations are the
-    model: a pair of pure functions with explicit state).
-
-    ``init(setting, ctx, student0) -> state``: the method's state from the student's
-    starting weights (its helpers, e.g. a fake score, start from ``ctx.teacher``).
-    ``step(setting, ctx, state, key) -> (state, losses)``: one generator update and
-    whatever it needs first; ``losses`` a dict of scalars, keys among ``losses_filled``.
-    ``student(state) -> params``: the generator's weights in the state.
-    ``record(setting, ctx, state) -> dict``: extra per-record arrays (e.g. the fake
-    score's error per σ band), names among ``records_filled``.
-    ``passes(config) -> float``: network passes (forward ≈ 1, backward ≈ 2) per sample of
-    one step, for the cost model (``dmdlab.distill.training_macs``).
-    """
-
-    name: str
-    init: Callable
-    step: Callable
-    student: Callable
-    record: Callable
-    passes: Callable[[DMDConfig], float]
-    losses_filled: tuple[str, ...]
-    records_filled: tuple[str, ...]
-
-
 class Program(NamedTuple):
     """The pieces of one run, each pure and jit-able (one seed; vmap for more).
 
@@ -265,261 +87,6 @@ class Program(NamedTuple):
     train: Callable[[jax.Array, Hyperparams], TrainOutput]
     run_from: Callable
     extend: Callable
-
-
-def student_ladder(config: DMDConfig) -> jax.Array:
-    """The few-step student's level ladder (student_steps,): σ_max, …, student_sigma_min
-    (VE), or t = 1 and the same ladder's t's (flow)."""
-    if config.student_steps == 1 and config.parametrization == "ve":
-        return jnp.array([config.sigma_max], jnp.float32)
-    noising = Noising(config.parametrization, config.sigma_max)
-    return noising.ladder(config.student_steps, config.student_sigma_min)
-
-
-def optimizer(setting: Setting, learning_rate):
-    """The optimizer of the networks a method trains (docs/science.md §4): AdamW after
-    clipping, with the config's warmup, over the raveled parameters (``flat``: half the
-    step's compile time); with ``lr_schedule="cosine"`` the rate then decays to 1% at the
-    last step (DMD2 keeps it constant, the default)."""
-    c = setting.config
-    decay = c.steps if c.lr_schedule == "cosine" else None
-    return adamw(learning_rate, warmup=c.warmup, decay_steps=decay, flat=True)
-
-
-def pick_sigma(key, n, grid, lo=0, hi=KARRAS_GRID):
-    """n noise levels (n,) drawn uniformly from ``grid[lo:hi]``."""
-    return grid[jax.random.randint(key, (n,), lo, hi)]
-
-
-def batch_classes(setting: Setting, key, n: int):
-    """Classes (n,) for a batch of n noises, uniform over the classes, drawn from a key
-    folded from ``key`` (an unconditional run draws nothing and keeps its keys); None
-    for an unconditional world."""
-    if not setting.config.conditional:
-        return None
-    k = jax.random.fold_in(key, CLASS_KEY)
-    return jax.random.randint(k, (n,), 0, setting.config.n_modes)
-
-
-# ---------------------------------------------------------------- the denoisers
-def real_denoiser(setting: Setting, ctx: Context) -> Callable:
-    """The real score's denoiser (x (n, d), level, labels) → (n, d): the teacher network,
-    the exact mixture, or the exact denoiser of the N memorized points (``teacher``)."""
-    c, noising = setting.config, setting.noising
-    if c.teacher == "network":
-        return ctx.teacher.denoise
-    data = ctx.mixture if c.teacher == "oracle" else ctx.data
-    return lambda x, s, labels=None: noising.exact(data, x, s, labels)
-
-
-def student_denoiser(setting: Setting, ctx: Context, params) -> Callable:
-    """The student's denoiser (x (n, d), level, labels) → (n, d) with ``params``.
-
-    With ``start="exact"`` it carries the fixed offset D_exact − D_θ₀ (θ₀ its initial
-    weights, D_exact the exact denoiser of the real score's data): at step 0 it *is*
-    the exact denoiser, and its gradients are the network's."""
-    spec, noising = setting.student_spec, setting.noising
-    if setting.config.start == "network":
-        return lambda x, s, labels=None: spec.apply(params, x, s, labels)
-
-    def apply(x, s, labels=None):
-        exact = noising.exact(ctx.data, x, s, labels)
-        offset = exact - spec.apply(ctx.start_params, x, s, labels)
-        return spec.apply(params, x, s, labels) + jax.lax.stop_gradient(offset)
-
-    return apply
-
-
-# ---------------------------------------------------------------- the few-step student
-def chain_inputs(student, z, eps, ladder, noising: Noising, labels=None) -> jax.Array:
-    """Inputs (L, n, d) each rung of the level ``ladder`` (L,) sees when the student runs
-    on noise z (n, d) with re-noising draws ``eps`` (≥ L−1, n, d); no gradient."""
-    x = noising.start(z)
-    inputs = [x]
-    for i in range(len(ladder) - 1):
-        x0 = student(x, ladder[i], labels)
-        x = noising.noised(x0, eps[i], ladder[i + 1])  # re-noise to the next rung
-        inputs.append(x)
-    return jax.lax.stop_gradient(jnp.stack(inputs))
-
-
-def generate(student, z, eps, ladder, noising: Noising, labels=None) -> jax.Array:
-    """G(z) (n, d): the student's full few-step chain on noise z (n, d)."""
-    x_last = chain_inputs(student, z, eps, ladder, noising, labels)[-1]
-    return student(x_last, ladder[-1], labels)
-
-
-def backward_simulation(student, key, ladder, noising: Noising, shape, labels=None) -> tuple:
-    """DMD2's backward simulation: run the student's earlier rungs without gradient on
-    fresh noise of ``shape`` (n, d) and pick one rung to train.
-
-    Returns that rung's input x (n, d) and its level (n,)."""
-    k_z, k_eps, k_i = jax.random.split(key, 3)
-    z = jax.random.normal(k_z, shape)
-    eps = jax.random.normal(k_eps, (max(len(ladder) - 1, 1), *shape))
-    i = jax.random.randint(k_i, (), 0, len(ladder))
-    x_in = chain_inputs(student, z, eps, ladder, noising, labels)[i]
-    return x_in, jnp.full((shape[0],), ladder[i])
-
-
-def student_samples(setting: Setting, ctx: Context, params, key, n: int):
-    """Fresh samples of the student with ``params``: (x (n, d), the rung input x_in, its
-    level (n,), classes (n,) or None), the rung picked by backward simulation."""
-    c = setting.config
-    labels = batch_classes(setting, key, n)
-    g = student_denoiser(setting, ctx, params)
-    x_in, s_in = backward_simulation(g, key, setting.ladder, setting.noising, (n, c.dim), labels)
-    return x_in, s_in, labels
-
-
-# ---------------------------------------------------------------- setup
-def _start_measures(ctx: Context, setting: Setting, real, student) -> StartMeasures:
-    """:class:`StartMeasures` of one seed: ``real`` is the real score's denoiser,
-    ``student`` the student's at step 0 (both (x (n, d), level, labels) → (n, d))."""
-    c, noising = setting.config, setting.noising
-    mixture, z, labels = ctx.mixture, ctx.z_eval, ctx.classes_eval
-    x_top = noising.start(z)
-    top = noising.top
-    # The exact ODE map: where the teacher's pairing would send z with no training error.
-    exact = lambda x, s: noising.exact(mixture, x, s, labels)  # noqa: E731
-    t_exact = noising.ode_map(exact, z, c.ode_steps)
-    t_modes = mixture.assign(ctx.teacher_samples)
-    g0 = student(x_top, top, labels)  # the first rung's read-out: the starting tilt
-    exact_top = exact(x_top, top)
-    scale = c.dim * mixture.variance()
-    if c.conditional:  # one mode per class: no mode-level start measures
-        tilt_kappa = start_kappa = jnp.float32(jnp.nan)
-    else:
-        tilt_kappa = label_agreement(tilt_modes(mixture, g0), t_modes, mixture.n_modes)[1]
-        start_kappa = label_agreement(
-            tilt_modes(mixture, exact_top), mixture.assign(t_exact), mixture.n_modes
-        )[1]
-        spread = jnp.max(jnp.abs(exact_top - jnp.mean(exact_top, 0)))
-        no_tilt = spread <= 1e-6 * jnp.max(jnp.abs(exact_top))  # the flow read-out at t = 1
-        start_kappa = jnp.where(no_tilt, jnp.nan, start_kappa)
-    return StartMeasures(
-        teacher_err_smax=readout_error(real(x_top, top, labels), exact_top, labels),
-        teacher_map_agree=jnp.mean(t_modes == mixture.assign(t_exact)),
-        start_alignment=start_alignment(g0, exact_top, labels),
-        start_tilt_kappa=tilt_kappa,
-        start_kappa=start_kappa,
-        init_error=jnp.mean(jnp.sum((g0 - ctx.teacher_onestep) ** 2, -1)) / scale,
-    )
-
-
-def _world(c: DMDConfig, keys: RunKeys, mixture):
-    """The data distribution (the config's world, or the given mixture) and what the real
-    score is built from: the mixture itself, or N memorized points of it."""
-    if mixture is None and c.world == "blobs":
-        radius = 5.0 if c.mean_radius is None else c.mean_radius
-        mixture = GaussianMixture.blobs(keys.mixture, c.dim, c.n_modes, c.class_dim, radius,
-                                        c.mode_std)  # fmt: skip
-    elif mixture is None:
-        mixture = GaussianMixture.random(keys.mixture, c.dim, c.n_modes, c.mode_std,
-                                         c.intrinsic_dim)  # fmt: skip
-    data = mixture
-    if c.teacher == "memorizing":
-        data = GaussianMixture.empirical(mixture.sample(keys.memorize, c.memorize_n))
-    return mixture, data
-
-
-def _teacher(setting: Setting, keys: RunKeys, hp: Hyperparams, data):
-    """The trained teacher network and its loss curve (teacher_steps,)."""
-    c = setting.config
-    return train_network_teacher(
-        keys.teacher,
-        data,
-        setting.spec,
-        steps=c.teacher_steps,
-        batch_size=c.teacher_batch_size,
-        learning_rate=hp.teacher_lr,
-        sigma_max=c.sigma_max,
-        target=c.teacher_target,
-        sigma_dist=c.teacher_sigma,
-        noising=setting.noising,
-        conditional=c.conditional,
-    )
-
-
-def regress_student(setting: Setting, key, real, hp: Hyperparams):
-    """The "regressed" start: fresh student weights fitted for ``init_steps`` steps (AdamW
-    at ``generator_lr``, batches of ``batch_size`` fresh noises) onto the real score's
-    one-step read-out D(start(z), top, c) (docs/science.md §1b: the workbench regresses its
-    generator onto the teacher's clean prediction at t = 1). Returns the parameters."""
-    c, spec, noising = setting.config, setting.student_spec, setting.noising
-    k_init, k_fit = jax.random.split(key)
-    params = spec.init(k_init)
-    opt = adamw(hp.generator_lr, warmup=c.warmup)
-
-    def step(carry, k):
-        p, state = carry
-        labels = batch_classes(setting, k, c.batch_size)
-        x = noising.start(jax.random.normal(k, (c.batch_size, c.dim)))
-        target = jax.lax.stop_gradient(real(x, noising.top, labels))
-        loss = lambda q: jnp.mean((spec.apply(q, x, noising.top, labels) - target) ** 2)  # noqa: E731
-        grads = jax.grad(loss)(p)
-        updates, state = opt.update(grads, state, p)
-        return (optax.apply_updates(p, updates), state), None
-
-    (params, _), _ = jax.lax.scan(step, (params, opt.init(params)),
-                                  jax.random.split(k_fit, c.init_steps))  # fmt: skip
-    return params
-
-
-def setup(setting: Setting, method: Method, key, hp: Hyperparams, mixture=None):
-    """The exact world, the teacher, the evaluation set and the initial state of one
-    run. Returns (:class:`Context`, (method state, diverged step −1))."""
-    c, noising = setting.config, setting.noising
-    keys = run_keys(key)
-
-    # --- the exact world and the teacher
-    mixture, data = _world(c, keys, mixture)
-    teacher, teacher_losses = _teacher(setting, keys, hp, data)
-    ctx = Context(hp=hp, mixture=mixture, data=data, teacher=teacher, z_eval=None,
-                  classes_eval=None, eps_eval=None, teacher_samples=None,
-                  teacher_onestep=None, reference=None, teacher_error=None, start=None,
-                  teacher_loss=jnp.mean(teacher_losses[-100:]), start_params=None,
-                  z_reg=None, c_reg=None, t_reg=None, k_err=keys.error)  # fmt: skip
-    real = real_denoiser(setting, ctx)
-
-    # --- held-out evaluation set: the same z (and class) for student and teacher
-    k_z, k_eps, k_ref = jax.random.split(keys.evaluation, 3)
-    z_eval = jax.random.normal(k_z, (c.eval_n, c.dim))
-    labels = jnp.arange(c.eval_n) % c.n_modes if c.conditional else None  # balanced
-    eps_eval = jax.random.normal(k_eps, (max(c.student_steps - 1, 1), c.eval_n, c.dim))
-    t_eval = noising.ode_map(lambda x, s: real(x, s, labels), z_eval, c.ode_steps)
-    reference = (
-        mixture.sample(k_ref, c.eval_n) if labels is None else mixture.sample_given(k_ref, labels)
-    )
-    teacher_error = denoiser_error(
-        real if c.conditional or c.parametrization == "flow" else lambda x, s: real(x, s),
-        mixture, keys.error, ERROR_SIGMAS, n=c.eval_n,
-        noising=None if c.parametrization == "ve" and not c.conditional else noising,
-        conditional=c.conditional,
-    )  # fmt: skip
-
-    # --- DMD1's regression bank of teacher pairs (only built when used)
-    z_reg = c_reg = t_reg = None
-    if c.regression_weight > 0:
-        z_reg = jax.random.normal(keys.regression, (c.regression_pairs, c.dim))
-        c_reg = jnp.arange(c.regression_pairs) % c.n_modes if c.conditional else None
-        t_reg = noising.ode_map(lambda x, s: real(x, s, c_reg), z_reg, c.ode_steps)
-
-    # --- the student: a copy of the teacher network, regressed onto its read-out, or fresh
-    if c.init == "teacher":
-        student0 = teacher.params
-    elif c.init == "regressed":
-        student0 = regress_student(setting, keys.init, real, hp)
-    else:
-        student0 = setting.student_spec.init(keys.init)
-    ctx = ctx._replace(z_eval=z_eval, classes_eval=labels, eps_eval=eps_eval,
-                       teacher_samples=t_eval,
-                       teacher_onestep=real(noising.start(z_eval), noising.top, labels),
-                       reference=reference, teacher_error=teacher_error,
-                       start_params=student0, z_reg=z_reg, c_reg=c_reg, t_reg=t_reg)  # fmt: skip
-    start = _start_measures(ctx, setting, real, student_denoiser(setting, ctx, student0))
-    ctx = ctx._replace(start=start)
-    return ctx, (method.init(setting, ctx, student0), jnp.int32(-1))
 
 
 # ---------------------------------------------------------------- one guarded step
@@ -674,11 +241,9 @@ def make_program(config: DMDConfig, mixture: GaussianMixture | None = None) -> P
     """The :class:`Program` of ``config`` with its method (``config.method``): ``train``
     plus the setup/step/record it is built from (a per-step loop over ``step`` gives
     the same updates as ``train``)."""
-    from dmdlab.methods import get_method
-
     if mixture is not None and mixture.dim != config.dim:
         raise ValueError(f"mixture.dim = {mixture.dim} must equal config.dim = {config.dim}")
-    setting, method = Setting.of(config), get_method(config.method)
+    setting, method = Setting.of(check(config)), get_method(config.method)
     return Program(
         setup=lambda key, hp: setup(setting, method, key, hp, mixture),
         step=lambda ctx, carry, i, key: guarded_step(setting, method, ctx, carry, i, key),

@@ -19,7 +19,8 @@ from dmdlab.columns import (
     sample_metrics,
 )
 from dmdlab.config import DMDConfig
-from dmdlab.engine import ERROR_SIGMAS, TrainOutput
+from dmdlab.engine import TrainOutput
+from dmdlab.method import ERROR_SIGMAS
 from dmdlab.metrics import assignment_copying, pairing_inefficiency
 
 # The host's exact assignments (ΔE, the G ↔ T assignment) use the first HOST_N evaluation

@@ -16,8 +16,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from dmdlab.engine import GEN_SIGMA_RANGE, KARRAS_GRID
 from dmdlab.methods.dmd2 import dmd_gradient
+from dmdlab.noising import GRID, Noising
 from dmdlab.ode import karras_sigmas
 
 __all__ = ["LinearStudent", "gaussian_denoiser", "polar", "train_linear_student"]
@@ -73,13 +73,14 @@ def train_linear_student(
     so callers can watch the rotation (not) move.
     """
     d = mean.shape[0]
-    grid = karras_sigmas(KARRAS_GRID, sigma_max, 0.002)
+    grid = karras_sigmas(GRID, sigma_max, 0.002)
+    gen_range = Noising("ve", sigma_max).generator_range()
     real_cov = std**2 * jnp.eye(d)
 
     def step(params, k):
         k_z, k_s, k_n = jax.random.split(k, 3)
         z = jax.random.normal(k_z, (batch_size, d))
-        sigma = grid[jax.random.randint(k_s, (batch_size,), *GEN_SIGMA_RANGE)]
+        sigma = grid[jax.random.randint(k_s, (batch_size,), *gen_range)]
         noise = jax.random.normal(k_n, (batch_size, d))
         fake = gaussian_denoiser(params.b, params.A @ params.A.T)
         real = gaussian_denoiser(mean, real_cov)

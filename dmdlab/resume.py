@@ -28,8 +28,9 @@ import pandas as pd
 from dmdlab.checkpoint import CheckpointError, load_checkpoint
 from dmdlab.config import DMDConfig
 from dmdlab.distill import compiler_options, run_seeds
-from dmdlab.engine import Hyperparams, make_program
+from dmdlab.engine import make_program
 from dmdlab.evaluate import metrics_table
+from dmdlab.method import Hyperparams
 from dmdlab.store import checkpoint_path, lineage, load_pairs, pair_snapshot
 
 __all__ = ["CellPlan", "carry_template", "plan_cell", "resumed_cell"]

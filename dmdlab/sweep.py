@@ -25,6 +25,7 @@ from dmdlab.columns import column, summary_labels
 from dmdlab.config import DMDConfig, parse_field_value
 from dmdlab.distill import SEED_GROUP, normalize_seeds, run_seeds
 from dmdlab.evaluate import metrics_table
+from dmdlab.methods import check
 from dmdlab.presets import BUNDLES, PRESETS, Preset
 from dmdlab.store import (
     cell_id,
@@ -66,7 +67,8 @@ class SweepSpec:
                         f"--zip {field}: {len(values)} value(s) for the {len(lead)} values of "
                         f"{names[0]} = {lead}; give one per value"
                     )
-        return [self.base.replace(**changes) for changes, _ in self._points()]
+        # each cell checked against its method too (its rules on the other fields)
+        return [check(self.base.replace(**changes)) for changes, _ in self._points()]
 
     def _points(self) -> list[tuple[dict, dict]]:
         """Per grid point: (field changes, bundle labels), in grid order. A bundle grid
@@ -274,11 +276,15 @@ def run_sweep(
     manifest = _manifest(spec, ids, store, out, time.perf_counter() - t_start, skipped)
     results = write_merged(out, store, ids, manifest, spec.unit_labels())
     if plot:
-        from dmdlab.plotting import plot_pairings, plot_sweep
-
-        plot_sweep(results, out, grid=list(spec.grid))
-        plot_pairings(results, store, out / "pairings.png")
+        _plot(spec, results, store, out)
     return results
+
+
+def _plot(spec: SweepSpec, results: pd.DataFrame, store: Path, out: Path) -> None:
+    from dmdlab.plotting import plot_pairings, plot_sweep
+
+    plot_sweep(results, out, grid=list(spec.grid))
+    plot_pairings(results, store, out / "pairings.png")
 
 
 def _progress_bar(progress: bool | None, n: int):

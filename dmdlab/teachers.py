@@ -179,6 +179,26 @@ def denoising_loss(
     return jnp.mean(weight * jnp.mean(err**2, axis=-1))
 
 
+def _teacher_batch(k, data, batch_size, conditional, noising, sigma_max, sigma_mode, target):
+    """One teacher batch: clean points (n, d), their classes (n,) or None, levels (n,),
+    noise (n, d) and the exact target function (None for sampled targets)."""
+    flow = noising is not None and noising.kind == "flow"
+    k_x, k_s, k_n = jax.random.split(k, 3)
+    x0, labels = data.sample_with_labels(k_x, batch_size)
+    labels = labels if conditional else None
+    if flow:
+        sigma = sample_flow_levels(k_s, batch_size, noising.bottom, sigma_mode)
+    else:
+        sigma = sample_teacher_sigma(k_s, batch_size, sigma_max, sigma_mode)
+    noise = jax.random.normal(k_n, x0.shape)
+    target_fn = None
+    if target == "exact" and (flow or conditional):
+        target_fn = lambda x, s: noising.exact(data, x, s, labels)  # noqa: E731
+    elif target == "exact":
+        target_fn = data.denoise
+    return x0, labels, sigma, noise, target_fn
+
+
 def train_network_teacher(
     key: jax.Array,
     data: GaussianMixture,
@@ -214,23 +234,12 @@ def train_network_teacher(
     params = spec.init(k_init) if init_params is None else init_params
     opt = adamw(learning_rate, decay_steps=steps)
     sigma_mode = mode_sigma(data) if sigma_dist == "focused" else None
-    flow = noising is not None and noising.kind == "flow"
 
     def step(carry, k):
         params, opt_state = carry
-        k_x, k_s, k_n = jax.random.split(k, 3)
-        x0, labels = data.sample_with_labels(k_x, batch_size)
-        labels = labels if conditional else None
-        if flow:
-            sigma = sample_flow_levels(k_s, batch_size, noising.bottom, sigma_mode)
-        else:
-            sigma = sample_teacher_sigma(k_s, batch_size, sigma_max, sigma_mode)
-        noise = jax.random.normal(k_n, x0.shape)
-        target_fn = None
-        if target == "exact" and (flow or conditional):
-            target_fn = lambda x, s: noising.exact(data, x, s, labels)  # noqa: E731
-        elif target == "exact":
-            target_fn = data.denoise
+        x0, labels, sigma, noise, target_fn = _teacher_batch(
+            k, data, batch_size, conditional, noising, sigma_max, sigma_mode, target
+        )
 
         def loss_fn(p):
             return denoising_loss(

@@ -9,8 +9,10 @@ from dmdlab import GaussianMixture
 from dmdlab import columns as cols_module
 from dmdlab.columns import COLUMNS, Column, _column, check_columns, table_of
 from dmdlab.config import DMDConfig
-from dmdlab.engine import ERROR_SIGMAS, StartMeasures, TrainOutput
+from dmdlab.engine import TrainOutput
 from dmdlab.evaluate import metrics_table
+from dmdlab.method import ERROR_SIGMAS
+from dmdlab.setup import StartMeasures
 
 S, E, N, D, K = 2, 2, 48, 2, 3
 

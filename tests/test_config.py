@@ -58,7 +58,7 @@ def test_hash_is_stable_and_content_based():
 
 def test_hyperparams_are_the_dynamic_fields():
     from dmdlab.config import DYNAMIC_FIELDS
-    from dmdlab.engine import Hyperparams
+    from dmdlab.method import Hyperparams
 
     assert Hyperparams._fields == DYNAMIC_FIELDS
     hp = Hyperparams.of(DMDConfig(gan_weight=3e-3))

@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 
 from dmdlab import GaussianMixture, distill
-from dmdlab.methods import METHODS, get_method
+from dmdlab.methods import METHODS, check, get_method
 from dmdlab.methods.dmd2 import dmd_gradient
 from dmdlab.methods.sid import sid_loss
 from dmdlab.noising import Noising
 from dmdlab.presets import PRESETS
+from dmdlab.sweep import SweepSpec
 
 TINY = PRESETS["tiny"].base.replace(dim=2, teacher="oracle")
 
@@ -36,11 +37,19 @@ def test_each_method_runs_vmapped_deterministic_and_moves_towards_the_data(metho
         assert table[other].isna().all()  # a loss the method does not have is NaN
 
 
-def test_the_method_field_is_validated():
+def test_the_method_field_is_validated_by_the_method_before_compute():
+    # the config holds fields, types and ranges; the method checks its own rules where a
+    # run is built (make_program, a sweep's cells), before anything is computed
     with pytest.raises(ValueError, match=r"method='cm' is invalid: allowed 'dmd2' \| 'sid'"):
-        TINY.replace(method="cm")
+        check(TINY.replace(method="cm"))
     with pytest.raises(ValueError, match=r"gan_weight=0\.003 is invalid"):
-        TINY.replace(method="sid", gan_weight=3e-3)
+        check(TINY.replace(method="sid", gan_weight=3e-3))
+    with pytest.raises(ValueError, match=r"generator='mlp' is invalid"):
+        check(TINY.replace(method="consistency", generator="mlp", init="random"))
+    with pytest.raises(ValueError, match=r"method='cm' is invalid"):
+        distill(TINY.replace(method="cm"), [0])
+    with pytest.raises(ValueError, match=r"gan_weight=0\.003 is invalid"):
+        SweepSpec.build("tiny", sets=["method=sid", "gan_weight=3e-3"])
 
 
 @pytest.mark.parametrize("kind", ["ve", "flow"])

@@ -14,7 +14,7 @@ import pandas as pd
 
 from dmdlab.analysis.stats import final_rows, run_keys
 from dmdlab.columns import error_column
-from dmdlab.engine import ERROR_SIGMAS
+from dmdlab.method import ERROR_SIGMAS
 
 __all__ = [
     "CONVERGED_LIMITS",

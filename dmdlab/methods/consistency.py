@@ -20,11 +20,12 @@ import jax.numpy as jnp
 import optax
 
 from dmdlab.config import DMDConfig
-from dmdlab.engine import (
+from dmdlab.method import (
     Context,
     Method,
     Setting,
     batch_classes,
+    no_dmd2_terms,
     optimizer,
     real_denoiser,
     student_denoiser,
@@ -107,6 +108,14 @@ def _passes(config: DMDConfig) -> float:
     return 6.0
 
 
+def _check(config) -> list[str]:
+    errors = no_dmd2_terms(config)
+    if config.generator != "denoiser":  # f reads every level: a one-step MLP has none
+        errors.append(f"generator={config.generator!r} is invalid: allowed 'denoiser' with "
+                      "method='consistency' (f reads every level)")  # fmt: skip
+    return errors
+
+
 CONSISTENCY = Method(
     name="consistency",
     init=init,
@@ -116,4 +125,5 @@ CONSISTENCY = Method(
     passes=_passes,
     losses_filled=("consistency_loss",),
     records_filled=(),
+    check=_check,
 )

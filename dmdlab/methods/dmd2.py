@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import optax
 
 from dmdlab.config import DMDConfig
-from dmdlab.engine import (
+from dmdlab.method import (
     Context,
     Method,
     Setting,
@@ -188,4 +188,5 @@ DMD2 = Method(
     passes=_passes,
     losses_filled=("dm_loss", "fake_loss", "gan_gen_loss", "gan_disc_loss"),
     records_filled=("fake_error",),
+    check=lambda config: [],  # its options (GAN, regression) are its own
 )

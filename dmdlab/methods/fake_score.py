@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from dmdlab.engine import (
+from dmdlab.method import (
     ERROR_SIGMAS,
     Context,
     Setting,

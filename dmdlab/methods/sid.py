@@ -21,10 +21,11 @@ import jax.numpy as jnp
 import optax
 
 from dmdlab.config import DMDConfig
-from dmdlab.engine import (
+from dmdlab.method import (
     Context,
     Method,
     Setting,
+    no_dmd2_terms,
     optimizer,
     pick_sigma,
     real_denoiser,
@@ -100,4 +101,5 @@ SID = Method(
     passes=_passes,
     losses_filled=("sid_loss", "fake_loss"),
     records_filled=("fake_error",),
+    check=no_dmd2_terms,
 )
