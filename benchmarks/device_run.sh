@@ -1,25 +1,46 @@
 #!/usr/bin/env bash
-# The one prepared run for a lent GPU machine (device tool), about 8 minutes:
-#   run(command="bash benchmarks/device_run.sh", timeout_s=540)
-# Writes everything under $OUT: the benchmark grid of issue 7, f32 vs bf16 products, then as
-# many cells of the full dimension study as fit (finished cells are kept; a later run resumes
-# them).
+# The GPU campaign for one lent H200 machine (device tool), one call of about 8 minutes:
+#   run(command="bash benchmarks/device_run.sh", timeout_s=560)
+# then, on the returned files:  python tools/device_pack.py unpack <files_at>
+#
+# It runs studies/settled.py --gpu (the settled answer's recipe and windows on d = 1024 …
+# 2, the largest first) into a work folder outside $OUT, stops starting cells after
+# STOP_AFTER seconds (a hard limit kills it at LIMIT), and packs the cell store and the
+# report into at most 5 files under $OUT (tools/device_pack.py: parts of <= 15 MiB, 60 MiB
+# in all, tables first, checkpoints last). A later run resumes from the committed store.
+# DMDLAB_REHEARSAL=1: the same steps in the study's --smoke mode, no install (the test).
 set -uo pipefail
 : "${OUT:?set OUT to the output folder}"
-pip install -q --no-index --no-deps --no-build-isolation -e . || exit 1
-export DMDLAB_CACHE_DIR="$OUT/xla"
-nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1
-python -c "import jax; print(jax.devices())" > "$OUT/devices.txt" 2>&1
-timeout 200 python benchmarks/bench.py --dims 2 64 512 2048 --seeds 1 8 64 --steps 50 \
-    --loop-max 2 --ode-dims 2 512 2048 > "$OUT/bench.txt" 2>&1
-echo "bench rc=$?" >> "$OUT/bench.txt"
-timeout 90 python benchmarks/bench.py --dims 512 2048 --seeds 8 64 --steps 50 --loop-max 1 \
-    --ode-dims --dtypes float32 bfloat16 > "$OUT/bench_dtypes.txt" 2>&1
-echo "bench rc=$?" >> "$OUT/bench_dtypes.txt"
-# the full studies' cells share one store under $OUT; each stops at its time limit and a
-# later run resumes from the cells it kept (copy $OUT/studies back into studies/out/)
-for study in dimension protocols methods; do
-    timeout 60 python studies/$study.py --out "$OUT/studies/$study" > "$OUT/$study.txt" 2>&1
-    echo "$study study rc=$? (124 = stopped by the time limit; its finished cells are kept)" \
-        >> "$OUT/$study.txt"
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+MODE=--quick; STOP_AFTER=${STOP_AFTER:-400}; LIMIT=${LIMIT:-470}
+WORK="$(mktemp -d)"
+if [ "${DMDLAB_REHEARSAL:-0}" = 1 ]; then
+    MODE=--smoke; STOP_AFTER=${STOP_AFTER_REHEARSAL:-600}
+else
+    pip install -q --no-index --no-deps --no-build-isolation -e . > "$WORK/install.txt" 2>&1 \
+        || { cp "$WORK/install.txt" "$OUT/log.txt"; exit 1; }
+    nvidia-smi > "$WORK/nvidia-smi.txt" 2>&1
+fi
+export DMDLAB_CACHE_DIR="$WORK/xla"
+name=settled-${MODE#--}
+# the committed store travels with the tree: start from it, so finished cells are skipped
+mkdir -p "$WORK/cells-${MODE#--}"
+cp -r "studies/out/cells-${MODE#--}/." "$WORK/cells-${MODE#--}/" 2>/dev/null || true
+start=$(date +%s)
+timeout "$LIMIT" python studies/settled.py "$MODE" --gpu --stop-after "$STOP_AFTER" \
+    --out "$WORK/$name" > "$WORK/study.txt" 2>&1
+echo "settled rc=$? after $(( $(date +%s) - start )) s (124: killed at the limit; 0 or 1: stopped between cells)" >> "$WORK/study.txt"
+# only the cells this run made or extended go back (the committed ones are already home)
+mkdir -p "$WORK/new"
+for f in "$WORK/cells-${MODE#--}"/*; do
+    base=$(basename "$f")
+    [ -e "studies/out/cells-${MODE#--}/$base" ] && cmp -s "$f" "studies/out/cells-${MODE#--}/$base" && continue
+    cp "$f" "$WORK/new/"
 done
+mv "$WORK/new" "$WORK/cells-${MODE#--}-new"
+mkdir -p "$WORK/pack-store" && mv "$WORK/cells-${MODE#--}-new" "$WORK/pack-store/cells-${MODE#--}"
+python tools/device_pack.py pack --store "$WORK/pack-store/cells-${MODE#--}" \
+    --extra "$WORK/$name" --out "$OUT" >> "$WORK/study.txt" 2>&1
+cat "$WORK"/nvidia-smi.txt "$WORK/study.txt" > "$OUT/log.txt" 2>/dev/null || cp "$WORK/study.txt" "$OUT/log.txt"
+rm -rf "$WORK"

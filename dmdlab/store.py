@@ -207,12 +207,14 @@ def pair_snapshot(out, n_steps: int = 4) -> dict[str, np.ndarray]:
     """The noise→data pairs of a cell for pictures: z (S, n', d), T(z) (S, n', d), G(z) at
     ``n_steps`` recorded steps evenly spread from the first to the last (S, n_steps, n', d)
     with their indices into the recorded steps, and the mixture's weights, means and stds.
-    n' ≤ 1024 noises at d = 2 (the dense noise plane), ≤ 256 above (the segments drawn),
+    n' ≤ 1024 noises at d = 2 (the dense noise plane), ≤ 256 above (the segments drawn;
+    64 above d = 128),
     in float16: small enough to commit with a study's cells."""
     n_evals = out.student_samples.shape[1]
     idx = np.unique(np.linspace(0, n_evals - 1, n_steps).round().astype(int))
     dim = out.z.shape[-1]
-    rows = slice(0, 1024 if dim <= 2 else 256)
+    # fewer segments above d = 128: a picture needs no more, and a GPU run's pack must fit
+    rows = slice(0, 1024 if dim <= 2 else 256 if dim <= 128 else 64)
     half = lambda a: np.asarray(a, np.float16)  # noqa: E731
     return {
         "z": half(out.z[:, rows]),

@@ -229,6 +229,7 @@ def run_sweep(
     progress: bool | None = None,
     plot: bool = True,
     cell_store=None,
+    stop_at: float | None = None,
 ) -> pd.DataFrame | None:
     """Run every unfinished cell of ``spec`` (those of shard i of N), then merge.
 
@@ -236,7 +237,9 @@ def run_sweep(
     missing (each shard then only writes its cells; a later run merges).
     ``cell_store`` (default ``out_dir/cells``) is where cells are kept; sweeps that
     share one reuse each other's finished cells (a cell is keyed by config and seeds).
-    ``progress``: a bar naming the running cell's phase; None (default): only when
+    ``stop_at``: a wall-clock deadline (``time.time()``): no cell starts after it (the
+    finished ones are kept; a later run resumes). ``progress``: a bar naming the running
+    cell's phase; None (default): only when
     stdout and stderr are terminals (logs get one plain line per cell).
     After ``jax.distributed.initialize()`` every process calls this with the same
     arguments: each cell is one program over every process's devices, process 0 writes
@@ -256,7 +259,10 @@ def run_sweep(
     t_start = time.perf_counter()
     bar = _progress_bar(progress, len(todo))
     labels = spec.unit_labels()
-    for k in todo:
+    for n_done, k in enumerate(todo):
+        if stop_at is not None and time.time() >= stop_at:  # a deadline: stop between cells
+            log(f"deadline reached: {len(todo) - n_done} cell(s) left for a later run")
+            break
         msg = _run_cell(spec, *units[k], labels[k], ids[k], store, bar, log)
         if bar is not None:
             bar.write(msg)

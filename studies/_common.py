@@ -81,6 +81,7 @@ class Study:
         self.base = BASES[self.mode]
         self.seeds = tuple(range(SEEDS[self.mode]))
         self.shard = args.shard
+        self.stop_at = None  # a deadline (time.time()): no cell starts after it
         self.parts: list[str] = []
         self.machine = _machine()
         self._fidelity: list[str] = []
@@ -102,7 +103,11 @@ class Study:
         self._n_points += len(spec.cells())  # validates every cell before any compute
         self.parts.append(part)
         results = run_sweep(spec, self.out / part, plot=False, progress=False,
-                            cell_store=self.store, shard=self.shard)  # fmt: skip
+                            cell_store=self.store, shard=self.shard,
+                            stop_at=self.stop_at)  # fmt: skip
+        if results is None and self.stop_at is not None and time.time() >= self.stop_at:
+            raise SystemExit(f"{self.name}: deadline reached in part {part!r}; its finished "
+                             "cells are kept, rerun to resume")  # fmt: skip
         if results is None:  # this shard's cells are done; others are still missing
             raise SystemExit(f"{self.name}: this shard's cells of part {part!r} are finished; "
                              "rerun without --shard once every shard is, to report")  # fmt: skip

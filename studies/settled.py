@@ -3,6 +3,7 @@
     python studies/settled.py --quick                 # CPU: d = 2, 8, 32, 128 × 8 seeds
     python studies/settled.py --quick --until 5000    # stop after the 5000-step window
     python studies/settled.py --quick --report-only   # report what the store holds
+    python studies/settled.py --quick --gpu --stop-after 420   # a GPU machine: d = 1024 … 2
 
 In the dimension study every d peaks at κ ≈ 0.8 by step ~100 and then decays, and every
 run stops while κ is still falling, so a κ read at the end measures how far along its
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 
 import numpy as np
 import pandas as pd
@@ -39,8 +41,14 @@ SETTLE = (
 # the common windows, in the order the campaign reaches them
 WINDOWS = {"smoke": [40, 80], "quick": [2000, 5000, 10000, 20000], "full": [5000, 20000]}
 DIMS = {"smoke": [2, 4], "quick": [2, 8, 32, 128], "full": sorted(STUDY_BUDGETS["full"])}
-# the quick teacher budgets of the dimension study (its teacher gate passes with them)
-TEACHER_STEPS = {"smoke": {2: 200, 4: 200}, "quick": {2: 6000, 8: 6000, 32: 6000, 128: 8000},
+# --gpu: the same recipe and windows on every d of the full ladder, the largest first (the
+# CPU cannot reach them); its cells share ids with the CPU's where the config is the same
+GPU_DIMS = {"smoke": [4, 2], "quick": [1024, 512, 256, 128, 64, 32, 16, 8, 4, 2]}
+# the quick teacher budgets of the dimension study (its teacher gate passes with them);
+# above d = 128 the d = 128 budget
+TEACHER_STEPS = {"smoke": {2: 200, 4: 200},
+                 "quick": {2: 6000, 4: 6000, 8: 6000, 16: 6000, 32: 6000, 64: 8000, 128: 8000,
+                           256: 8000, 512: 8000, 1024: 8000},
                  "full": {d: 8000 for d in DIMS["full"]}}  # fmt: skip
 
 
@@ -55,6 +63,9 @@ def _extra(argv) -> tuple[argparse.Namespace, list[str]]:
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--until", type=int, default=None)
     parser.add_argument("--report-only", action="store_true")
+    parser.add_argument("--gpu", action="store_true", help="every d, the largest first")
+    parser.add_argument("--stop-after", type=float, default=None,
+                        help="seconds: no cell starts after this (finished cells are kept)")
     return parser.parse_known_args(argv)
 
 
@@ -68,7 +79,7 @@ def window_base(study: Study, window: int):
 
 def run_window(study: Study, window: int) -> pd.DataFrame:
     """Every d at one window, each d's cells extended from the previous window's."""
-    dims = DIMS[study.mode]
+    dims = study.dims
     zipped = {"teacher_steps": [TEACHER_STEPS[study.mode][d] for d in dims]}
     return study.sweep(f"window-{window}", {"dim": dims}, base=window_base(study, window),
                        zipped=zipped)  # fmt: skip
@@ -79,7 +90,7 @@ def _finished(study: Study, window: int) -> list[str]:
     from dmdlab.store import cell_id, check_cell
     from dmdlab.sweep import SweepSpec
 
-    dims = DIMS[study.mode]
+    dims = study.dims
     zipped = {"teacher_steps": [TEACHER_STEPS[study.mode][d] for d in dims]}
     spec = SweepSpec(window_base(study, window), {"dim": dims}, study.seeds, zipped)
     return [f"d = {c.dim} seeds {g[0]}-{g[-1]}" for c, g in spec.units()
@@ -110,7 +121,7 @@ def report(study: Study, results: pd.DataFrame, window: int, status: list[str]) 
     gates = run_gates(results)
     reach, _ = first_reach(results, "kappa")
     n_runs = len(runs_k)
-    body = [f"DMD2's protocol on the convergence recipe, dims {DIMS[study.mode]}, "
+    body = [f"DMD2's protocol on the convergence recipe, dims {sorted(study.dims)}, "
             f"{len(study.seeds)} seeds; the common window: **{window} generator steps**.", "",
             "## Campaign status", "", *status, "",
             "## κ and C_within over training", "",
@@ -232,6 +243,9 @@ def main(argv=None) -> None:
     extra, rest = _extra(sys.argv[1:] if argv is None else argv)
     args = parse_args(__doc__, rest)
     study = Study("settled", args)
+    study.dims = GPU_DIMS[args.mode] if extra.gpu else DIMS[args.mode]
+    if extra.stop_after is not None:
+        study.stop_at = time.time() + extra.stop_after
     windows = [w for w in WINDOWS[args.mode] if extra.until is None or w <= extra.until]
     if not windows:
         raise SystemExit(f"--until {extra.until}: below the first window {WINDOWS[args.mode][0]}")
