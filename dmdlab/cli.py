@@ -117,6 +117,9 @@ def _parser() -> argparse.ArgumentParser:
         help="run only cells i, i+N, … (for N machines sharing --out); a later run merges",
     )
     sweep.add_argument("--no-plot", action="store_true", help="skip the figures")
+    sweep.add_argument("--dry-run", action="store_true",
+                       help="print the cells, what each would train or reuse, and the "
+                       "estimated CPU time and memory; compute nothing")  # fmt: skip
     sweep.add_argument(
         "--distributed",
         action="store_true",
@@ -255,6 +258,24 @@ def _does_not_fit(spec) -> str | None:
     return None
 
 
+def _dry_run(spec, out: Path) -> int:
+    """``dmdlab sweep --dry-run``: the plan of every cell, then the totals; exit 0."""
+    import pandas as pd
+
+    from dmdlab.sweep import plan_sweep
+
+    plan = plan_sweep(spec, out)
+    cols = ["cell", "seeds", "steps", "teacher_steps", "action", "from", "seconds"]
+    shown = plan[cols].assign(seconds=plan.seconds.round(0).astype(int))
+    print(shown.to_string(index=False))
+    todo = plan[plan.action != "finished"]
+    peak = todo.get("device_GiB", pd.Series([0.0])).max()
+    print(f"\n{len(todo)} of {len(plan)} cell(s) to compute, ~{todo.seconds.sum() / 60:.1f} "
+          f"CPU-min at the 2-core CPU's measured rate (a GPU is faster); peak ~{peak:.2f} GiB "
+          f"per device; into {out}")  # fmt: skip
+    return 0
+
+
 def _sweep(args) -> int:
     """``dmdlab sweep`` and ``dmdlab run``: validate, run resumably, summarise."""
     from dmdlab.summary import format_summary
@@ -284,6 +305,8 @@ def _sweep(args) -> int:
               file=sys.stderr)  # fmt: skip
         return 2
     n_cells = len(spec.cells())
+    if getattr(args, "dry_run", False):
+        return _dry_run(spec, out)
     why = _does_not_fit(spec)
     if why:
         print(f"dmdlab {args.command}: error: {why}", file=sys.stderr)

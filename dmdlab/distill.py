@@ -55,18 +55,23 @@ def normalize_seeds(seeds) -> list[int]:
 SMALL_PROGRAM_MACS = 2e10
 
 
-def training_macs(config: DMDConfig) -> float:
+def _weights(config: DMDConfig) -> int:
+    """Rough weight count of one network of ``config``."""
+    return config.width**2 * max(config.depth - 1, 1) + 2 * config.width * (config.dim + 64)
+
+
+def training_macs(config: DMDConfig, first_step: int = 0) -> float:
     """Rough multiply-adds of one seed's training: network passes × samples × weights.
 
     Teacher: forward + backward (≈ 3 passes) per sample; each step of the method: the
     passes it declares (``Method.passes``, e.g. DMD2's fake-score updates and the
-    generator's student, real and fake passes) per sample of the batch."""
+    generator's student, real and fake passes) per sample of the batch. ``first_step``:
+    a run resumed there (the teacher is trained again, the steps before are not)."""
     from dmdlab.methods import get_method
 
-    weights = config.width**2 * max(config.depth - 1, 1) + 2 * config.width * (config.dim + 64)
     teacher = 3 * config.teacher_steps * config.teacher_batch_size
     per_step = get_method(config.method).passes(config) * config.batch_size
-    return float(weights * (teacher + config.steps * per_step))
+    return float(_weights(config) * (teacher + (config.steps - first_step) * per_step))
 
 
 # Achieved multiply-adds per second used for the time estimate: dmdlab's measured rate on
@@ -75,14 +80,16 @@ def training_macs(config: DMDConfig) -> float:
 ESTIMATE_MACS_PER_S = 3e10
 
 
-def estimate(config: DMDConfig, n_seeds: int, n_devices: int = 1) -> dict[str, float]:
+def estimate(config: DMDConfig, n_seeds: int, n_devices: int = 1,
+             first_step: int = 0) -> dict[str, float]:  # fmt: skip
     """What a cell of ``config`` × ``n_seeds`` needs, before any compute: ``device_bytes``
     (one launch of SEED_GROUP seeds per device: the networks with their optimizer states,
     the training activations, the recorded samples), ``host_bytes`` (every seed's outputs
     gathered on the host) and ``seconds`` (from :func:`training_macs` at
-    :data:`ESTIMATE_MACS_PER_S`). Rough (within a small factor), to refuse what cannot fit."""
+    :data:`ESTIMATE_MACS_PER_S`; ``first_step``: resumed there). Rough (within a small
+    factor), to refuse what cannot fit."""
     c = config
-    weights = c.width**2 * max(c.depth - 1, 1) + 2 * c.width * (c.dim + 64)
+    weights = _weights(c)
     states = 14 * weights  # teacher, student, fake; AdamW's two moments; updates
     acts = 12 * max(c.batch_size, c.teacher_batch_size) * c.width * c.depth
     records = (c.n_evals + 6) * c.eval_n * c.dim  # G(z) per record, z, T(z), reference…
@@ -90,7 +97,8 @@ def estimate(config: DMDConfig, n_seeds: int, n_devices: int = 1) -> dict[str, f
     host = 4.0 * n_seeds * (records + states)
     # evaluation: the teacher's and the exact ODE maps and every record's student pass
     evaluation = weights * c.eval_n * (4 * c.ode_steps + c.n_evals * c.student_steps)
-    seconds = (training_macs(c) + evaluation) * n_seeds / ESTIMATE_MACS_PER_S
+    evaluation *= 1 - first_step / c.steps  # a resumed run records only its new steps
+    seconds = (training_macs(c, first_step) + evaluation) * n_seeds / ESTIMATE_MACS_PER_S
     return {"device_bytes": device, "host_bytes": host, "seconds": seconds}
 
 

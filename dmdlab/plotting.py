@@ -223,13 +223,25 @@ def plot_kappa_by_seed(results: pd.DataFrame, ax=None, grid=None):
 
 
 def plot_sweep(results: pd.DataFrame, out_dir, grid=None) -> list[Path]:
-    """Write copying_vs_dim.png, fidelity_vs_dim.png, copying_over_training.png and
+    """Write answer.png (κ and C_within over training per d, for a sweep over d alone),
+    copying_vs_dim.png, fidelity_vs_dim.png, copying_over_training.png and
     kappa_by_seed.png; none when every seed-run diverged (the summary says so)."""
     out = Path(out_dir)
     if final_rows(results).empty:  # every seed-run diverged: nothing finite to draw
         return []
     sns.set_theme(style="whitegrid", context="notebook")
     paths = []
+    if list(grid or ["dim"]) == ["dim"]:  # one protocol over d: the answer figure first
+        last = int(final_rows(results).step.max())
+        ax = plot_settling(results, window_from=int(0.8 * last))
+        paths.append(
+            save_figure(
+                ax,
+                out / "answer.png",
+                "κ and C_within over training per d "
+                "(bands: 95% t-interval over seeds; shaded: the last 20%)",
+            )
+        )
     for name, fn, what in [
         ("copying_vs_dim.png", plot_copying_vs_dim, "Copying vs dimension"),
         ("fidelity_vs_dim.png", plot_fidelity_vs_dim, "Fidelity vs dimension"),

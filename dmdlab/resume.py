@@ -74,11 +74,12 @@ def carry_template(config: DMDConfig, n_seeds: int):
     return jax.eval_shape(jax.vmap(program.setup), keys, hp)[1]
 
 
-def plan_cell(store: Path, config: DMDConfig, seeds, log: Callable[[str], None] = print
-              ) -> CellPlan:  # fmt: skip
+def plan_cell(store: Path, config: DMDConfig, seeds, log: Callable[[str], None] = print,
+              dry: bool = False) -> CellPlan:  # fmt: skip
     """How to obtain the cell ``config`` × ``seeds`` from its lineage in ``store``: the
     shortest longer cell to truncate, else the longest shorter one with a usable
-    checkpoint to extend, else fresh. Each source passed over is logged with why."""
+    checkpoint to extend, else fresh. Each source passed over is logged with why.
+    ``dry``: only whether a checkpoint file is there (nothing loaded or traced)."""
     store = Path(store)
     found = lineage(store, config, seeds)
     for other, cid in (item for item in found if item[0].steps > config.steps):
@@ -88,7 +89,11 @@ def plan_cell(store: Path, config: DMDConfig, seeds, log: Callable[[str], None] 
         log(f"cell {cid} ({other.steps} steps) cannot be cut to {config.steps}: {why}")
     for other, cid in reversed([item for item in found if item[0].steps < config.steps]):
         why = _same_run(other, config)
-        if why is None:
+        if why is None and dry:
+            if checkpoint_path(store, cid).exists():
+                return CellPlan("extend", (other, cid), None, store)
+            why = "its checkpoint is missing"
+        elif why is None:
             try:
                 carry = load_checkpoint(checkpoint_path(store, cid),
                                         carry_template(config, len(seeds)), cell=cid,

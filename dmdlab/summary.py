@@ -34,6 +34,7 @@ __all__ = [
     "course_lines",
     "format_summary",
     "gate_lines",
+    "paragraph_lines",
     "summarize",
     "trend_sentence",
 ]
@@ -128,7 +129,24 @@ def format_summary(results: pd.DataFrame, by=("dim",), header: str = "") -> str:
         lines += course_lines(results, by)
         converged = passing(results, by, converged=True)
         lines += answer_lines(converged, by)
+        lines += paragraph_lines(results, by)
     return "\n".join(lines)
+
+
+def paragraph_lines(results: pd.DataFrame, by) -> list[str]:
+    """:func:`dmdlab.answer.answer_paragraph` per protocol (each combination of the grid's
+    fields other than dim)."""
+    from dmdlab.answer import answer_paragraph
+
+    protocol = [b for b in by if b != "dim"]
+    if not protocol:
+        return answer_paragraph(results)
+    lines = []
+    for key, rows in results.groupby(protocol, sort=True):
+        key = key if isinstance(key, tuple) else (key,)
+        label = ", ".join(f"{b}={v}" for b, v in zip(protocol, key, strict=True))
+        lines += [f"== {label}", *answer_paragraph(rows)]
+    return lines
 
 
 def gate_lines(results: pd.DataFrame, by) -> list[str]:

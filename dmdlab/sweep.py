@@ -36,7 +36,7 @@ from dmdlab.store import (
     write_merged,
 )
 
-__all__ = ["SweepSpec", "parse_grid", "parse_sets", "run_sweep"]
+__all__ = ["SweepSpec", "parse_grid", "parse_sets", "plan_sweep", "run_sweep"]
 
 
 # ---------------------------------------------------------------- specification
@@ -291,6 +291,56 @@ def _plot(spec: SweepSpec, results: pd.DataFrame, store: Path, out: Path) -> Non
 
     plot_sweep(results, out, grid=list(spec.grid))
     plot_pairings(results, store, out / "pairings.png")
+
+
+# What a cell costs beyond its training's multiply-adds, measured on the 2-core CPU
+# (2026-12-04, benchmarks/RESULTS.md): a compile of a small program at XLA level 0 (the
+# tiny preset: 8–11 s) and of a recipe-sized one (19–22 s), and the host-side metrics per
+# record and seed (two 512 × 512 exact assignments and the sample metrics: ~0.1 s).
+PLAN_COSTS = {"compile_small": 10.0, "compile": 20.0, "per_record_seed": 0.1}
+
+
+def plan_sweep(spec: SweepSpec, out_dir, cell_store=None) -> pd.DataFrame:
+    """What :func:`run_sweep` would do, computing nothing: per stored cell its label, seeds,
+    steps (teacher steps), ``action`` ("finished", "fresh", "extend", "truncate"), the cell
+    it reuses and from which step, the estimated CPU seconds (``dmdlab.distill.estimate``
+    of the steps still to train) and the estimated peak memory per device and on the host."""
+    from dmdlab.distill import compiler_options, estimate
+    from dmdlab.resume import plan_cell
+
+    store = Path(cell_store) if cell_store is not None else Path(out_dir) / "cells"
+    rows, programs = [], set()
+    for (config, seeds), labels in zip(spec.units(), spec.unit_labels(), strict=True):
+        cid = cell_id(config, seeds)
+        row = {"cell": _cell_label(spec, config, seeds, labels), "id": cid,
+               "seeds": f"{seeds[0]}-{seeds[-1]}", "steps": config.steps,
+               "teacher_steps": config.teacher_steps, "from": "", "seconds": 0.0}  # fmt: skip
+        if store.is_dir() and check_cell(store, cid, config, seeds) is None:
+            row["action"] = "finished"
+        else:
+            plan = (plan_cell(store, config, seeds, log=lambda _: None, dry=True)
+                    if store.is_dir() else None)  # fmt: skip
+            row["action"] = "fresh" if plan is None else plan.kind
+            first = plan.source[0].steps if plan is not None and plan.source else 0
+            if plan is not None and plan.source:
+                row["from"] = f"{plan.source[1]} at {first}"
+            need = estimate(config, len(seeds), first_step=first if row["action"] == "extend"
+                            else 0)  # fmt: skip
+            if row["action"] != "truncate":
+                # the steps, one compile per program (level 0 for small ones) and the
+                # host's metrics per record (measured: PLAN_COSTS)
+                program = (config.static_part(), first if row["action"] == "extend" else 0)
+                small = bool(compiler_options(config))
+                compile_s = 0.0 if program in programs else PLAN_COSTS["compile_small" if small
+                                                                       else "compile"]  # fmt: skip
+                programs.add(program)
+                records = sum(s > program[1] for s in config.record_steps())
+                host_s = PLAN_COSTS["per_record_seed"] * records * len(seeds)
+                row["seconds"] = need["seconds"] + compile_s + host_s
+            row["device_GiB"] = need["device_bytes"] / 2**30
+            row["host_GiB"] = need["host_bytes"] / 2**30
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def _progress_bar(progress: bool | None, n: int):

@@ -15,7 +15,7 @@ from dmdlab.engine import record_blocks
 from dmdlab.presets import PRESETS
 from dmdlab.resume import carry_template
 from dmdlab.store import cell_id, checkpoint_path
-from dmdlab.sweep import SweepSpec, run_sweep
+from dmdlab.sweep import SweepSpec, plan_sweep, run_sweep
 
 TINY = PRESETS["tiny"].base  # records every 20 steps
 SEEDS = (0, 1)
@@ -148,3 +148,18 @@ def test_record_blocks_resume_as_the_tail_of_a_straight_run():
     assert record_blocks(cfg, 200) == [(50, 4)]
     with pytest.raises(ValueError, match="not a recorded step"):
         record_blocks(cfg, 120)
+
+
+def test_a_dry_run_plans_without_computing(runs, tmp_path):
+    root = runs[0]
+    out = tmp_path / "plan"
+    shutil.copytree(root / "extended", out)
+    before = sorted(p.name for p in (out / "cells").iterdir())
+    plan = {steps: plan_sweep(SweepSpec(TINY.replace(steps=steps), {"dim": [2]}, SEEDS), out)
+            for steps in (60, 120, 200, 40)}  # fmt: skip
+    assert [plan[s].action.iloc[0] for s in (60, 120, 200, 40)] == [
+        "finished", "finished", "extend", "truncate"]  # fmt: skip
+    assert plan[200]["from"].iloc[0].endswith("at 120") and plan[200].seconds.iloc[0] > 0
+    assert plan_sweep(SweepSpec(TINY, {"dim": [2]}, SEEDS), tmp_path / "new").action.iloc[0] == (
+        "fresh")  # fmt: skip
+    assert sorted(p.name for p in (out / "cells").iterdir()) == before  # nothing written
