@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from dmdlab.analysis import course_fits, first_reach, settled_table, trend_tests
+from dmdlab.worlds import conditional_table
 
 __all__ = ["answer_paragraph"]
 
@@ -27,6 +28,11 @@ def _pm(v: float, ci: float) -> str:
     if not np.isfinite(v):
         return "n/a"
     return f"{v:.2f} ± {ci:.2f}" if np.isfinite(ci) else f"{v:.2f} (n < 3: no interval)"
+
+
+def _moving(row) -> bool:
+    """The slope's 95% interval excludes 0 (a slope below 1e-6 per 1000 steps is rounding)."""
+    return bool(np.isfinite(row.slope_ci) and abs(row.slope) > max(row.slope_ci, 1e-6))
 
 
 def _trend(row) -> str:
@@ -43,7 +49,7 @@ def answer_paragraph(results: pd.DataFrame, width: int = 100) -> list[str]:
     ok = results[~results.diverged.astype(bool)]
     if ok.empty or ok.dim.nunique() < 2:
         return ["-- what this run says: fewer than two dims; nothing to compare across d."]
-    conditional = "world" in ok and (ok.world == "blobs").all()
+    conditional = conditional_table(ok)
     faces = ["copying_within"] if conditional else ["kappa", "copying_within"]
     names = {"kappa": "κ", "copying_within": "C_within"}
     course = {f: course_fits(ok, f, lo=0.0 if f == "kappa" else -1.0)[0].set_index("dim")
@@ -54,7 +60,7 @@ def answer_paragraph(results: pd.DataFrame, width: int = 100) -> list[str]:
         parts = []
         for f in faces:
             c, s = course[f].loc[d], settled[f][0].set_index("dim").loc[d]
-            moving = np.isfinite(s.slope_ci) and abs(s.slope) > s.slope_ci
+            moving = _moving(s)
             still = f" (still moving: {s.slope:+.2f} ± {s.slope_ci:.2f} per 1000 steps)"
             parts.append(
                 f"{names[f]} peaks at {_pm(c.peak, c.peak_ci)} (step {c.peak_step:.0f}) and reads "
@@ -82,7 +88,7 @@ def answer_paragraph(results: pd.DataFrame, width: int = 100) -> list[str]:
         for r in reach.itertuples()
     )  # fmt: skip
     moving = sorted({int(d) for f in faces for d, s in settled[f][0].set_index("dim").iterrows()
-                     if np.isfinite(s.slope_ci) and abs(s.slope) > s.slope_ci})  # fmt: skip
+                     if _moving(s)})  # fmt: skip
     converged = int(sum(settled[faces[0]][0].k))
     n_runs = int(sum(settled[faces[0]][0].n))
     cannot = (

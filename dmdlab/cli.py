@@ -33,13 +33,12 @@ def _presets_text() -> str:
 
 
 def _parse_shard(text: str) -> tuple[int, int]:
+    from dmdlab.sweep import parse_shard
+
     try:
-        i, n = (int(p) for p in text.split("/"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--shard expects i/N, got {text!r}") from None
-    if not (n >= 1 and 0 <= i < n):
-        raise argparse.ArgumentTypeError(f"--shard i/N needs 0 <= i < N, got {text!r}")
-    return i, n
+        return parse_shard(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 MAX_SEEDS = 10_000  # far more than any study needs; a bigger count is a typo, not a plan

@@ -173,14 +173,16 @@ def _ratio_quantile(q: float):
 
 # ---------------------------------------------------------------- the declarations
 # Every loss a method can fill (``Method.losses_filled``); a method leaves the others NaN.
-LOSSES = {
-    "dm_loss": "DMD's distribution-matching loss ½‖x − sg(x − g)‖² (DMD2)",
-    "fake_loss": "fake score's denoising loss (DMD2, SiD)",
-    "gan_gen_loss": "generator's GAN loss, 0 when off (DMD2)",
-    "gan_disc_loss": "discriminator's loss, 0 when off (DMD2)",
-    "sid_loss": "SiD's score-identity generator loss",
-    "consistency_loss": "consistency distillation's loss against its EMA target",
-}
+LOSSES = types.MappingProxyType(
+    {
+        "dm_loss": "DMD's distribution-matching loss ½‖x − sg(x − g)‖² (DMD2)",
+        "fake_loss": "fake score's denoising loss (DMD2, SiD)",
+        "gan_gen_loss": "generator's GAN loss, 0 when off (DMD2)",
+        "gan_disc_loss": "discriminator's loss, 0 when off (DMD2)",
+        "sid_loss": "SiD's score-identity generator loss",
+        "consistency_loss": "consistency distillation's loss against its EMA target",
+    }
+)
 
 
 def _declarations() -> list[Column]:

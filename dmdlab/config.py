@@ -17,10 +17,14 @@ import types
 import typing
 from typing import Any
 
-__all__ = ["DYNAMIC_FIELDS", "DMDConfig", "parse_field_value"]
+from dmdlab.worlds import WORLDS, world_of
 
+__all__ = ["CHOICES", "DYNAMIC_FIELDS", "DMDConfig", "parse_field_value"]
+
+# Every string field's allowed values, declared once: the modules that implement them
+# (noising, networks, teachers) read their names from here.
 _CHOICES = {
-    "world": ("mixture", "blobs"),
+    "world": tuple(WORLDS),
     "parametrization": ("ve", "flow"),
     "teacher": ("network", "oracle", "memorizing"),
     "teacher_target": ("exact", "samples"),
@@ -33,6 +37,7 @@ _CHOICES = {
     "lr_schedule": ("constant", "cosine"),
     "matmul_dtype": ("float32", "bfloat16"),
 }
+CHOICES = types.MappingProxyType(_CHOICES)
 DYNAMIC_FIELDS = (
     "generator_lr",
     "fake_lr",
@@ -207,7 +212,7 @@ class DMDConfig:
 
     def _check_protocol(self, need) -> None:
         """The world, the parametrization and the student protocol fit together."""
-        blobs = self.world == "blobs"
+        blobs = self.conditional  # the class blobs: the only conditional world
         need(self.class_dim is None or (blobs and 1 <= self.class_dim <= self.dim), "class_dim",
              f"None, or with world='blobs' an integer in [1, dim={self.dim}]")  # fmt: skip
         need(self.mean_radius is None or (blobs and 0 < self.mean_radius < float("inf")),
@@ -230,8 +235,8 @@ class DMDConfig:
 
     @property
     def conditional(self) -> bool:
-        """Class-conditional generation: the blobs world (one class per component)."""
-        return self.world == "blobs"
+        """Class-conditional generation: a world with one class per component (blobs)."""
+        return world_of(self.world).conditional
 
     # ------------------------------------------------------------------ helpers
     def replace(self, **changes) -> DMDConfig:

@@ -24,6 +24,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from dmdlab.config import CHOICES
+
 __all__ = [
     "ACTIVATIONS",
     "MATMUL_DTYPES",
@@ -36,13 +38,14 @@ __all__ = [
 ]
 
 # GPUs default to TF32 for f32 products (10-bit mantissa); "float32" asks for the real thing.
+MATMUL_DTYPES = CHOICES["matmul_dtype"]
 _MATMUL = {
-    "float32": {"dtype": jnp.float32, "precision": jax.lax.Precision.HIGHEST},
-    "bfloat16": {"dtype": jnp.bfloat16},
+    name: {"dtype": jnp.dtype(name)}
+    | ({"precision": jax.lax.Precision.HIGHEST} if name == "float32" else {})
+    for name in MATMUL_DTYPES
 }
-MATMUL_DTYPES = tuple(_MATMUL)
-SKIPS = ("learned", "edm")
-ACTIVATIONS = {"silu": nnx.silu, "relu": nnx.relu, "gelu": nnx.gelu}
+SKIPS = CHOICES["skip"]
+ACTIVATIONS = {name: getattr(nnx, name) for name in CHOICES["gen_activation"]}
 
 
 def edm_precond(sigma: jax.Array, sigma_data: float):
@@ -272,12 +275,9 @@ class GeneratorSpec:
         return module(x / self.input_scale, labels).astype(x.dtype)
 
 
-_GRAPHDEFS: dict = {}
-
-
+@functools.lru_cache(maxsize=64)
 def _graphdef(spec: NetSpec):
-    # The graph structure depends only on the spec; build it once, abstractly.
-    if spec not in _GRAPHDEFS:
-        abstract = nnx.eval_shape(lambda: spec._build(jax.random.key(0)))
-        _GRAPHDEFS[spec] = nnx.split(abstract)[0]
-    return _GRAPHDEFS[spec]
+    # The graph structure depends only on the spec; build it once, abstractly (a bounded
+    # cache: a long session over many specs does not grow without end).
+    abstract = nnx.eval_shape(lambda: spec._build(jax.random.key(0)))
+    return nnx.split(abstract)[0]

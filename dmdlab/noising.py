@@ -22,11 +22,12 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
+from dmdlab.config import CHOICES
 from dmdlab.ode import karras_sigmas, teacher_map
 
 __all__ = ["NOISINGS", "Noising"]
 
-NOISINGS = ("ve", "flow")
+NOISINGS = CHOICES["parametrization"]
 SIGMA_MIN = 0.002
 GRID = 1000  # DMD2 draws σ on a 1000-point Karras grid; the flow grid has as many t's
 _T_EPS = 1e-6  # log t and log(1 − t) of the noise embedding, kept finite at t = 0, 1

@@ -8,6 +8,7 @@ which configs the committed tables were made with.
 from __future__ import annotations
 
 import dataclasses
+import types
 
 from dmdlab.config import DMDConfig
 
@@ -71,63 +72,63 @@ PROTOCOLS = {
     "blobs-teacher": {"world": "blobs", "class_dim": 2, "parametrization": "flow",
                       "init": "teacher", "generator": "denoiser"},
 }  # fmt: skip
-BUNDLES = {"protocol": PROTOCOLS}
+BUNDLES = types.MappingProxyType({"protocol": types.MappingProxyType(PROTOCOLS)})
 
-PRESETS: dict[str, Preset] = {
-    # DMD2's protocol (a copy of the teacher's weights) at d = 2 … 128, one common window
-    # of 1000 generator steps for every d, records every 10 steps to 300 (κ peaks near
-    # step 100) and every 50 after. What fits ~10 minutes of 2 CPU cores (est. 5.9 CPU-min,
-    # `dmdlab sweep --dry-run`): batches of 512, 64-wide networks, 4 seeds. At this budget
-    # the students are still moving (κ falls from its peak at every d), so the sweep answers
-    # with values *during* training at matched step and fidelity, says so, and points to
-    # studies/settled.py for the settled values. Teachers: the dimension study's budgets,
-    # which pass the teacher gate (6000 steps; 8000 at d = 128).
-    "default": Preset(
-        "DMD2's protocol at d = 2, 8, 32, 128 × 4 seeds, 1000 generator steps each (64-wide "
-        "nets, batches of 512); copying over training and across d; ~10 min on 2 CPU cores.",
-        DMDConfig(**{**RECIPE, "batch_size": 512}, steps=1000, teacher_steps=6000),
-        {"dim": [2, 8, 32, 128]},
-        4,
-        {"teacher_steps": [6000, 6000, 6000, 8000]},
-    ),
-    "full": Preset(
-        "d = 2 … 1024 × 8 seeds, 256-wide nets, 10000 generator steps, 8000 teacher steps; "
-        "for a GPU.",
-        DMDConfig(**{**RECIPE, "width": 256}, steps=10000, teacher_steps=8000),
-        {"dim": [2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]},
-        8,
-    ),
-    "tiny": Preset(
-        "d = 2, 4 × 2 seeds, a 32-wide net for 40 steps: ~1 min cold (compiles), for tests.",
-        DMDConfig(
-            n_modes=3,
-            width=32,
-            depth=2,
-            teacher_steps=200,
-            teacher_batch_size=128,
-            steps=40,
-            eval_every=20,
-            batch_size=64,
-            fake_ratio=2,
-            eval_n=64,
-            ode_steps=20,
-            warmup=5,
+PRESETS: types.MappingProxyType[str, Preset] = types.MappingProxyType(
+    {
+        # DMD2's protocol (a copy of the teacher's weights) at d = 2 … 128, one common window
+        # of 1000 generator steps for every d, records every 10 steps to 300 (κ peaks near
+        # step 100) and every 50 after. What fits ~10 minutes of 2 CPU cores (est. 5.9 CPU-min,
+        # `dmdlab sweep --dry-run`): batches of 512, 64-wide networks, 4 seeds. At this budget
+        # the students are still moving (κ falls from its peak at every d), so the sweep answers
+        # with values *during* training at matched step and fidelity, says so, and points to
+        # studies/settled.py for the settled values. Teachers: the dimension study's budgets,
+        # which pass the teacher gate (6000 steps; 8000 at d = 128).
+        "default": Preset(
+            "DMD2's protocol at d = 2, 8, 32, 128 × 4 seeds, 1000 generator steps each (64-wide "
+            "nets, batches of 512); copying over training and across d; ~10 min on 2 CPU cores.",
+            DMDConfig(**{**RECIPE, "batch_size": 512}, steps=1000, teacher_steps=6000),
+            {"dim": [2, 8, 32, 128]},
+            4,
+            {"teacher_steps": [6000, 6000, 6000, 8000]},
         ),
-        {"dim": [2, 4]},
-        2,
-    ),
-}
-# The protocols study's CPU grid as a preset: DMD2's protocol and the workbench's own
-# (class blobs, flow matching, a regressed plain-MLP generator) side by side.
-PRESETS["protocols-quick"] = Preset(
-    "d = 2, 8 × {DMD2: mixture, VE, teacher init; workbench: blobs, flow, regressed MLP} "
-    "× 4 seeds; ~40 min on 2 CPU cores.",
-    DMDConfig(**RECIPE, steps=3000, teacher_steps=4000, init_steps=1000),
-    {"dim": [2, 8], "protocol": ["dmd2", "workbench"]},
-    4,
+        "full": Preset(
+            "d = 2 … 1024 × 8 seeds, 256-wide nets, 10000 generator steps, 8000 teacher steps; "
+            "for a GPU.",
+            DMDConfig(**{**RECIPE, "width": 256}, steps=10000, teacher_steps=8000),
+            {"dim": [2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]},
+            8,
+        ),
+        # The protocols study's CPU grid as a preset: DMD2's protocol and the workbench's own
+        # (class blobs, flow matching, a regressed plain-MLP generator) side by side.
+        "protocols-quick": Preset(
+            "d = 2, 8 × {DMD2: mixture, VE, teacher init; workbench: blobs, flow, regressed MLP} "
+            "× 4 seeds; ~40 min on 2 CPU cores.",
+            DMDConfig(**RECIPE, steps=3000, teacher_steps=4000, init_steps=1000),
+            {"dim": [2, 8], "protocol": ["dmd2", "workbench"]},
+            4,
+        ),
+        "tiny": Preset(
+            "d = 2, 4 × 2 seeds, a 32-wide net for 40 steps: ~1 min cold (compiles), for tests.",
+            DMDConfig(
+                n_modes=3,
+                width=32,
+                depth=2,
+                teacher_steps=200,
+                teacher_batch_size=128,
+                steps=40,
+                eval_every=20,
+                batch_size=64,
+                fake_ratio=2,
+                eval_n=64,
+                ode_steps=20,
+                warmup=5,
+            ),
+            {"dim": [2, 4]},
+            2,
+        ),
+    }
 )
-
-
 # The studies' bases per mode. quick: the recipe above at per-d budgets (STUDY_BUDGETS),
 # written out rather than taken from the default preset so that recalibrating `make
 # sweep` does not silently make the committed quick-study outputs stale (their cells are

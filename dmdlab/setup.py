@@ -32,6 +32,7 @@ from dmdlab.metrics import (
 from dmdlab.mixture import GaussianMixture
 from dmdlab.optim import adamw
 from dmdlab.teachers import train_network_teacher
+from dmdlab.worlds import world_of
 
 __all__ = [
     "RunKeys",
@@ -117,13 +118,8 @@ def _start_measures(ctx: Context, setting: Setting, real, student) -> StartMeasu
 def _world(c: DMDConfig, keys: RunKeys, mixture):
     """The data distribution (the config's world, or the given mixture) and what the real
     score is built from: the mixture itself, or N memorized points of it."""
-    if mixture is None and c.world == "blobs":
-        radius = 5.0 if c.mean_radius is None else c.mean_radius
-        mixture = GaussianMixture.blobs(keys.mixture, c.dim, c.n_modes, c.class_dim, radius,
-                                        c.mode_std)  # fmt: skip
-    elif mixture is None:
-        mixture = GaussianMixture.random(keys.mixture, c.dim, c.n_modes, c.mode_std,
-                                         c.intrinsic_dim)  # fmt: skip
+    if mixture is None:
+        mixture = world_of(c.world).build(c, keys.mixture)
     data = mixture
     if c.teacher == "memorizing":
         data = GaussianMixture.empirical(mixture.sample(keys.memorize, c.memorize_n))

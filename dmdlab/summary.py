@@ -28,6 +28,7 @@ from dmdlab.analysis import (
     within_class_verdict,
 )
 from dmdlab.columns import summary_labels
+from dmdlab.worlds import conditional_table
 
 __all__ = [
     "answer_lines",
@@ -212,7 +213,8 @@ def answer_lines(kept: pd.DataFrame, by=("dim",)) -> list[str]:
     protocol (each combination of the grid's other fields)."""
     by = list(by)
     if final_rows(kept).empty:
-        return ["-- remap → copy with d: no grid point is converged; no answer."]
+        return ["-- remap → copy with d, over converged grid points: none is converged, so no "
+                "verdict yet; what the run does say follows."]  # fmt: skip
     last = final_rows(kept)
     rates = remap_rate(kept, by)
     lines = [
@@ -234,7 +236,7 @@ def answer_lines(kept: pd.DataFrame, by=("dim",)) -> list[str]:
         key = key if isinstance(key, tuple) else (key,)
         label = ", ".join(f"{b}={v}" for b, v in zip(protocol, key, strict=True))
         # one mode per class in the class-conditional world: judge copying inside classes
-        conditional = "world" in rows and (rows.world == "blobs").all()
+        conditional = conditional_table(rows)
         verdict, evidence = (within_class_verdict if conditional else dimension_verdict)(rows)
         lines.append(f"Remap in low d, copy in high d{f' ({label})' if label else ''}: "
                      f"{verdict.upper()}: {evidence}.")  # fmt: skip

@@ -36,7 +36,7 @@ from dmdlab.store import (
     write_merged,
 )
 
-__all__ = ["SweepSpec", "parse_grid", "parse_sets", "plan_sweep", "run_sweep"]
+__all__ = ["SweepSpec", "parse_grid", "parse_sets", "parse_shard", "plan_sweep", "run_sweep"]
 
 
 # ---------------------------------------------------------------- specification
@@ -154,6 +154,18 @@ class SweepSpec:
         values = grid.get(lead, []) if next(iter(grid), None) == lead else None
         known = values is not None and all(v in p.grid[lead] for v in values)
         return {k: [p.zipped[k][p.grid[lead].index(x)] for x in values] for k in keep if known}
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """ "i/N" → (i, N) with 0 <= i < N: this machine's share of a sweep's cells (cells i,
+    i + N, …); errors say what is expected."""
+    try:
+        i, n = (int(p) for p in text.split("/"))
+    except ValueError:
+        raise ValueError(f"--shard expects i/N, got {text!r}") from None
+    if not (n >= 1 and 0 <= i < n):
+        raise ValueError(f"--shard i/N needs 0 <= i < N, got {text!r}")
+    return i, n
 
 
 def _split_assignment(item: str, flag: str, form: str) -> tuple[str, str]:

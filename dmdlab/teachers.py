@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from dmdlab.config import CHOICES
 from dmdlab.mixture import GaussianMixture
 from dmdlab.networks import NetSpec
 from dmdlab.optim import adamw
@@ -35,8 +36,8 @@ __all__ = [
 ]
 
 SIGMA_MIN, SIGMA_MAX = 0.002, 80.0
-TEACHER_TARGETS = ("exact", "samples")
-TEACHER_SIGMAS = ("focused", "edm")
+TEACHER_TARGETS = CHOICES["teacher_target"]
+TEACHER_SIGMAS = CHOICES["teacher_sigma"]
 
 
 @jax.tree_util.register_dataclass

@@ -30,7 +30,7 @@ from dmdlab.analysis import (
 from dmdlab.compile_cache import enable_compilation_cache
 from dmdlab.config import DMDConfig
 from dmdlab.presets import STUDY_BASES, STUDY_SEEDS
-from dmdlab.sweep import SweepSpec, run_sweep
+from dmdlab.sweep import SweepSpec, parse_shard, run_sweep
 
 HERE = Path(__file__).resolve().parent
 
@@ -54,10 +54,9 @@ def parse_args(doc: str, argv=None) -> argparse.Namespace:
     )  # fmt: skip
     args = parser.parse_args(argv)
     try:
-        args.shard = tuple(int(p) for p in args.shard.split("/"))
-        assert len(args.shard) == 2 and 0 <= args.shard[0] < args.shard[1]
-    except (ValueError, AssertionError):
-        parser.error(f"--shard expects i/N with 0 <= i < N, got {args.shard!r}")
+        args.shard = parse_shard(args.shard)
+    except ValueError as err:
+        parser.error(str(err))
     args.mode = "smoke" if args.smoke else "quick" if args.quick else "full"
     return args
 

@@ -38,6 +38,7 @@ from dmdlab.analysis import (
 from dmdlab.plotting import plot_metric_by_level, save_figure
 from dmdlab.presets import PROTOCOLS, STUDY_BUDGETS
 from dmdlab.summary import format_summary
+from dmdlab.worlds import world_of
 
 ORDER = 2
 CLAIM = "the protocol (start, data, noising), not the dimension, decides remap vs copy"
@@ -97,7 +98,8 @@ def main(argv=None) -> None:
     verdicts = {}
     for name in NAMES[args.mode]:
         rows = converged[converged.protocol == name]
-        rule = within_class_verdict if PROTOCOLS[name]["world"] == "blobs" else dimension_verdict
+        conditional = world_of(PROTOCOLS[name]["world"]).conditional
+        rule = within_class_verdict if conditional else dimension_verdict
         verdicts[name] = rule(rows)
         body.append(f"- **{name}**: {verdicts[name][0]}: {verdicts[name][1]}.")
     body += ["", "## Protocols against DMD2's at each d (paired over seeds, Holm over the "

@@ -101,6 +101,7 @@ def answer_table(root: Path, suffix: str) -> list[str]:
     if not path.exists():
         return ["The protocols study has not run: `python studies/protocols.py --quick`."]
     from dmdlab.analysis import fidelity_flags, final_rows, mean_ci
+    from dmdlab.worlds import conditional_table
 
     results = pd.read_csv(path)
     flags = fidelity_flags(results, by=["dim", "protocol"], converged=True)
@@ -111,7 +112,7 @@ def answer_table(root: Path, suffix: str) -> list[str]:
     lines = ["| protocol | measure | " + " | ".join(f"d = {d}" for d in dims) + " | verdict |",
              "|---|---|" + "---|" * len(dims) + "---|"]  # fmt: skip
     for name, g in last.groupby("protocol", sort=False):
-        blobs = (g.world == "blobs").all()
+        blobs = conditional_table(g)
         metric = "copying_within" if blobs else "kappa"
         cells = []
         for d in dims:
