@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from dmdlab.methods.dmd2 import dmd_gradient
+from dmdlab.methods.sid import sid_loss
 from dmdlab.noising import GRID, Noising
 from dmdlab.ode import karras_sigmas
 
@@ -66,12 +67,20 @@ def train_linear_student(
     batch_size: int = 512,
     learning_rate: float = 0.05,
     sigma_max: float = 80.0,
+    method: str = "dmd2",
+    sid_alpha: float = 1.2,
 ) -> tuple[LinearStudent, jax.Array]:
-    """Plain SGD on DMD's loss ½‖x − sg(x − g)‖² (summed over coordinates), exact scores.
+    """Plain SGD with exact scores on DMD's loss ½‖x − sg(x − g)‖² (summed over
+    coordinates; ``method="dmd2"``) or on SiD's generator loss (``method="sid"``: the
+    engine's :func:`sid_loss` with the fake score frozen at the student's own exact
+    denoiser, no per-sample normaliser), σ drawn as the engine draws it.
 
-    Returns the final student and the polar factor Q of A after every step (steps, d, d),
-    so callers can watch the rotation (not) move.
+    Both expected updates are dA = −M(Σ) A with M a matrix function of Σ = A Aᵀ (and of the
+    target's s² I), so the rotation Q of A = P Q never moves. Returns the final student and
+    Q after every step (steps, d, d), so callers can watch it (not) move.
     """
+    if method not in ("dmd2", "sid"):
+        raise ValueError(f"method={method!r} is invalid: allowed 'dmd2' | 'sid'")
     d = mean.shape[0]
     grid = karras_sigmas(GRID, sigma_max, 0.002)
     gen_range = Noising("ve", sigma_max).generator_range()
@@ -87,6 +96,11 @@ def train_linear_student(
 
         def loss_fn(p):
             x = p(z)
+            if method == "sid":  # through x and x_t; the scores' own weights frozen
+                x_t = x + sigma[:, None] * noise
+                total = sid_loss(x, x_t, lambda y: real(y, sigma), lambda y: fake(y, sigma),
+                                 sid_alpha, normalize=False)  # fmt: skip
+                return total * d  # sid_loss averages over coordinates too
             x_noisy = jax.lax.stop_gradient(x) + sigma[:, None] * noise
             g = dmd_gradient(x, real(x_noisy, sigma), fake(x_noisy, sigma), normalize=False)
             g = jax.lax.stop_gradient(g)

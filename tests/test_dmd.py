@@ -20,14 +20,14 @@ TINY = PRESETS["tiny"].base.replace(dim=4)  # a 32-wide net, 40 steps: seconds
 
 
 # ---------------------------------------------------------------- exactly solvable case
-def _linear_case(key, d, rotation):
+def _linear_case(key, d, rotation, method="dmd2"):
     k1, k2, k3 = jax.random.split(key, 3)
     s, mu = 0.5, jax.random.normal(k1, (d,))
     u, _ = jnp.linalg.qr(jax.random.normal(k2, (d, d)))
     p0 = (u * jax.random.uniform(k3, (d,), minval=0.2, maxval=1.5)) @ u.T  # SPD, ≠ s I
     student, qs = jax.jit(
         lambda st: train_linear_student(
-            key, st, mu, s, steps=2500, batch_size=2048, learning_rate=0.5
+            key, st, mu, s, steps=2500, batch_size=2048, learning_rate=0.5, method=method
         )
     )(LinearStudent(p0 @ rotation, jnp.zeros(d)))
     z = jax.random.normal(jax.random.fold_in(key, 7), (4000, d))
@@ -35,10 +35,14 @@ def _linear_case(key, d, rotation):
     return student, qs, s, mu, float(copying_score(student(z), teacher))
 
 
+# every method whose expected update is a matrix function of Σ times A (diffrax's way:
+# one test, every method, the exact answer); consistency distillation's exact answer (the
+# teacher's map) is tests/test_methods.py's
+@pytest.mark.parametrize("method", ["dmd2", "sid"])
 @pytest.mark.parametrize("d", [8, 32])
-def test_linear_gaussian_keeps_its_rotation(key, d):
+def test_linear_gaussian_keeps_its_rotation(key, d, method):
     q0, _ = jnp.linalg.qr(jax.random.normal(jax.random.fold_in(key, d), (d, d)))
-    student, qs, s, mu, c = _linear_case(key, d, q0)
+    student, qs, s, mu, c = _linear_case(key, d, q0, method)
     p, _ = polar(student.A)
     # the distribution is matched: Σ = A Aᵀ → s² I and b → μ ...
     np.testing.assert_allclose(p, s * np.eye(d), atol=1e-3)
@@ -49,8 +53,9 @@ def test_linear_gaussian_keeps_its_rotation(key, d):
     assert c == pytest.approx(float(jnp.trace(q0)) / d, abs=0.05)
 
 
-def test_linear_gaussian_teacher_init_copies(key):
-    _, _, _, _, c = _linear_case(key, 16, jnp.eye(16))
+@pytest.mark.parametrize("method", ["dmd2", "sid"])
+def test_linear_gaussian_teacher_init_copies(key, method):
+    _, _, _, _, c = _linear_case(key, 16, jnp.eye(16), method)
     assert c > 0.98
 
 

@@ -38,12 +38,14 @@ from dmdlab.methods.fake_score import fake_record, train_fake
 __all__ = ["SID", "sid_loss", "step"]
 
 
-def sid_loss(x, x_t, real, fake, alpha):
+def sid_loss(x, x_t, real, fake, alpha, normalize: bool = True):
     """SiD's generator loss (scalar) for student samples x (n, d) noised to x_t (n, d):
     ``real`` and ``fake`` map x_t to their clean predictions (n, d), differentiable in
-    x_t; the normaliser mean|x − D_real| is per sample and carries no gradient."""
+    x_t; the normaliser mean|x − D_real| is per sample and carries no gradient (off with
+    ``normalize=False``: the exactly solvable linear case)."""
     p_real, p_fake = real(x_t), fake(x_t)
     w = jax.lax.stop_gradient(jnp.maximum(jnp.mean(jnp.abs(x - p_real), -1, keepdims=True), 1e-5))
+    w = w if normalize else 1.0
     diff = p_real - p_fake
     return jnp.mean(diff * ((p_real - x) - alpha * diff) / w)
 
