@@ -147,7 +147,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-plot", action="store_true", help="skip the figures")
 
     plot = sub.add_parser("plot", help="redraw the figures of a finished sweep directory")
-    plot.add_argument("out", type=Path, help="sweep directory holding results.parquet")
+    plot.add_argument("out", type=Path,
+                      help="sweep directory holding results.parquet or results.csv")  # fmt: skip
     return parser
 
 
@@ -210,7 +211,10 @@ def _plot(args) -> int:
     from dmdlab.plotting import plot_pairings, plot_sweep
     from dmdlab.store import load_results
 
-    missing = [n for n in ("results.parquet", "manifest.json") if not (args.out / n).is_file()]
+    have_table = any((args.out / n).is_file() for n in ("results.parquet", "results.csv"))
+    have_manifest = (args.out / "manifest.json").is_file()
+    missing = [n for n, ok in (("results.parquet or results.csv", have_table),
+                               ("manifest.json", have_manifest)) if not ok]  # fmt: skip
     if missing:
         print(f"dmdlab plot: error: {args.out} is not a finished sweep directory (no "
               f"{' or '.join(missing)}); run `dmdlab sweep --out {args.out}` first",

@@ -144,8 +144,32 @@ def check_cell(store: Path, cid: str, config: DMDConfig, seeds) -> str | None:
 
 
 def load_results(out_dir) -> pd.DataFrame:
-    """The results table of a sweep directory."""
-    return pd.read_parquet(Path(out_dir) / "results.parquet")
+    """The results table of a sweep directory: results.parquet, or where only the committed
+    results.csv travelled (the parquet is not committed), the CSV with its list columns
+    (e.g. ``kept_by_mode``) read back as lists of floats."""
+    out = Path(out_dir)
+    if (out / "results.parquet").exists():
+        return pd.read_parquet(out / "results.parquet")
+    table = pd.read_csv(out / "results.csv")
+    for name in table.columns:
+        cells = table[name].dropna()
+        if len(cells) and cells.map(lambda v: isinstance(v, str) and v.startswith("[")).all():
+            table[name] = table[name].map(_parse_list)
+    return table
+
+
+def _parse_list(text) -> list[float]:
+    """A list column's CSV cell: JSON ("[1.0, 0.5]") or NumPy's repr ("[1.  0.5 nan]")."""
+    if not isinstance(text, str):
+        return text
+    return [float(x) for x in text.strip("[]").replace(",", " ").split()]
+
+
+def _csv_cell(value):
+    """A list or array cell written as a JSON list (NumPy's repr elides long arrays)."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return json.dumps([float(x) for x in value]).replace("NaN", "nan")
+    return value
 
 
 def set_aside(store: Path, cid: str) -> None:
@@ -191,7 +215,11 @@ def write_merged(out: Path, store: Path, ids: list[str], manifest: dict,
     results = pd.concat(frames)
     results = results.reset_index(drop=True)
     _write_table(out / "results.parquet", results)
-    _atomic_write(out / "results.csv", lambda p: results.to_csv(p, index=False))
+    as_csv = results.copy()
+    for name in as_csv.columns:
+        if pd.api.types.is_object_dtype(as_csv[name]):
+            as_csv[name] = as_csv[name].map(_csv_cell)
+    _atomic_write(out / "results.csv", lambda p: as_csv.to_csv(p, index=False))
     timings = {c: json.loads((store / f"{c}.json").read_text())["timing"] for c in ids}
     manifest = {
         **manifest,

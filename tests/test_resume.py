@@ -163,3 +163,20 @@ def test_a_dry_run_plans_without_computing(runs, tmp_path):
     assert plan_sweep(SweepSpec(TINY, {"dim": [2]}, SEEDS), tmp_path / "new").action.iloc[0] == (
         "fresh")  # fmt: skip
     assert sorted(p.name for p in (out / "cells").iterdir()) == before  # nothing written
+
+
+def test_a_sweep_directory_without_its_parquet_reloads_from_its_csv(runs, tmp_path):
+    # results.parquet is not committed; results.csv is: a copy reloads the same table
+    root, straight = runs[0], runs[1]
+    out = tmp_path / "copy"
+    shutil.copytree(root / "straight", out)
+    (out / "results.parquet").unlink()
+    from dmdlab.store import load_results
+
+    back = load_results(out)
+    assert back.kept_by_mode.map(type).eq(list).all()
+    np.testing.assert_array_equal(np.stack(back.kept_by_mode), np.stack(straight.kept_by_mode))
+    cols = [c for c in straight.columns if c != "kept_by_mode"]
+    # a CSV has no None: an unset config field (None) reads back as NaN, every number as is
+    same = lambda t: t[cols].astype(object).where(t[cols].notna(), None)  # noqa: E731
+    pd.testing.assert_frame_equal(same(back), same(straight))
