@@ -59,6 +59,57 @@ FIDELITY = [
 ]
 
 
+# After the last window: the learning-rate arm (cosine decay to 1% over the whole run, so
+# it cannot grow in windows: one straight run per cell) at d = 8 and 128, and the main
+# recipe at d = 256 and 512 with 4 seeds, in the same windows (issue 32).
+ARMS = {
+    "quick": {"cosine": {"dims": [8, 128], "changes": {"lr_schedule": "cosine"}, "seeds": 8,
+                         "staged": False},
+              "high-d": {"dims": [256, 512], "changes": {}, "seeds": 4, "staged": True}},
+    "smoke": {"cosine": {"dims": [2], "changes": {"lr_schedule": "cosine"}, "seeds": 2,
+                         "staged": False}},
+    "full": {},
+}  # fmt: skip
+
+
+def run_arm(study: Study, name: str, window: int) -> pd.DataFrame:
+    """One arm (ARMS) at ``window`` steps: its dims and seeds, its field changes."""
+    arm = ARMS[study.mode][name]
+    dims, seeds = arm["dims"], tuple(range(arm["seeds"]))
+    zipped = {"teacher_steps": [TEACHER_STEPS[study.mode][d] for d in dims]}
+    base = window_base(study, window).replace(**arm["changes"])
+    return study.sweep(f"arm-{name}-{window}", {"dim": dims}, base=base, zipped=zipped,
+                       seeds=seeds)  # fmt: skip
+
+
+def _arm_pending(study: Study, name: str, window: int) -> int:
+    from dmdlab.store import cell_id, check_cell
+    from dmdlab.sweep import SweepSpec
+
+    arm = ARMS[study.mode][name]
+    zipped = {"teacher_steps": [TEACHER_STEPS[study.mode][d] for d in arm["dims"]]}
+    spec = SweepSpec(window_base(study, window).replace(**arm["changes"]),
+                     {"dim": arm["dims"]}, tuple(range(arm["seeds"])), zipped)  # fmt: skip
+    return sum(check_cell(study.store, cell_id(c, g), c, g) is not None for c, g in spec.units())
+
+
+def arm_lines(study: Study, main: pd.DataFrame, arms: dict) -> list[str]:
+    """The arms' section: per arm and d, κ over the last 20% beside the main run's."""
+    lines = ["## Arms", ""]
+    for name, table in arms.items():
+        if table is None:
+            lines.append(f"- {name}: pending (runs after the last window)")
+            continue
+        ours, _ = settled_table(table, "kappa")
+        theirs, _ = settled_table(main[main.dim.isin(table.dim.unique())], "kappa")
+        for d in sorted(table.dim.unique()):
+            a, b = ours.set_index("dim").loc[d], theirs.set_index("dim").loc[d]
+            lines.append(f"- {name}, d = {d}: κ over the last 20% {_fmt(a.value, a.value_ci)} "
+                         f"(n = {int(a.n)}) against the main recipe's {_fmt(b.value, b.value_ci)} "
+                         f"(n = {int(b.n)})")  # fmt: skip
+    return [*lines, ""]
+
+
 def _extra(argv) -> tuple[argparse.Namespace, list[str]]:
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--until", type=int, default=None)
@@ -269,8 +320,20 @@ def main(argv=None) -> None:
                           f"- {window} steps: finished")  # fmt: skip
     if not results:
         raise SystemExit("settled: no window is finished yet; nothing to report")
+    last = WINDOWS[args.mode][-1]
+    arms = {}
+    for name in ARMS[args.mode] if not extra.gpu else []:
+        pending = _arm_pending(study, name, last)
+        if last in results and (not extra.report_only or not pending):
+            # a staged arm grows through the windows as the main run did (resumable)
+            stages = WINDOWS[args.mode] if ARMS[args.mode][name]["staged"] else [last]
+            arms[name] = [run_arm(study, name, w) for w in stages][-1]
+        else:
+            arms[name] = None
+            status.append(f"- arm {name} at {last} steps: pending ({pending} cells)")
     window = max(results)
     body, figures, headline, verdict = report(study, results[window], window, status)
+    body += arm_lines(study, results[window], arms)
     study.parts = [f"window-{window}"]  # the report reads the common window's table
     print(study.write_report("The settled answer: copying over one common window", body,
                              figures, headline, verdict, fidelity=FIDELITY))  # fmt: skip

@@ -56,6 +56,12 @@ def mode_tv_allowance(n_modes, n) -> np.ndarray:
     return 0.5 * k * np.sqrt(2.0 * (1.0 / k) * (1.0 - 1.0 / k) / (np.pi * n))
 
 
+def _mean_ci(values) -> tuple[float, float, int]:
+    """:func:`mean_ci` with no interval below three seed-runs (docs/science.md §9)."""
+    m, ci, n = mean_ci(values)
+    return m, (ci if n >= 3 else float("nan")), n
+
+
 def window_rows(results: pd.DataFrame, share: float = WINDOW) -> pd.DataFrame:
     """Each seed-run's records with step ≥ (1 − share) × its last step (diverged rows
     included: a divergence inside the window fails the window)."""
@@ -143,10 +149,10 @@ def settled_table(results: pd.DataFrame, metric: str, by=("dim",), share: float 
     rows = []
     for key, g in per_run.groupby(list(by), sort=True):
         key = key if isinstance(key, tuple) else (key,)
-        v, v_ci, n = mean_ci(g.value)
-        s, s_ci, _ = mean_ci(g.slope)
+        v, v_ci, n = _mean_ci(g.value)
+        s, s_ci, _ = _mean_ci(g.slope)
         conv = g[g.converged.astype(bool)]
-        c, c_ci, k = mean_ci(conv.value)
+        c, c_ci, k = _mean_ci(conv.value)
         rows.append({**dict(zip(by, key, strict=True)), "n": n, "value": v, "value_ci": v_ci,
                      "slope": s, "slope_ci": s_ci, "k": k, "converged_value": c,
                      "converged_ci": c_ci if k >= 3 else np.nan,
@@ -216,7 +222,7 @@ def course_fits(results: pd.DataFrame, metric: str = "kappa", by=("dim",), lo: f
     rows = []
     for key, g in fits.groupby(list(by), sort=True):
         key = key if isinstance(key, tuple) else (key,)
-        peak, peak_ci, n = mean_ci(g.peak)
+        peak, peak_ci, n = _mean_ci(g.peak)
         res = g[g.resolved]
         tau_lo, tau_hi = _bootstrap_ci(res.tau)
         set_lo, set_hi = _bootstrap_ci(res.settled, np.mean)
@@ -250,8 +256,8 @@ def first_reach(results: pd.DataFrame, metric: str = "kappa", levels=(4.0, 2.0, 
     per_run = pd.DataFrame(per_run)
     rows = []
     for key, g in per_run.groupby([*by, "level"], sort=True):
-        m, ci, n = mean_ci(g[metric])
-        s, s_ci, _ = mean_ci(g.step)
+        m, ci, n = _mean_ci(g[metric])
+        s, s_ci, _ = _mean_ci(g.step)
         missing = g[g.step.isna()]
         rows.append({**dict(zip([*by, "level"], key, strict=True)), "reached": n, "of": len(g),
                      "mean": m, "ci": ci, "step": s, "step_ci": s_ci,
