@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from dmdlab.config import DMDConfig, field_names
+from dmdlab.config import DMDConfig, field_help, field_names
 
 __all__ = ["main"]
 
@@ -26,9 +26,12 @@ def _presets_text() -> str:
     lines = ["presets:"]
     lines += [f"  {name:<8} {p.description}" for name, p in PRESETS.items()]
     lines.append("")
-    lines.append("config fields (--set/--grid), with defaults:")
+    lines.append(
+        "config fields (--set/--grid): name = DMDConfig's default (a preset sets its "
+        "own: `dmdlab sweep --preset NAME --dry-run` prints them), what it is:"
+    )
     defaults = DMDConfig().to_dict()
-    lines += [f"  {n} = {defaults[n]!r}" for n in field_names()]
+    lines += [f"  {n} = {defaults[n]!r}: {field_help(n)}" for n in field_names()]
     return "\n".join(lines)
 
 
@@ -268,6 +271,14 @@ def _dry_run(spec, out: Path) -> int:
     from dmdlab.sweep import plan_sweep
 
     plan = plan_sweep(spec, out)
+    base = spec.base.to_dict()
+    defaults = DMDConfig().to_dict()
+    changed = [f"{k}={v!r}" for k, v in base.items() if v != defaults[k]]
+    print("base config (fields other than DMDConfig's defaults): " + (", ".join(changed) or "none"))
+    print(
+        f"grid: {spec.grid}; tied to {next(iter(spec.grid))}: {spec.zipped or 'none'}; "
+        f"seeds: {list(spec.seeds)}"
+    )
     cols = ["cell", "seeds", "steps", "teacher_steps", "action", "from", "seconds"]
     shown = plan[cols].assign(seconds=plan.seconds.round(0).astype(int))
     print(shown.to_string(index=False))

@@ -19,7 +19,14 @@ from typing import Any
 
 from dmdlab.worlds import WORLDS, world_of
 
-__all__ = ["CHOICES", "DYNAMIC_FIELDS", "DMDConfig", "parse_field_value"]
+__all__ = [
+    "CHOICES",
+    "DYNAMIC_FIELDS",
+    "FIELD_DOCS",
+    "DMDConfig",
+    "field_help",
+    "parse_field_value",
+]
 
 # Every string field's allowed values, declared once: the modules that implement them
 # (noising, networks, teachers) read their names from here.
@@ -281,6 +288,69 @@ class DMDConfig:
         if not self.eval_early_until:
             early = [0]
         return early + list(range(early[-1] + self.eval_every, self.steps + 1, self.eval_every))
+
+
+# One line per field for `dmdlab --help`: what it is and its range (string fields list
+# their CHOICES beside it). tests/test_config.py checks every field has one.
+FIELD_DOCS = types.MappingProxyType({
+    "world": "the data: a random mixture (DMD2's) or class blobs on subspaces (the workbench's)",
+    "dim": "ambient dimension d (integer >= 2)",
+    "n_modes": "mixture components K (integer >= 2)",
+    "mode_std": "each component's standard deviation (> 0)",
+    "intrinsic_dim": "None, or each component on a random subspace of this dimension (1 … d)",
+    "class_dim": "blobs: each class's subspace dimension (None or 1 … d)",
+    "mean_radius": "blobs: the class means' radius (None: 5; > 0)",
+    "parametrization": "the noising: VE (x + σε) or rectified flow ((1 − t)x + tε)",
+    "sigma_max": "the top noise level σ_max (0.002 … 1e4)",
+    "sigma_data": "EDM's data scale in the networks' preconditioning (> 0)",
+    "width": "hidden width of the teacher, fake score and student networks (>= 1)",
+    "depth": "hidden layers (>= 1)",
+    "skip": "the networks' skip connection: learned a(σ), or EDM's fixed one",
+    "matmul_dtype": "matrix-product precision",
+    "teacher": "the real score: a trained network, the exact mixture, or memorized points",
+    "teacher_target": "the network teacher's regression target: the exact E[x0|x_σ], or x0",
+    "teacher_sigma": "the teacher's σ distribution (focused adds where modes are decided)",
+    "teacher_steps": "teacher training steps (>= 0)",
+    "teacher_batch_size": "teacher batch (>= 2)",
+    "teacher_lr": "teacher learning rate (> 0)",
+    "memorize_n": "teacher='memorizing': the number of points it memorizes (>= 1)",
+    "init": "the student's start: a copy of the teacher, regressed on its read-out, or fresh",
+    "init_steps": "init='regressed': regression steps (>= 1)",
+    "generator": "the student network: the teacher's denoiser, or a plain MLP generator",
+    "gen_width": "None (the teacher's width) or the student's own (>= 1)",
+    "gen_depth": "None (the teacher's depth) or the student's own (>= 1)",
+    "gen_activation": "generator='mlp': its activation",
+    "start": "the student's denoiser as is, or plus the fixed offset that makes it exact",
+    "student_steps": "student sampling steps (1: one-step; >= 1)",
+    "student_sigma_min": "a few-step student's lowest level (0.002 … sigma_max)",
+    "method": "the distillation method: DMD2, SiD or consistency distillation",
+    "steps": "generator steps (>= 1)",
+    "fake_ratio": "fake-score updates per generator step (>= 1)",
+    "batch_size": "generator and fake-score batch (>= 2)",
+    "generator_lr": "generator learning rate (> 0)",
+    "fake_lr": "fake-score learning rate (> 0)",
+    "warmup": "linear learning-rate warm-up steps (>= 0)",
+    "lr_schedule": "constant rates (DMD2's), or cosine decay to 1% at the last step",
+    "normalize": "DMD2's per-sample gradient normaliser (True / False)",
+    "gan_weight": "DMD2's generator GAN weight (>= 0; 0 = off; DMD2 uses 3e-3)",
+    "gan_disc_weight": "the discriminator loss weight (>= 0)",
+    "regression_weight": "DMD1's regression onto teacher pairs (>= 0; 0 = off)",
+    "regression_pairs": "the regression bank's teacher pairs (>= 1)",
+    "sid_alpha": "SiD's α (>= 0)",
+    "cd_levels": "consistency distillation's discretisation levels (>= 2)",
+    "cd_ema": "consistency distillation's target EMA ([0, 1))",
+    "eval_every": "record the student every this many steps (divides steps − eval_early_until)",
+    "eval_early_every": "0, or record every this many steps up to eval_early_until first",
+    "eval_early_until": "0, or the end of the early records (a multiple of eval_early_every)",
+    "eval_n": "held-out noises the student is recorded on (>= 8)",
+    "ode_steps": "Heun steps of the teacher's ODE map (>= 2)",
+})  # fmt: skip
+
+
+def field_help(name: str) -> str:
+    """``name``'s one line for --help: its description and, for a string field, its values."""
+    choices = f" [{' | '.join(CHOICES[name])}]" if name in CHOICES else ""
+    return FIELD_DOCS[name] + choices
 
 
 def field_names() -> list[str]:

@@ -75,3 +75,11 @@ def test_parse_field_value_by_type_never_eval():
         parse_field_value("dim", "__import__('os')")
     with pytest.raises(ValueError, match="unknown field 'dimm'"):
         parse_field_value("dimm", "3")
+
+
+def test_every_field_explains_itself_in_help():
+    from dmdlab.config import CHOICES, FIELD_DOCS, field_help, field_names
+
+    assert sorted(FIELD_DOCS) == sorted(field_names())  # one line per field, none stale
+    assert "[ve | flow]" in field_help("parametrization")
+    assert all(f"[{' | '.join(v)}]" in field_help(k) for k, v in CHOICES.items())
