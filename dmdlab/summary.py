@@ -9,6 +9,8 @@ from *converged* grid points only.
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -35,6 +37,7 @@ __all__ = [
     "course_lines",
     "format_summary",
     "gate_lines",
+    "grid_table",
     "paragraph_lines",
     "summarize",
     "trend_sentence",
@@ -116,14 +119,16 @@ def format_summary(results: pd.DataFrame, by=("dim",), header: str = "") -> str:
     for title, summary in (("copying", "copying"), ("fidelity and start", "fidelity")):
         metrics = {m: label for m, label in summary_labels(summary).items() if m in table}
         lines.append(f"-- {title}")
-        lines.append("  ".join(f"{h:>15}" for h in [*by, "seeds", *metrics.values()]))
+        rows = []
         for row in table.to_dict("records"):
-            cells = [f"{row[b]!s:>15}" for b in by] + [f"{int(row['seeds']):>15}"]
+            cells = [str(row[b]) for b in by] + [str(int(row["seeds"]))]
             for m in metrics:
-                ci = row[m + "_ci"]
-                ci = f"{ci:<5.3f}" if ci == ci else "n/a  "
-                cells.append(f"{row[m]:>7.3f} ± {ci}".rjust(15))
-            lines.append("  ".join(cells))
+                # no interval below three seeds (docs/science.md §9)
+                ci = row[m + "_ci"] if row["seeds"] >= 3 else float("nan")
+                ci = f"{ci:.3f}" if ci == ci else "n/a"
+                cells.append(f"{row[m]:.3f} ± {ci}" if row[m] == row[m] else "n/a")
+            rows.append(cells)
+        lines += grid_table([*by, "seeds", *metrics.values()], rows, len(by) + 1)
     lines += gate_lines(results, by)
     lines.append(divergence_sentence(results))
     if "dim" in by:
@@ -131,7 +136,10 @@ def format_summary(results: pd.DataFrame, by=("dim",), header: str = "") -> str:
         converged = passing(results, by, converged=True)
         lines += answer_lines(converged, by)
         lines += paragraph_lines(results, by)
-    return "\n".join(lines)
+    # prose wrapped at 100 columns (the tables fit already: grid_table)
+    wrapped = [w for line in lines for w in (textwrap.wrap(line, 100, subsequent_indent="  ")
+                                             if len(line) > 100 else [line])]  # fmt: skip
+    return "\n".join(wrapped)
 
 
 def paragraph_lines(results: pd.DataFrame, by) -> list[str]:
@@ -147,6 +155,37 @@ def paragraph_lines(results: pd.DataFrame, by) -> list[str]:
         key = key if isinstance(key, tuple) else (key,)
         label = ", ".join(f"{b}={v}" for b, v in zip(protocol, key, strict=True))
         lines += [f"== {label}", *answer_paragraph(rows)]
+    return lines
+
+
+def _pm(value: float, ci: float, n: int) -> str:
+    """ "m ± ci" with an interval only from three seed-runs; "n/a" for no value."""
+    if value != value:
+        return "n/a"
+    return f"{value:.2f} ± {ci:.2f}" if n >= 3 and ci == ci else f"{value:.2f} (n={n})"
+
+
+def grid_table(headers: list[str], rows: list[list[str]], n_keys: int, width: int = 100
+               ) -> list[str]:  # fmt: skip
+    """A text table that fits ``width`` columns: each column as wide as its widest cell,
+    right-aligned; when the columns do not fit one line, the value columns are split into
+    several tables, each repeating the first ``n_keys`` (key) columns."""
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
+    keys = list(range(n_keys))
+    key_width = sum(widths[i] + 2 for i in keys)
+    groups, current, used = [], [], key_width
+    for i in range(n_keys, len(headers)):
+        if current and used + widths[i] + 2 > width:
+            groups.append(current)
+            current, used = [], key_width
+        current.append(i)
+        used += widths[i] + 2
+    groups.append(current)
+    lines = []
+    for group in groups:
+        cols = keys + group
+        lines.append("  ".join(headers[i].rjust(widths[i]) for i in cols))
+        lines += ["  ".join(r[i].rjust(widths[i]) for i in cols) for r in rows]
     return lines
 
 
@@ -189,21 +228,23 @@ def course_lines(results: pd.DataFrame, by) -> list[str]:
         f"-- κ over training (peak and settled value of κ(t) = κ_∞ + (κ_peak − κ_∞) "
         f"e^(−(t − t_peak)/τ); matched progress: step {int(matched.at_step.iloc[0])} for all, "
         f"and the first record with gap ≤ {matched.gap_level.iloc[0]:.2f} nats/dim)",
-        "  ".join(f"{h:>15}" for h in [*by, "κ_peak", "peak step", "τ (median)", "κ_∞ (n)",
-                                       "κ at step", "κ at gap", "gap step"]),
-    ]  # fmt: skip
+    ]
+    headers = [*by, "κ_peak", "peak step", "τ (median)", "κ_∞ (n)", "κ at step", "κ at gap",
+               "gap step"]  # fmt: skip
+    rows = []
     both = course.merge(matched, on=by)
     for r in both.to_dict("records"):
         tau = f"{r['tau_median']:.0f}" if r["tau_median"] == r["tau_median"] else "—"
-        settled = (f"{r['settled']:.2f} ± {r['settled_ci']:.2f} ({r['n_settled']})"
+        settled = (f"{_pm(r['settled'], r['settled_ci'], r['n_settled'])} ({r['n_settled']})"
                    if r["n_settled"] else f"— (0/{r['seeds']})")  # fmt: skip
-        cells = [f"{r[b]!s:>15}" for b in by] + [
-            f"{r['peak']:.2f} ± {r['peak_ci']:.2f}", f"{r['peak_step']:.0f}", tau, settled,
-            f"{r['step_mean']:.2f} ± {r['step_ci']:.2f}",
-            f"{r['gap_mean']:.2f} ± {r['gap_ci']:.2f}", f"{r['gap_step']:.0f}",
+        cells = [str(r[b]) for b in by] + [
+            _pm(r["peak"], r["peak_ci"], r["seeds"]), f"{r['peak_step']:.0f}", tau, settled,
+            _pm(r["step_mean"], r["step_ci"], r["step_n"]),
+            _pm(r["gap_mean"], r["gap_ci"], r["gap_n"]),
+            f"{r['gap_step']:.0f}" if r["gap_step"] == r["gap_step"] else "—",
         ]  # fmt: skip
-        lines.append("  ".join(c.rjust(15) for c in cells))
-    return lines
+        rows.append([str(c).strip() for c in cells])
+    return lines + grid_table(headers, rows, len(by))
 
 
 def answer_lines(kept: pd.DataFrame, by=("dim",)) -> list[str]:
@@ -222,14 +263,13 @@ def answer_lines(kept: pd.DataFrame, by=("dim",)) -> list[str]:
         "(seed, mode) units with kept fraction < ½, 95% t-interval over per-seed shares; κ: "
         "95% t-interval)"
     ]
-    lines.append("  ".join(f"{h:>15}" for h in [*by, "units", "remap rate", "κ"]))
+    rows = []
     for r in rates.to_dict("records"):
         sel = np.logical_and.reduce([last[b] == r[b] for b in by])
         k, k_ci, _ = mean_ci(last[sel].kappa.to_numpy(float))
-        cells = [f"{r[b]!s:>15}" for b in by] + [f"{r['units']:>15}"]
-        cells.append(rate_text(r).rjust(15))
-        cells.append(f"{k:.3f} ± {k_ci:.3f}".rjust(15))
-        lines.append("  ".join(cells))
+        cells = [str(r[b]) for b in by] + [str(r["units"]), rate_text(r), f"{k:.3f} ± {k_ci:.3f}"]
+        rows.append(cells)
+    lines += grid_table([*by, "units", "remap rate", "κ"], rows, len(by))
     protocol = [b for b in by if b != "dim"]
     groups = kept.groupby(protocol, sort=True) if protocol else [((), kept)]
     for key, rows in groups:
