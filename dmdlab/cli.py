@@ -345,8 +345,12 @@ def _sweep(args) -> int:
 
     summary = format_summary(results, by=list(spec.grid), header=f"Machine: {machine_line()}")
     wall = f"wall time {time.perf_counter() - t0:.0f} s (this invocation)"
-    (out / "summary.txt").write_text(summary + "\n" + wall + "\n")  # what the README quotes
+    # atomically: a kill mid-write must not leave an empty summary beside complete results
+    from dmdlab.store import write_text_atomic
+
+    write_text_atomic(out / "summary.txt", summary + "\n" + wall + "\n")  # the README quotes it
     print()
     print(summary)
-    print(f"\n{wall}; results, summary.txt, manifest and figures in {out}")
+    figures = "" if no_plot else " and figures"
+    print(f"\n{wall}; results, summary.txt, manifest{figures} in {out}")
     return 0

@@ -212,7 +212,7 @@ class DMDConfig:
              "eval_early_until",
              f"0, or a multiple of eval_early_every <= steps={self.steps}")  # fmt: skip
         need(
-            (self.steps - until) % self.eval_every == 0,
+            self.eval_every < 1 or (self.steps - until) % self.eval_every == 0,  # < 1: above
             "eval_every",
             f"a divisor of steps - eval_early_until = {self.steps - until}",
         )

@@ -33,16 +33,20 @@ __all__ = [
 
 
 def normalize_seeds(seeds) -> list[int]:
-    """An int count n → [0, …, n−1]; a sequence of ints → itself. Validated."""
-    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
+    """An int count n → [0, …, n−1]; a sequence of ints in [0, 2³²) → itself. Validated:
+    anything else is a ValueError naming ``seeds`` and what it may be."""
+    allowed = "a count >= 1 or a non-empty list of ints in [0, 2**32)"
+    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, (bool, np.bool_)):
         if seeds < 1:
-            raise ValueError(f"seeds must be a count >= 1 or a list of ints, got {seeds}")
+            raise ValueError(f"seeds must be {allowed}, got {seeds}")
         return list(range(int(seeds)))
+    if isinstance(seeds, (str, bytes, bool, np.bool_)) or not hasattr(seeds, "__iter__"):
+        raise ValueError(f"seeds must be {allowed}, got {seeds!r}")
     seeds = list(seeds)
-    if not seeds or not all(isinstance(s, (int, np.integer)) and s >= 0 for s in seeds):
-        raise ValueError(
-            f"seeds must be a count >= 1 or a non-empty list of ints >= 0, got {seeds}"
-        )
+    ok = lambda s: isinstance(s, (int, np.integer)) and not isinstance(s, bool)  # noqa: E731
+    # a seed becomes a uint32 PRNG key: 2**32 and above would overflow after validation
+    if not seeds or not all(ok(s) and 0 <= s < 2**32 for s in seeds):
+        raise ValueError(f"seeds must be {allowed}, got {seeds}")
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must not repeat, got {seeds}")
     return [int(s) for s in seeds]

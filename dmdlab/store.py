@@ -47,6 +47,7 @@ __all__ = [
     "set_aside",
     "write_cell",
     "write_merged",
+    "write_text_atomic",
 ]
 
 
@@ -103,6 +104,11 @@ def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
                          f"{secrets.token_hex(3)}")  # fmt: skip
     write(tmp)
     os.replace(tmp, path)  # atomic on POSIX: readers see the old file or the new one
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that a reader sees the old file or the new one."""
+    _atomic_write(Path(path), lambda p: p.write_text(text))
 
 
 def _write_json(path: Path, obj) -> None:

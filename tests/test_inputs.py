@@ -109,3 +109,17 @@ def test_plot_finds_the_pairs_of_a_moved_sweep_and_titles_name_swept_fields(tmp_
     assert main(["run", "--preset", "tiny", "--seeds", "2", "--no-plot",
                  "--out", str(tmp_path / "one")]) == 0  # fmt: skip
     assert not list((tmp_path / "one").glob("*.png"))
+
+
+@pytest.mark.parametrize("seeds", [True, 2.0, None, "4", [2**32], [True], [-1], []])
+def test_odd_seeds_are_one_valueerror_before_compute(seeds):
+    from dmdlab import distill
+    from dmdlab.presets import PRESETS
+
+    with pytest.raises(ValueError, match=r"seeds must be a count >= 1 or a non-empty list"):
+        distill(PRESETS["tiny"].base, seeds)
+
+
+def test_eval_every_zero_is_one_line_not_a_zerodivisionerror(tmp_path, capsys):
+    _one_line_exit_2(["run", "--preset", "tiny", "--set", "eval_every=0", "--out",
+                      str(tmp_path / "x")], capsys, "eval_every=0 is invalid")  # fmt: skip
