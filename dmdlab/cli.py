@@ -92,6 +92,27 @@ def _add_config_options(p, grid: bool) -> None:
     p.add_argument("--out", type=Path, help="output directory")
 
 
+def _add_cluster_options(sweep) -> None:
+    """The sweep's options for many processes or jobs (docs/usage.md, "Many machines")."""
+    sweep.add_argument(
+        "--distributed",
+        action="store_true",
+        help="one program across processes: call jax.distributed.initialize() (Slurm and "
+        "other clusters are detected; else give the three options below); process 0 writes",
+    )
+    sweep.add_argument(
+        "--executor",
+        choices=("local", "slurm"),
+        help="run each unfinished cell as a submitit job (local processes or Slurm), then "
+        "merge; a killed job's cell is resubmitted by rerunning the same command",
+    )
+    sweep.add_argument("--timeout-min", type=int, default=240, help="per job, with --executor")
+    sweep.add_argument("--slurm-partition", help="with --executor slurm")
+    sweep.add_argument("--coordinator", metavar="HOST:PORT", help="with --distributed")
+    sweep.add_argument("--num-processes", type=int, help="with --distributed")
+    sweep.add_argument("--process-id", type=int, help="with --distributed")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dmdlab",
@@ -122,23 +143,7 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--dry-run", action="store_true",
                        help="print the cells, what each would train or reuse, and the "
                        "estimated CPU time and memory; compute nothing")  # fmt: skip
-    sweep.add_argument(
-        "--distributed",
-        action="store_true",
-        help="one program across processes: call jax.distributed.initialize() (Slurm and "
-        "other clusters are detected; else give the three options below); process 0 writes",
-    )
-    sweep.add_argument(
-        "--executor",
-        choices=("local", "slurm"),
-        help="run each unfinished cell as a submitit job (local processes or Slurm), then "
-        "merge; a killed job's cell is resubmitted by rerunning the same command",
-    )
-    sweep.add_argument("--timeout-min", type=int, default=240, help="per job, with --executor")
-    sweep.add_argument("--slurm-partition", help="with --executor slurm")
-    sweep.add_argument("--coordinator", metavar="HOST:PORT", help="with --distributed")
-    sweep.add_argument("--num-processes", type=int, help="with --distributed")
-    sweep.add_argument("--process-id", type=int, help="with --distributed")
+    _add_cluster_options(sweep)
 
     run = sub.add_parser(
         "run",
@@ -290,6 +295,21 @@ def _dry_run(spec, out: Path) -> int:
     return 0
 
 
+def _unwritable(out: Path) -> str | None:
+    """Why ``--out`` cannot take a sweep (None: it can): a file, or not writable. Checked
+    before any compute, so an unwritable folder fails in one line, not after a cell."""
+    if out.exists() and not out.is_dir():
+        return f"--out {out} is a file, not a directory"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".dmdlab-write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        return f"cannot write to --out {out} ({err.strerror})"
+    return None
+
+
 def _sweep(args) -> int:
     """``dmdlab sweep`` and ``dmdlab run``: validate, run resumably, summarise."""
     from dmdlab.summary import format_summary
@@ -305,18 +325,9 @@ def _sweep(args) -> int:
         print(f"dmdlab {args.command}: error: {err}", file=sys.stderr)
         return 2
     out = args.out or Path("results") / (args.preset if args.command == "sweep" else "run")
-    if out.exists() and not out.is_dir():
-        print(f"dmdlab {args.command}: error: --out {out} is a file, not a directory",
-              file=sys.stderr)  # fmt: skip
-        return 2
-    try:  # an unwritable --out fails here, in one line, not after the first cell
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / f".dmdlab-write-test-{os.getpid()}"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as err:
-        print(f"dmdlab {args.command}: error: cannot write to --out {out} ({err.strerror})",
-              file=sys.stderr)  # fmt: skip
+    why = _unwritable(out)
+    if why:
+        print(f"dmdlab {args.command}: error: {why}", file=sys.stderr)
         return 2
     n_cells = len(spec.cells())
     if getattr(args, "dry_run", False):

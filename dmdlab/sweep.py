@@ -269,20 +269,7 @@ def run_sweep(
     if skipped:
         log(f"resuming: {skipped} of {len(mine)} cells already finished, skipping them")
     t_start = time.perf_counter()
-    bar = _progress_bar(progress, len(todo))
-    labels = spec.unit_labels()
-    for n_done, k in enumerate(todo):
-        if stop_at is not None and time.time() >= stop_at:  # a deadline: stop between cells
-            log(f"deadline reached: {len(todo) - n_done} cell(s) left for a later run")
-            break
-        msg = _run_cell(spec, *units[k], labels[k], ids[k], store, bar, log)
-        if bar is not None:
-            bar.write(msg)
-            bar.update(1)
-        else:
-            log(msg)
-    if bar is not None:
-        bar.close()
+    _run_cells(spec, todo, ids, store, log, progress, stop_at)
     if jax.process_index() != 0:  # one program across processes: process 0 keeps the store
         return None
 
@@ -296,6 +283,26 @@ def run_sweep(
     if plot:
         _plot(spec, results, store, out)
     return results
+
+
+def _run_cells(spec: SweepSpec, todo: list[int], ids, store: Path, log, progress, stop_at
+               ) -> None:  # fmt: skip
+    """Run the cells ``todo`` (indices into ``spec.units()``) in order, each reported by
+    one line (or on the progress bar); none starts after ``stop_at``."""
+    units, labels = spec.units(), spec.unit_labels()
+    bar = _progress_bar(progress, len(todo))
+    for n_done, k in enumerate(todo):
+        if stop_at is not None and time.time() >= stop_at:  # a deadline: stop between cells
+            log(f"deadline reached: {len(todo) - n_done} cell(s) left for a later run")
+            break
+        msg = _run_cell(spec, *units[k], labels[k], ids[k], store, bar, log)
+        if bar is not None:
+            bar.write(msg)
+            bar.update(1)
+        else:
+            log(msg)
+    if bar is not None:
+        bar.close()
 
 
 def _plot(spec: SweepSpec, results: pd.DataFrame, store: Path, out: Path) -> None:

@@ -73,3 +73,15 @@ def test_dmdlab_has_no_import_cycle():
 def test_the_cycle_finder_finds_one():
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert _cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_no_function_is_over_60_lines_but_the_declaration_tables():
+    tables = {("columns", "_declarations")}  # one table of every result column
+    long = []
+    for path in PKG.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                n = node.end_lineno - node.lineno + 1
+                if n > 60 and (path.stem, node.name) not in tables:
+                    long.append(f"{path.relative_to(PKG)}:{node.name} ({n} lines)")
+    assert not long, long
