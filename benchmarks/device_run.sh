@@ -28,7 +28,8 @@ name=settled-${MODE#--}
 mkdir -p "$WORK/cells-${MODE#--}"
 cp -r "studies/out/cells-${MODE#--}/." "$WORK/cells-${MODE#--}/" 2>/dev/null || true
 start=$(date +%s)
-timeout "$LIMIT" python studies/settled.py "$MODE" --gpu --stop-after "$STOP_AFTER" \
+UNTIL=""; [ "${DMDLAB_REHEARSAL:-0}" = 1 ] && UNTIL="--until 40"  # the rehearsal: one window
+timeout "$LIMIT" python studies/settled.py "$MODE" --gpu --stop-after "$STOP_AFTER" $UNTIL \
     --out "$WORK/$name" > "$WORK/study.txt" 2>&1
 echo "settled rc=$? after $(( $(date +%s) - start )) s (124: killed at the limit; 0 or 1: stopped between cells)" >> "$WORK/study.txt"
 # only the cells this run made or extended go back (the committed ones are already home)

@@ -48,7 +48,7 @@ def test_a_returned_pack_merges_into_a_store_the_study_reports_from(returned, tm
     into = tmp_path / "out"
     counts = unpack(returned, into, log=lambda _: None)
     cells = sorted((into / "cells-smoke").glob("*.parquet"))
-    assert counts["cells_new"] == len(cells) >= 4  # two dims × two windows of the smoke mode
+    assert counts["cells_new"] == len(cells) >= 2  # two dims × the smoke mode's first window
     assert (into / "settled-smoke-gpu" / "report.md").exists()
     # a second merge keeps what is there
     again = unpack(returned, into, log=lambda _: None)
