@@ -295,6 +295,28 @@ def _dry_run(spec, out: Path) -> int:
     return 0
 
 
+def _another_sweep(out: Path, spec) -> str | None:
+    """Why the default ``--out`` must not be used (None: it may): it holds another sweep's
+    results (its manifest names another base config, grid or seeds), which this one would
+    silently replace. The same sweep there resumes."""
+    import json
+
+    path = out / "manifest.json"
+    if not path.is_file():
+        return None
+    try:
+        old = json.loads(path.read_text())
+        ours = json.loads(json.dumps({"base_config": spec.base.to_dict(), "grid": spec.grid,
+                                      "seeds": list(spec.seeds)}, default=str))  # fmt: skip
+        same = all(old.get(k) == v for k, v in ours.items())
+    except (OSError, ValueError):
+        same = False
+    if same:
+        return None
+    return (f"{out} holds another sweep's results (its manifest.json names another config, "
+            "grid or seeds); give --out DIR for this one")  # fmt: skip
+
+
 def _unwritable(out: Path) -> str | None:
     """Why ``--out`` cannot take a sweep (None: it can): a file, or not writable. Checked
     before any compute, so an unwritable folder fails in one line, not after a cell."""
@@ -325,7 +347,7 @@ def _sweep(args) -> int:
         print(f"dmdlab {args.command}: error: {err}", file=sys.stderr)
         return 2
     out = args.out or Path("results") / (args.preset if args.command == "sweep" else "run")
-    why = _unwritable(out)
+    why = _unwritable(out) or (None if args.out else _another_sweep(out, spec))
     if why:
         print(f"dmdlab {args.command}: error: {why}", file=sys.stderr)
         return 2

@@ -123,3 +123,21 @@ def test_odd_seeds_are_one_valueerror_before_compute(seeds):
 def test_eval_every_zero_is_one_line_not_a_zerodivisionerror(tmp_path, capsys):
     _one_line_exit_2(["run", "--preset", "tiny", "--set", "eval_every=0", "--out",
                       str(tmp_path / "x")], capsys, "eval_every=0 is invalid")  # fmt: skip
+
+
+def test_a_sweep_without_out_never_replaces_another_sweeps_results(tmp_path, capsys,
+                                                                   monkeypatch):  # fmt: skip
+    import json
+
+    from dmdlab.sweep import SweepSpec
+
+    monkeypatch.chdir(tmp_path)
+    spec = SweepSpec.build("tiny")
+    folder = tmp_path / "results" / "tiny"
+    folder.mkdir(parents=True)
+    mine = {"base_config": spec.base.to_dict(), "grid": spec.grid, "seeds": list(spec.seeds)}
+    (folder / "manifest.json").write_text(json.dumps({**mine, "seeds": [0, 1, 2]}))
+    _one_line_exit_2(["sweep", "--preset", "tiny", "--dry-run"], capsys,
+                     "holds another sweep's results")  # fmt: skip
+    (folder / "manifest.json").write_text(json.dumps(mine))  # the same sweep: it resumes
+    assert main(["sweep", "--preset", "tiny", "--dry-run"]) == 0
