@@ -45,7 +45,24 @@ def _student_and_teacher(last: pd.DataFrame, column: str, hue, ax):
         errorbar=lambda v: _t_interval(v),
         ax=ax,
     )
-    ax.set(xscale="log", xlabel="ambient dimension d")
+    _d_axis(ax, last.dim)
+
+
+def _d_axis(ax, dims) -> None:
+    """A log d axis with a tick at each swept d, labelled in plain numbers (2, 8, 32, not
+    2×10⁰), and no minor ticks."""
+    dims = sorted({int(d) for d in dims})
+    ax.set_xscale("log")
+    ax.set_xticks(dims, [str(d) for d in dims])
+    ax.xaxis.set_minor_locator(plt.NullLocator())
+    ax.set_xlabel("ambient dimension d")
+
+
+def _clip_bands(ax, lo: float, hi: float) -> None:
+    """Clip every band (seaborn's fill_between) of ``ax`` to the measure's range [lo, hi]."""
+    for coll in ax.collections:
+        for path in coll.get_paths():
+            path.vertices[:, 1] = path.vertices[:, 1].clip(lo, hi)
 
 
 def _hue(grid) -> str | None:
@@ -96,9 +113,12 @@ def plot_copying_vs_dim(results: pd.DataFrame, ax=None, grid=None):
         long, x="dim", y="value", hue=hue, style="metric", marker="o", ax=ax[0],
         errorbar=lambda v: _t_interval(v),
     )  # fmt: skip
-    ax[0].set(xscale="log", xlabel="ambient dimension d", ylabel="score (1 = copies the teacher)")
+    _clip_bands(ax[0], -1.0, 1.0)  # every measure here lies in [-1, 1]
+    _d_axis(ax[0], last.dim)
+    ax[0].set(ylabel="score (1 = copies the teacher)")
     ax[0].axhline(0, color="grey", lw=0.8)
-    ax[0].set_title("κ (primary), within-mode copying, C normalised by its baseline")
+    ax[0].set_title("κ (primary), within-mode copying, normalised C; bands: 95% t-interval",
+                    fontsize=10)  # fmt: skip
     grey_failing_dims(results, ax[0], grid)
     _student_and_teacher(last, "pairing_inefficiency", hue, ax[1])
     ax[1].set(ylabel="ΔE (0 = OT, 1 = random)")
@@ -120,8 +140,8 @@ def plot_fidelity_vs_dim(results: pd.DataFrame, ax=None, grid=None):
     ax[1].set(ylabel="nats per dimension")
     ax[1].axhline(0, color="grey", lw=0.8)
     ax[1].set_title("log-likelihood gap to true samples")
-    sns.lineplot(last, x="dim", y="sliced_w2", hue=hue, marker="o", ax=ax[2])
-    ax[2].set(xscale="log", xlabel="ambient dimension d", ylabel="data standard deviations")
+    _student_and_teacher(last, "sliced_w2", hue, ax[2])
+    ax[2].set(ylabel="data standard deviations")
     ax[2].set_title("sliced W2 to true samples")
     for a in ax[:2]:
         grey_failing_dims(results, a, grid)
