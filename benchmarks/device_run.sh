@@ -33,14 +33,13 @@ timeout "$LIMIT" python studies/settled.py "$MODE" --gpu --stop-after "$STOP_AFT
     --out "$WORK/$name" > "$WORK/study.txt" 2>&1
 echo "settled rc=$? after $(( $(date +%s) - start )) s (124: killed at the limit; 0 or 1: stopped between cells)" >> "$WORK/study.txt"
 # only the cells this run made or extended go back (the committed ones are already home)
-mkdir -p "$WORK/new"
+NEW="$WORK/pack-store/cells-${MODE#--}"
+mkdir -p "$NEW"
 for f in "$WORK/cells-${MODE#--}"/*; do
     base=$(basename "$f")
-    [ -e "studies/out/cells-${MODE#--}/$base" ] && cmp -s "$f" "studies/out/cells-${MODE#--}/$base" && continue
-    cp "$f" "$WORK/new/"
+    cmp -s "$f" "studies/out/cells-${MODE#--}/$base" 2>/dev/null && continue
+    cp "$f" "$NEW/"
 done
-mv "$WORK/new" "$WORK/cells-${MODE#--}-new"
-mkdir -p "$WORK/pack-store" && mv "$WORK/cells-${MODE#--}-new" "$WORK/pack-store/cells-${MODE#--}"
 python tools/device_pack.py pack --store "$WORK/pack-store/cells-${MODE#--}" \
     --extra "$WORK/$name" --out "$OUT" >> "$WORK/study.txt" 2>&1
 cat "$WORK"/nvidia-smi.txt "$WORK/study.txt" > "$OUT/log.txt" 2>/dev/null || cp "$WORK/study.txt" "$OUT/log.txt"

@@ -15,19 +15,13 @@ import textwrap
 import numpy as np
 import pandas as pd
 
-from dmdlab.analysis import course_fits, first_reach, settled_table, trend_tests
+from dmdlab.analysis import course_fits, first_reach, pm, settled_table, trend_tests
 from dmdlab.worlds import conditional_table
 
 __all__ = ["answer_paragraph"]
 
 MATCHED_STEP = 100  # where κ peaks in every committed run (studies/REPORT.md)
 FIDELITY_LEVEL = 2.0  # matched fidelity: sliced W2 within 2× the teacher's
-
-
-def _pm(v: float, ci: float) -> str:
-    if not np.isfinite(v):
-        return "n/a"
-    return f"{v:.2f} ± {ci:.2f}" if np.isfinite(ci) else f"{v:.2f} (n < 3: no interval)"
 
 
 def _moving(row) -> bool:
@@ -56,8 +50,8 @@ def _per_d(ok: pd.DataFrame, faces, course, settled) -> list[str]:
             c, s = course[f].loc[d], settled[f][0].set_index("dim").loc[d]
             still = f" (still moving: {s.slope:+.2f} ± {s.slope_ci:.2f} per 1000 steps)"
             parts.append(
-                f"{NAMES[f]} peaks at {_pm(c.peak, c.peak_ci)} (step {c.peak_step:.0f}) and reads "
-                f"{_pm(s.value, s.value_ci)} over steps {int(s.window_from)}–{int(s.window_to)}"
+                f"{NAMES[f]} peaks at {pm(c.peak, c.peak_ci)} (step {c.peak_step:.0f}) and reads "
+                f"{pm(s.value, s.value_ci)} over steps {int(s.window_from)}–{int(s.window_to)}"
                 + (still if _moving(s) else "")
             )
         gates = settled[faces[0]][0].set_index("dim").loc[d]
@@ -85,7 +79,7 @@ def _matched(ok: pd.DataFrame, face: str) -> str:
     reach, _ = first_reach(ok, face, levels=(FIDELITY_LEVEL,))
     matched = "; ".join(
         f"d = {r.dim}: "
-        + (f"{_pm(r.mean, r.ci)} at step {r.step:.0f} " if r.reached else "")
+        + (f"{pm(r.mean, r.ci)} at step {r.step:.0f} " if r.reached else "")
         + f"({r.reached}/{r.of} reach it"
         + (f"; never: seeds {', '.join(sorted(r.not_reached.split(', '), key=int))}"
            if r.not_reached else "") + ")"

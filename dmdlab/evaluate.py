@@ -164,7 +164,8 @@ def metrics_table(config: DMDConfig, out: TrainOutput, seeds, first_step: int = 
         teacher.append(jax.device_get(sample(*fixed, out.teacher_samples[i])))
     stack = lambda rows: {k: np.stack([r[k] for r in rows]) for k in rows[0]}  # noqa: E731
     per_seed, teacher = stack(per_seed), stack(teacher)
-    steps = np.asarray([s for s in config.record_steps() if s > first_step or not first_step])
+    # a resumed run's records start after first_step; a straight run's at step 0
+    steps = np.asarray([s for s in config.record_steps() if s > first_step or s == first_step == 0])
     assert len(steps) == n_evals, (len(steps), n_evals)
     delta_e, teacher_de = _pairing_inefficiencies(out)
     host = {"delta_e": delta_e, "teacher_de": teacher_de, "assignment": _assignments(out)}

@@ -17,7 +17,6 @@ from step 0: never a silent mix.
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -46,11 +45,11 @@ class CellPlan:
     carry: object = None
     store: Path | None = None
 
-    def release(self, store: Path) -> None:
+    def release(self) -> None:
         """After the extended cell is written, its source's checkpoint is superseded (the
         new cell holds the same records and a later state): removed to keep stores small."""
         if self.kind == "extend":
-            checkpoint_path(store, self.source[1]).unlink(missing_ok=True)
+            checkpoint_path(self.store, self.source[1]).unlink(missing_ok=True)
 
 
 def _same_run(short: DMDConfig, long: DMDConfig) -> str | None:
@@ -144,7 +143,6 @@ def resumed_cell(plan: CellPlan, config: DMDConfig, seeds, phase: Callable[[str]
                      "eval_index": pairs["eval_index"][keep]}  # fmt: skip
         return table, pairs, None, {**timing, "compile_s": 0.0, "run_s": 0.0,
                                     "compile_source": "none"}  # fmt: skip
-    t0 = time.perf_counter()
     result, run_timing = run_seeds(config, seeds, phase=phase,
                                    resume=(plan.carry, other.steps))  # fmt: skip
     phase("evaluating")
@@ -156,7 +154,7 @@ def resumed_cell(plan: CellPlan, config: DMDConfig, seeds, phase: Callable[[str]
     order = table.seed.map({s: i for i, s in enumerate(seeds)}) * (config.steps + 1) + table.step
     table = table.iloc[np.argsort(order.to_numpy(), kind="stable")].reset_index(drop=True)
     pairs = _extended_pairs(load_pairs(plan.store, src), result, other.n_evals)
-    timing.update(run_timing, extend_s=time.perf_counter() - t0)
+    timing.update(run_timing)
     return table, pairs, (result.final_state, result.diverged_step), timing
 
 

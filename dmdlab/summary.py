@@ -24,6 +24,7 @@ from dmdlab.analysis import (
     matched_progress,
     mean_ci,
     passing,
+    pm,
     rate_text,
     remap_rate,
     seed_gates,
@@ -158,13 +159,6 @@ def paragraph_lines(results: pd.DataFrame, by) -> list[str]:
     return lines
 
 
-def _pm(value: float, ci: float, n: int) -> str:
-    """ "m ± ci" with an interval only from three seed-runs; "n/a" for no value."""
-    if value != value:
-        return "n/a"
-    return f"{value:.2f} ± {ci:.2f}" if n >= 3 and ci == ci else f"{value:.2f} (n={n})"
-
-
 def grid_table(headers: list[str], rows: list[list[str]], n_keys: int, width: int = 100
                ) -> list[str]:  # fmt: skip
     """A text table that fits ``width`` columns: each column as wide as its widest cell,
@@ -235,12 +229,12 @@ def course_lines(results: pd.DataFrame, by) -> list[str]:
     both = course.merge(matched, on=by)
     for r in both.to_dict("records"):
         tau = f"{r['tau_median']:.0f}" if r["tau_median"] == r["tau_median"] else "—"
-        settled = (f"{_pm(r['settled'], r['settled_ci'], r['n_settled'])} ({r['n_settled']})"
+        settled = (f"{pm(r['settled'], r['settled_ci'], r['n_settled'])} [{r['n_settled']}]"
                    if r["n_settled"] else f"— (0/{r['seeds']})")  # fmt: skip
         cells = [str(r[b]) for b in by] + [
-            _pm(r["peak"], r["peak_ci"], r["seeds"]), f"{r['peak_step']:.0f}", tau, settled,
-            _pm(r["step_mean"], r["step_ci"], r["step_n"]),
-            _pm(r["gap_mean"], r["gap_ci"], r["gap_n"]),
+            pm(r["peak"], r["peak_ci"], r["seeds"]), f"{r['peak_step']:.0f}", tau, settled,
+            pm(r["step_mean"], r["step_ci"], r["step_n"]),
+            pm(r["gap_mean"], r["gap_ci"], r["gap_n"]),
             f"{r['gap_step']:.0f}" if r["gap_step"] == r["gap_step"] else "—",
         ]  # fmt: skip
         rows.append([str(c).strip() for c in cells])

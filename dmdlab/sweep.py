@@ -417,7 +417,7 @@ def _run_cell(spec: SweepSpec, config: DMDConfig, seeds, labels: dict, cid: str,
         table[name] = value
     if jax.process_index() == 0:  # every process computed it; one writes it
         write_cell(store, cid, config, seeds, table, pairs, timing, carry)
-        plan.release(store)
+        plan.release()
     return _cell_line(spec, config, seeds, table, timing, labels)
 
 

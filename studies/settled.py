@@ -27,7 +27,7 @@ import pandas as pd
 from scipy import stats
 
 from _common import Study, parse_args
-from dmdlab.analysis import course_fits, first_reach, run_gates, settled_table, trend_tests
+from dmdlab.analysis import course_fits, first_reach, pm, run_gates, settled_table, trend_tests
 from dmdlab.plotting import plot_settling, save_figure
 from dmdlab.presets import STUDY_BUDGETS
 
@@ -104,8 +104,8 @@ def arm_lines(study: Study, main: pd.DataFrame, arms: dict) -> list[str]:
         theirs, _ = settled_table(main[main.dim.isin(table.dim.unique())], "kappa")
         for d in sorted(table.dim.unique()):
             a, b = ours.set_index("dim").loc[d], theirs.set_index("dim").loc[d]
-            lines.append(f"- {name}, d = {d}: κ over the last 20% {_fmt(a.value, a.value_ci)} "
-                         f"(n = {int(a.n)}) against the main recipe's {_fmt(b.value, b.value_ci)} "
+            lines.append(f"- {name}, d = {d}: κ over the last 20% {pm(a.value, a.value_ci)} "
+                         f"(n = {int(a.n)}) against the main recipe's {pm(b.value, b.value_ci)} "
                          f"(n = {int(b.n)})")  # fmt: skip
     return [*lines, ""]
 
@@ -152,14 +152,6 @@ def _finished(study: Study, window: int) -> list[str]:
             if check_cell(study.store, cell_id(c, g), c, g) is not None]  # fmt: skip
 
 
-def _fmt(v: float, ci: float, digits: int = 2) -> str:
-    if not np.isfinite(v):
-        return "—"
-    return (
-        f"{v:.{digits}f} ± {ci:.{digits}f}" if np.isfinite(ci) else f"{v:.{digits}f} (no interval)"
-    )
-
-
 def _min_detectable_rho(n: int) -> float:
     """The smallest |ρ| a two-sided test at α = 0.05 detects with power 0.8 over n
     independent seed-runs (Fisher's z: tanh((z_0.975 + z_0.8) / √(n − 3)))."""
@@ -197,11 +189,11 @@ def report(study: Study, results: pd.DataFrame, window: int, status: list[str]) 
         r = settled_r.set_index("dim").loc[d]
         pk = course_k.set_index("dim").loc[d]
         body.append(
-            f"| {d} | {_fmt(pk.peak, pk.peak_ci)} ({pk.peak_step:.0f}) | "
-            f"{_fmt(k.value, k.value_ci)} | {_fmt(k.slope, k.slope_ci, 3)} | "
-            f"{_fmt(c.value, c.value_ci)} | {_fmt(c.slope, c.slope_ci, 3)} | "
-            f"{_fmt(r.value, r.value_ci)} | {int(k.k)}/{int(k.n)} | "
-            f"{_fmt(k.converged_value, k.converged_ci)} |"
+            f"| {d} | {pm(pk.peak, pk.peak_ci)} ({pk.peak_step:.0f}) | "
+            f"{pm(k.value, k.value_ci)} | {pm(k.slope, k.slope_ci, digits=3)} | "
+            f"{pm(c.value, c.value_ci)} | {pm(c.slope, c.slope_ci, digits=3)} | "
+            f"{pm(r.value, r.value_ci)} | {int(k.k)}/{int(k.n)} | "
+            f"{pm(k.converged_value, k.converged_ci)} |"
         )
     body += ["", "## The decay time", "",
              "Per seed-run an exponential approach from the peak, its settled value bounded "
@@ -251,8 +243,8 @@ def report(study: Study, results: pd.DataFrame, window: int, status: list[str]) 
              "", "| d | L | reached | κ there | step | not reached (seeds) |",
              "|---|---|---|---|---|---|"]  # fmt: skip
     for r in reach.itertuples():
-        body.append(f"| {r.dim} | {r.level:g} | {r.reached}/{r.of} | {_fmt(r.mean, r.ci)} | "
-                    f"{_fmt(r.step, r.step_ci, 0)} | {r.not_reached or '—'} |")  # fmt: skip
+        body.append(f"| {r.dim} | {r.level:g} | {r.reached}/{r.of} | {pm(r.mean, r.ci)} | "
+                    f"{pm(r.step, r.step_ci, digits=0)} | {r.not_reached or '—'} |")  # fmt: skip
     body += ["", "## Gates per seed-run (the window)", "",
              "| d | seed | converged | records converged | why not (most frequent) |",
              "|---|---|---|---|---|"]  # fmt: skip

@@ -42,6 +42,7 @@ from dmdlab.analysis.stats import (
     final_rows,
     holm,
     mean_ci,
+    pm,
     share_ci,
 )
 from dmdlab.analysis.transition import (
@@ -93,6 +94,7 @@ __all__ = [
     "mean_ci",
     "mode_units",
     "passing",
+    "pm",
     "rate_text",
     "record_gates",
     "remap_rate",

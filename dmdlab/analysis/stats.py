@@ -19,6 +19,7 @@ __all__ = [
     "final_rows",
     "holm",
     "mean_ci",
+    "pm",
     "run_keys",
     "share_ci",
     "welch",
@@ -56,6 +57,17 @@ def mean_ci(values) -> tuple[float, float, int]:
         return float(v.mean()), float("nan"), 1
     half = stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))
     return float(v.mean()), float(half), len(v)
+
+
+def pm(value: float, ci: float, n: int | None = None, digits: int = 2) -> str:
+    """ "m ± ci" for a mean and its interval half-width; no interval below three seed-runs
+    (``n``, when given) or where ``ci`` is NaN; "n/a" for no value. One form for every
+    summary, report and paragraph."""
+    if not np.isfinite(value):
+        return "n/a"
+    if (n is not None and n < 3) or not np.isfinite(ci):
+        return f"{value:.{digits}f} (no interval" + (f", n = {n})" if n is not None else ")")
+    return f"{value:.{digits}f} ± {ci:.{digits}f}"
 
 
 def share_ci(shares) -> tuple[float, float, float, int]:
