@@ -278,6 +278,6 @@ class GeneratorSpec:
 @functools.lru_cache(maxsize=64)
 def _graphdef(spec: NetSpec):
     # The graph structure depends only on the spec; build it once, abstractly (a bounded
-    # cache: a long session over many specs does not grow without end).
+    # cache: a long-lived process over many specs does not grow without end).
     abstract = nnx.eval_shape(lambda: spec._build(jax.random.key(0)))
     return nnx.split(abstract)[0]
