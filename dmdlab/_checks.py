@@ -37,3 +37,12 @@ def check_paired(a, b, name_a: str, name_b: str) -> tuple[jax.Array, jax.Array]:
     if a.shape[0] < 2:
         raise ValueError(f"{name_a} needs at least 2 rows, got {a.shape[0]}")
     return a, b
+
+
+def check_groups(groups, n: int, name: str = "groups") -> jax.Array:
+    """An (n,) integer label per row (a class or a mode)."""
+    g = jnp.asarray(groups)
+    if g.shape != (n,) or not jnp.issubdtype(g.dtype, jnp.integer):
+        raise ValueError(f"{name} must be an (n,) = ({n},) integer array of labels, "
+                         f"got shape {tuple(g.shape)} and dtype {g.dtype}")  # fmt: skip
+    return g

@@ -155,8 +155,22 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-plot", action="store_true", help="skip the figures")
 
     plot = sub.add_parser("plot", help="redraw the figures of a finished sweep directory")
-    plot.add_argument("out", type=Path,
-                      help="sweep directory holding results.parquet or results.csv")  # fmt: skip
+    report = sub.add_parser(
+        "report",
+        help="rewrite summary.txt and redraw the figures of a finished sweep directory "
+        "(committed, copied or moved) from its results table and manifest.json",
+    )
+    for command in (plot, report):
+        command.add_argument("out", type=Path,
+                             help="sweep directory holding results.parquet or results.csv "
+                             "and manifest.json")  # fmt: skip
+        command.add_argument(
+            "--to",
+            type=Path,
+            default=None,
+            metavar="DIR",
+            help="write into DIR instead (for a read-only sweep directory)",
+        )
     return parser
 
 
@@ -186,8 +200,8 @@ def _main(argv=None) -> int:
     if getattr(args, "executor", None) == "slurm" and not shutil.which("sbatch"):
         return _fail(args, "--executor slurm needs Slurm (no sbatch on PATH here); use "
                      "--executor local or run on a Slurm login node")  # fmt: skip
-    if args.command == "plot":
-        return _plot(args)
+    if args.command in ("plot", "report"):
+        return _redraw(args)
     return _sweep(args)
 
 
@@ -212,11 +226,11 @@ def _distributed(args) -> str | None:
     return None
 
 
-def _plot(args) -> int:
-    """``dmdlab plot DIR``: redraw a finished sweep's figures."""
+def _load_sweep(args):
+    """(results, manifest) of the finished sweep directory ``args.out``, or a one-line
+    reason it cannot be read."""
     import json
 
-    from dmdlab.plotting import plot_pairings, plot_sweep
     from dmdlab.store import load_results
 
     have_table = any((args.out / n).is_file() for n in ("results.parquet", "results.csv"))
@@ -224,38 +238,59 @@ def _plot(args) -> int:
     missing = [n for n, ok in (("results.parquet or results.csv", have_table),
                                ("manifest.json", have_manifest)) if not ok]  # fmt: skip
     if missing:
-        print(f"dmdlab plot: error: {args.out} is not a finished sweep directory (no "
-              f"{' or '.join(missing)}); run `dmdlab sweep --out {args.out}` first",
-              file=sys.stderr)  # fmt: skip
-        return 2
+        return (f"{args.out} is not a finished sweep directory (no {' or '.join(missing)}); "
+                f"run `dmdlab sweep --out {args.out}` first")  # fmt: skip
     try:
         results = load_results(args.out)
         manifest = json.loads((args.out / "manifest.json").read_text())
-        grid, store = list(manifest["grid"]), args.out / manifest["cell_store"]
+        if not isinstance(manifest.get("grid"), dict) or "cell_store" not in manifest:
+            raise ValueError("no grid or cell_store")
     except Exception as err:  # damaged files: say which, never a traceback
-        print(f"dmdlab plot: error: {args.out} holds a damaged results.parquet or "
-              f"manifest.json ({type(err).__name__}: {err}); rerun `dmdlab sweep` with "
-              f"the same options and --out {args.out} to rebuild them",
-              file=sys.stderr)  # fmt: skip
-        return 2
-    for path in plot_sweep(results, args.out, grid=grid):
+        return (f"{args.out} holds a damaged results table or manifest.json "
+                f"({type(err).__name__}: {err}); rerun `dmdlab sweep` with the same options "
+                f"and --out {args.out} to rebuild them")  # fmt: skip
+    return results, manifest
+
+
+def _redraw(args) -> int:
+    """``dmdlab plot DIR``: redraw a finished sweep's figures; ``dmdlab report DIR``: also
+    rewrite its summary.txt (from the table and manifest alone) and print it. Into
+    ``--to`` when given."""
+    from dmdlab.plotting import plot_pairings, plot_sweep
+    from dmdlab.store import write_text_atomic
+    from dmdlab.summary import sweep_summary
+
+    loaded = _load_sweep(args)
+    if isinstance(loaded, str):
+        return _fail(args, loaded)
+    results, manifest = loaded
+    target = args.to or args.out
+    why = _unwritable(target)
+    if why:
+        return _fail(args, why.replace("--out", "--to" if args.to else "the sweep directory")
+                     + ("" if args.to else "; give --to DIR to write elsewhere"))  # fmt: skip
+    written = []
+    if args.command == "report":
+        text = sweep_summary(results, manifest)
+        write_text_atomic(target / "summary.txt", text)
+        print(text, end="")
+        written.append(target / "summary.txt")
+    written += plot_sweep(results, target, grid=list(manifest["grid"]))
+    pairings = plot_pairings(results, args.out / manifest["cell_store"], target / "pairings.png")
+    written += [pairings] if pairings is not None else []
+    for path in written:
         print(path)
-    pairings = plot_pairings(results, store, args.out / "pairings.png")
-    if pairings is not None:
-        print(pairings)
     return 0
 
 
-def _does_not_fit(spec) -> str | None:
+def _does_not_fit(spec, out: Path) -> str | None:
     """Why the sweep's largest cell cannot fit this machine's memory (None: it fits);
-    prints the time estimate of the whole sweep."""
+    prints the time estimate of the cells still to compute (the dry run's plan)."""
     from dmdlab.distill import estimate, memory_available
 
     device, host = memory_available()
-    total = 0.0
     for cfg in spec.cells():
         need = estimate(cfg, len(spec.seeds))
-        total += need["seconds"]
         for what, have in (("device_bytes", device), ("host_bytes", host)):
             if need[what] > 0.8 * have:
                 where = "per device" if what == "device_bytes" else "on the host"
@@ -263,6 +298,9 @@ def _does_not_fit(spec) -> str | None:
                         f"{len(spec.seeds)} seeds) needs ~{need[what] / 2**30:.1f} GiB {where}, "
                         f"this machine has {have / 2**30:.1f} GiB; lower dim, width, eval_n "
                         "or the seeds, or run it on a bigger machine")  # fmt: skip
+    from dmdlab.sweep import plan_sweep
+
+    total = float(plan_sweep(spec, out)["seconds"].sum())
     if total > 600:  # worth saying before a long wait
         print(f"estimated compute: ~{total / 60:.0f} min at the 2-core CPU's measured rate "
               "(a GPU is faster)")  # fmt: skip
@@ -324,17 +362,26 @@ def _unwritable(out: Path) -> str | None:
         return f"--out {out} is a file, not a directory"
     try:
         out.mkdir(parents=True, exist_ok=True)
-        probe = out / f".dmdlab-write-test-{os.getpid()}"
-        probe.write_text("")
-        probe.unlink()
     except OSError as err:
         return f"cannot write to --out {out} ({err.strerror})"
+    # every folder a sweep writes into: a read-only cells/ inside a writable --out would
+    # otherwise fail only after its first cell had trained
+    for folder in (out, out / "cells"):
+        if not folder.exists():
+            continue
+        try:
+            probe = folder / f".dmdlab-write-test-{os.getpid()}"
+            probe.write_text("")
+            probe.unlink()
+        except OSError as err:
+            where = "--out" if folder == out else "the cell store"
+            return f"cannot write to {where} {folder} ({err.strerror})"
     return None
 
 
 def _sweep(args) -> int:
     """``dmdlab sweep`` and ``dmdlab run``: validate, run resumably, summarise."""
-    from dmdlab.summary import format_summary
+    from dmdlab.summary import sweep_summary
     from dmdlab.sweep import SweepSpec, run_sweep
 
     try:
@@ -354,7 +401,7 @@ def _sweep(args) -> int:
     n_cells = len(spec.cells())
     if getattr(args, "dry_run", False):
         return _dry_run(spec, out)
-    why = _does_not_fit(spec)
+    why = _does_not_fit(spec, out)
     if why:
         print(f"dmdlab {args.command}: error: {why}", file=sys.stderr)
         return 2
@@ -374,16 +421,17 @@ def _sweep(args) -> int:
         results = run_sweep(spec, out, shard=shard, plot=not no_plot)
     if results is None:
         return 0
-    from dmdlab.environment import machine_line
+    import json
 
-    summary = format_summary(results, by=list(spec.grid), header=f"Machine: {machine_line()}")
-    wall = f"wall time {time.perf_counter() - t0:.0f} s (this invocation)"
-    # atomically: a kill mid-write must not leave an empty summary beside complete results
     from dmdlab.store import write_text_atomic
 
-    write_text_atomic(out / "summary.txt", summary + "\n" + wall + "\n")  # the README quotes it
+    # from the table and the manifest alone, so that `dmdlab report` rewrites it byte for
+    # byte; atomically: a kill mid-write must not leave an empty summary beside results
+    summary = sweep_summary(results, json.loads((out / "manifest.json").read_text()))
+    write_text_atomic(out / "summary.txt", summary)  # the README quotes it
+    wall = f"wall time {time.perf_counter() - t0:.0f} s (this invocation)"
     print()
-    print(summary)
+    print(summary, end="")
     figures = "" if no_plot else " and figures"
     print(f"\n{wall}; results, summary.txt, manifest{figures} in {out}")
     return 0

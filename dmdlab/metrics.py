@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from dmdlab._checks import check_paired, check_rows
+from dmdlab._checks import check_groups, check_paired, check_rows
 from dmdlab.mixture import GaussianMixture
 
 __all__ = [
@@ -263,7 +263,8 @@ def distance_ratios(student: jax.Array, teacher: jax.Array, groups=None) -> jax.
     0 for G = T; for a pairing unrelated to T's the *mean* over samples is 1 (each
     sample's expected ratio is 1; its median is not); its distribution is the point."""
     student, teacher = check_paired(student, teacher, "student", "teacher")
-    groups = jnp.zeros(student.shape[0], jnp.int32) if groups is None else groups
+    n = student.shape[0]
+    groups = jnp.zeros(n, jnp.int32) if groups is None else check_groups(groups, n)
     dist = jnp.sqrt(_pair_sq_dists(student, teacher))
     mask = _other_in_group(groups)
     unpaired = jnp.sum(jnp.where(mask, dist, 0.0), 1) / jnp.maximum(jnp.sum(mask, 1), 1)
@@ -287,6 +288,7 @@ def copying_within(student: jax.Array, teacher: jax.Array, groups: jax.Array) ->
     G = μ + s Q z against T = μ + s z on a d_c-dim class it is tr(Q)/d_c (docs/science.md §6.5).
     Scalar."""
     student, teacher = check_paired(student, teacher, "student", "teacher")
+    groups = check_groups(groups, student.shape[0])
     sq = _pair_sq_dists(student, teacher)
     mask = _other_in_group(groups)
     unpaired = jnp.sum(jnp.where(mask, sq, 0.0), 1) / jnp.maximum(jnp.sum(mask, 1), 1)
@@ -351,6 +353,9 @@ def memorized_share(x: jax.Array, points: jax.Array, ratio: float = 1 / 3) -> ja
     ``points`` (N, d) is closer than ``ratio`` × the second nearest (the usual criterion,
     ⅓). 1 for x equal to training points, ≈ 0 for fresh samples of a continuous
     distribution (unless N is tiny). Scalar; NaN for NaN input."""
+    points = jnp.asarray(points)
+    if points.ndim != 2 or points.shape[0] < 2:
+        raise ValueError(f"points must have shape (N, d) with N >= 2, got {tuple(points.shape)}")
     x = check_rows(x, points.shape[1], "x")
     sq = _pair_sq_dists(x, points)
     two = -jax.lax.top_k(-sq, 2)[0]  # the two smallest squared distances per row

@@ -87,15 +87,37 @@ def lineage(store: Path, config: DMDConfig, seeds) -> list[tuple[DMDConfig, str]
         cid = meta_path.stem
         if cid == own or not (store / f"{cid}.parquet").exists():
             continue
-        try:
-            meta = json.loads(meta_path.read_text())
-            other = DMDConfig(**{**DMDConfig().to_dict(), **meta["config"]})
-        except Exception:  # a cell of fields this version no longer has, or damaged
+        read = _read_meta(meta_path)
+        if read is None:  # a cell of fields this version no longer has, or damaged
             continue
-        if lineage_id(other, meta.get("seeds", [])) == want and cell_id(other, seeds) == cid:
+        other, other_lineage = read
+        if other_lineage == want and cell_id(other, seeds) == cid:
             if check_cell(store, cid, other, seeds) is None:
                 found.append((other, cid))
     return sorted(found, key=lambda item: item[0].steps)
+
+
+# A sweep plans every cell against the whole store: parse each metadata file once per
+# version of it (path, mtime, size), not once per cell (which made a 5000-cell sweep
+# quadratic in its store).
+_META_CACHE: dict[tuple[str, int, int], tuple[DMDConfig, str] | None] = {}
+
+
+def _read_meta(path: Path) -> tuple[DMDConfig, str] | None:
+    """(config, lineage id) of a cell's metadata file, or None if it cannot be read."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    key = (str(path), st.st_mtime_ns, st.st_size)
+    if key not in _META_CACHE:
+        try:
+            meta = json.loads(path.read_text())
+            other = DMDConfig(**{**DMDConfig().to_dict(), **meta["config"]})
+            _META_CACHE[key] = (other, lineage_id(other, meta.get("seeds", [])))
+        except Exception:
+            _META_CACHE[key] = None
+    return _META_CACHE[key]
 
 
 def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
@@ -104,6 +126,41 @@ def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
                          f"{secrets.token_hex(3)}")  # fmt: skip
     write(tmp)
     os.replace(tmp, path)  # atomic on POSIX: readers see the old file or the new one
+
+
+# The figures a sweep directory holds (dmdlab.plotting writes them): a new merge removes
+# the previous ones, so that no figure of another sweep is left beside these results.
+FIGURES = ("answer.png", "copying_vs_dim.png", "fidelity_vs_dim.png",
+           "copying_over_training.png", "kappa_by_seed.png", "pairings.png")  # fmt: skip
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def clean_temporaries(folder: Path) -> list[Path]:
+    """Remove the half-written temporaries (``.NAME.tmp-HOST-PID-RANDOM``) that a killed
+    writer on this host left in ``folder``; a writer still running, or on another host
+    sharing the store, is left alone. Older ``.NAME.tmp-PID`` names count as this host's.
+    Returns the removed paths."""
+    removed = []
+    here = socket.gethostname()
+    for path in Path(folder).glob(".*.tmp-*"):
+        tag = path.name.rsplit(".tmp-", 1)[1].split("-")
+        if len(tag) >= 3:
+            host, pid = "-".join(tag[:-2]), tag[-2]
+        else:
+            host, pid = here, tag[0]
+        if host == here and pid.isdigit() and not _pid_alive(int(pid)):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
 
 
 def write_text_atomic(path: Path, text: str) -> None:

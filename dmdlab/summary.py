@@ -41,6 +41,7 @@ __all__ = [
     "grid_table",
     "paragraph_lines",
     "summarize",
+    "sweep_summary",
     "trend_sentence",
 ]
 
@@ -141,6 +142,20 @@ def format_summary(results: pd.DataFrame, by=("dim",), header: str = "") -> str:
     wrapped = [w for line in lines for w in (textwrap.wrap(line, 100, subsequent_indent="  ")
                                              if len(line) > 100 else [line])]  # fmt: skip
     return "\n".join(wrapped)
+
+
+def sweep_summary(results: pd.DataFrame, manifest: dict) -> str:
+    """summary.txt of a finished sweep, from its results table and manifest.json alone (the
+    machine it ran on, its grid, the cells' wall time): ``dmdlab report`` on a moved or
+    copied sweep directory rewrites it byte for byte."""
+    header = f"Machine: {manifest.get('machine', 'not recorded')}"
+    text = format_summary(results, by=list(manifest["grid"]), header=header)
+    timings = manifest.get("cell_timings", {})
+    wall = manifest.get("total_cell_wall_s")
+    if wall is not None:
+        text += (f"\ncells' wall time {wall:.0f} s over {len(timings)} cell(s), each counted "
+                 "once (manifest.json)")  # fmt: skip
+    return text + "\n"
 
 
 def paragraph_lines(results: pd.DataFrame, by) -> list[str]:

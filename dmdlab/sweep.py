@@ -28,8 +28,10 @@ from dmdlab.evaluate import metrics_table
 from dmdlab.methods import check
 from dmdlab.presets import BUNDLES, PRESETS, Preset
 from dmdlab.store import (
+    FIGURES,
     cell_id,
     check_cell,
+    clean_temporaries,
     pair_snapshot,
     set_aside,
     write_cell,
@@ -114,17 +116,18 @@ class SweepSpec:
         if preset not in PRESETS:
             raise ValueError(f"unknown preset {preset!r}; presets: {', '.join(PRESETS)}")
         p = PRESETS[preset]
-        fixed, swept = parse_sets(sets), parse_grid(grids)
+        named, swept = parse_sets(sets), parse_grid(grids)
         tied = parse_grid(zips, flag="--zip")
-        for a, b in ((fixed, swept), (fixed, tied), (swept, tied)):
+        for a, b in ((named, swept), (named, tied), (swept, tied)):
             both = sorted(set(a) & set(b))
             if both:
                 raise ValueError(f"field(s) {both} given twice (--set/--grid/--zip); pick one")
-        base = p.base.replace(**fixed)
+        fixed = _expand_bundles(named, swept, tied, p.grid)
+        base = _sweep_base(p.base, fixed, {**p.grid, **swept})
         if tied and not swept:
             raise ValueError(f"--zip {sorted(tied)} needs a --grid field to follow")
         # an explicit --set or --zip pins a field the preset sweeps or ties
-        grid = {k: v for k, v in p.grid.items() if k not in fixed and k not in tied}
+        grid = {k: v for k, v in p.grid.items() if k not in named and k not in tied}
         if tied:  # the user's ties follow the user's first --grid field: it leads
             first = next(iter(swept))
             grid = {first: swept[first], **{k: v for k, v in grid.items() if k != first}}
@@ -176,7 +179,8 @@ def _split_assignment(item: str, flag: str, form: str) -> tuple[str, str]:
 
 
 def parse_sets(items) -> dict:
-    """["field=value", …] → {field: typed value}; errors name the field."""
+    """["field=value", …] → {field: typed value}; a bundle (``protocol=workbench``) stays
+    named (its fields are set by :func:`_expand_bundles`); errors name the field."""
     out = {}
     for item in items:
         name, text = _split_assignment(item, "--set", "field=value")
@@ -186,10 +190,55 @@ def parse_sets(items) -> dict:
             if text.strip() not in BUNDLES[name]:
                 raise ValueError(f"--set {name}: {text!r} unknown; allowed "
                                  f"{' | '.join(BUNDLES[name])}")  # fmt: skip
-            out.update(BUNDLES[name][text.strip()])
+            out[name] = text.strip()
             continue
         out[name] = parse_field_value(name, text)
     return out
+
+
+def _expand_bundles(named: dict, swept: dict, tied: dict, preset_grid: dict) -> dict:
+    """The user's --set fields with each named bundle replaced by its fields. A field the
+    user gives and a bundle also sets (by --set, by --grid, or by the preset's own grid)
+    would be silently overridden by one of them: an error naming both (the same value
+    by --set is no conflict)."""
+    direct = {k: v for k, v in named.items() if k not in BUNDLES}
+    mine = {**direct, **swept, **tied}
+    sources = [(f"--set {k}={v}", BUNDLES[k][v]) for k, v in named.items() if k in BUNDLES]
+    for name, values in {**preset_grid, **swept}.items():
+        if name in BUNDLES and name not in named:
+            for v in values:
+                sources.append((f"{name}={v}", BUNDLES[name][v]))
+    for source, fields in sources:
+        for field in fields:
+            same = field in direct and direct[field] == fields[field]
+            if field in mine and not same:
+                given = "--grid" if field in swept else "--zip" if field in tied else "--set"
+                raise ValueError(
+                    f"{given} {field} conflicts with {source}, which sets {field}="
+                    f"{fields[field]!r}; drop one of the two"
+                )
+    out = dict(direct)
+    for k, v in named.items():
+        if k in BUNDLES:
+            out.update(BUNDLES[k][v])
+    return out
+
+
+def _sweep_base(preset_base: DMDConfig, fixed: dict, grid: dict) -> DMDConfig:
+    """The sweep's base config: the preset's with the user's --set fields. Where those are
+    valid only together with a swept bundle's fields (``--grid protocol=workbench --set
+    mean_radius=3``: a blobs field on a mixture base), the base takes the first bundle
+    value's fields too; every cell is validated on its own afterwards either way."""
+    try:
+        return preset_base.replace(**fixed)
+    except ValueError:
+        bundles = {}
+        for name, values in grid.items():
+            if name in BUNDLES:
+                bundles.update(BUNDLES[name][values[0]])
+        if not bundles:
+            raise
+        return preset_base.replace(**{**bundles, **fixed})
 
 
 def parse_grid(items, flag: str = "--grid") -> dict:
@@ -261,6 +310,9 @@ def run_sweep(
     store = Path(cell_store) if cell_store is not None else out / "cells"
     for folder in (out, store):
         folder.mkdir(parents=True, exist_ok=True)
+        left = clean_temporaries(folder)
+        if left:
+            log(f"removed {len(left)} half-written file(s) a killed run left in {folder}")
     units = spec.units()
     ids = [cell_id(c, g) for c, g in units]
     mine = [k for k in range(len(units)) if k % shard[1] == shard[0]]
@@ -280,6 +332,13 @@ def run_sweep(
         return None
     manifest = _manifest(spec, ids, store, out, time.perf_counter() - t_start, skipped)
     results = write_merged(out, store, ids, manifest, spec.unit_labels())
+    # an earlier sweep's figures would sit beside these results as if they were theirs
+    stale = [out / n for n in FIGURES if (out / n).is_file()]
+    for path in stale:
+        path.unlink()
+    if stale and not plot:
+        log(f"removed {len(stale)} figure(s) of an earlier sweep in {out} (--no-plot); "
+            f"`dmdlab plot {out}` draws these results' figures")  # fmt: skip
     if plot:
         _plot(spec, results, store, out)
     return results
@@ -315,8 +374,10 @@ def _plot(spec: SweepSpec, results: pd.DataFrame, store: Path, out: Path) -> Non
 # What a cell costs beyond its training's multiply-adds, measured on the 2-core CPU
 # (2026-12-04, benchmarks/RESULTS.md): a compile of a small program at XLA level 0 (the
 # tiny preset: 8–11 s) and of a recipe-sized one (19–22 s), and the host-side metrics per
-# record and seed (two 512 × 512 exact assignments and the sample metrics: ~0.1 s).
-PLAN_COSTS = {"compile_small": 10.0, "compile": 20.0, "per_record_seed": 0.1}
+# record and seed (two 512 × 512 exact assignments and the sample metrics: ~0.1 s), and
+# per cell what does not scale with its steps (its teacher's set-up, evaluation set-up,
+# writing the cell and its checkpoint: 1.0–1.7 s on the tiny preset, 2026-12-05).
+PLAN_COSTS = {"compile_small": 10.0, "compile": 20.0, "per_record_seed": 0.1, "per_cell": 1.5}
 
 
 def plan_sweep(spec: SweepSpec, out_dir, cell_store=None) -> pd.DataFrame:
@@ -355,7 +416,7 @@ def plan_sweep(spec: SweepSpec, out_dir, cell_store=None) -> pd.DataFrame:
                 programs.add(program)
                 records = sum(s > program[1] for s in config.record_steps())
                 host_s = PLAN_COSTS["per_record_seed"] * records * len(seeds)
-                row["seconds"] = need["seconds"] + compile_s + host_s
+                row["seconds"] = need["seconds"] + compile_s + host_s + PLAN_COSTS["per_cell"]
             row["device_GiB"] = need["device_bytes"] / 2**30
             row["host_GiB"] = need["host_bytes"] / 2**30
         rows.append(row)

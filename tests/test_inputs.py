@@ -141,3 +141,135 @@ def test_a_sweep_without_out_never_replaces_another_sweeps_results(tmp_path, cap
                      "holds another sweep's results")  # fmt: skip
     (folder / "manifest.json").write_text(json.dumps(mine))  # the same sweep: it resumes
     assert main(["sweep", "--preset", "tiny", "--dry-run"]) == 0
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [  # each silently ran another config than the one asked for
+        (["--set", "dim=2", "--grid", "init=random,teacher", "--grid", "protocol=workbench"],
+         "--grid init conflicts with protocol=workbench"),
+        (["--grid", "generator=denoiser,mlp", "--grid", "protocol=regressed"],
+         "--grid generator conflicts with protocol=regressed"),
+        (["--grid", "protocol=dmd2,workbench", "--set", "world=blobs"],
+         "--set world conflicts with protocol=dmd2"),
+        (["--set", "init=random", "--set", "protocol=workbench"],
+         "--set init conflicts with --set protocol=workbench"),
+        (["--set", "protocol=workbench", "--set", "init=random"],
+         "--set init conflicts with --set protocol=workbench"),
+        (["--set", "protocol=workbench", "--grid", "protocol=dmd2"],
+         "['protocol'] given twice"),
+    ],
+)  # fmt: skip
+def test_a_field_set_by_the_user_and_by_a_bundle_is_an_error_naming_both(
+    tmp_path, capsys, argv, needle
+):
+    _one_line_exit_2(["sweep", "--preset", "tiny", *argv, "--out", str(tmp_path / "x")],
+                     capsys, needle)  # fmt: skip
+
+
+def test_bundle_fields_the_user_repeats_or_completes_are_accepted():
+    # the bundle's own value again is no conflict; a blobs-only field is valid beside it
+    same = SweepSpec.build("tiny", ["class_dim=2"], ["protocol=workbench"])
+    assert {(c.world, c.class_dim) for c in same.cells()} == {("blobs", 2)}
+    radius = SweepSpec.build("tiny", ["mean_radius=3"], ["protocol=workbench"])
+    assert {(c.init, c.mean_radius) for c in radius.cells()} == {("regressed", 3.0)}
+    # --set protocol pins the preset's swept bundle instead of running beside it
+    pinned = SweepSpec.build("protocols-quick", ["protocol=dmd2"])
+    assert "protocol" not in pinned.grid and {c.world for c in pinned.cells()} == {"mixture"}
+    with pytest.raises(ValueError, match="--set init conflicts with protocol=dmd2"):
+        SweepSpec.build("protocols-quick", ["init=random"])
+
+
+def test_the_sigma_max_teacher_gate_cannot_pass_for_blobs_under_ve(key):
+    """The oracle bound behind docs/science.md §8's note: in the blobs world under VE a
+    denoiser only 0.1% off the exact one already reads more error than the pairing signal
+    at σ_max, while in the mixture world the same error is far below it."""
+    import jax
+
+    from dmdlab.metrics import readout_error
+
+    sigma, d = 80.0, 32
+    z = jax.random.normal(key, (512, d))
+    blobs = GaussianMixture.blobs(jax.random.PRNGKey(1), d, 8, class_dim=2)
+    labels = jnp.arange(512) % 8
+    exact = blobs.denoise(sigma * z, sigma, labels=labels)
+    assert float(readout_error(exact * 1.001, exact, labels)) > 1.0  # fails the gate (> 1)
+    mixture = GaussianMixture.random(jax.random.PRNGKey(1), d, 8, 0.2)
+    exact = mixture.denoise(sigma * z, sigma)
+    assert float(readout_error(exact * 1.001, exact)) < 0.01
+
+
+def test_report_rewrites_a_moved_sweeps_summary_byte_for_byte(tmp_path, capsys):
+    """results/default as committed (CSV, manifest, no cells): `dmdlab report` on a moved
+    copy reproduces its summary.txt exactly (regenerate it with `dmdlab report
+    results/default` when the summary's format changes)."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "results" / "default"
+    moved = tmp_path / "moved"
+    shutil.copytree(root, moved, ignore=shutil.ignore_patterns("cells", "*.parquet"))
+    (moved / "summary.txt").unlink()
+    assert main(["report", str(moved)]) == 0
+    assert (moved / "summary.txt").read_bytes() == (root / "summary.txt").read_bytes()
+    assert (moved / "answer.png").stat().st_size > 10_000
+    # into another folder (a read-only sweep directory's way out); a file there: one line
+    assert main(["plot", str(moved), "--to", str(tmp_path / "figs")]) == 0
+    assert (tmp_path / "figs" / "kappa_by_seed.png").is_file()
+    capsys.readouterr()
+    _one_line_exit_2(["report", str(moved), "--to", str(moved / "summary.txt")], capsys,
+                     "is a file, not a directory")  # fmt: skip
+
+
+def test_a_cell_store_that_cannot_be_written_is_refused_before_compute(tmp_path, capsys):
+    out = tmp_path / "x"
+    out.mkdir()
+    (out / "cells").write_text("not a folder")  # fails for root too, unlike a chmod
+    _one_line_exit_2(["sweep", "--preset", "tiny", "--out", str(out)], capsys,
+                     f"cannot write to the cell store {out / 'cells'}")  # fmt: skip
+    assert sorted(p.name for p in out.iterdir()) == ["cells"]
+
+
+def test_a_killed_writers_temporaries_are_removed_and_live_ones_kept(tmp_path):
+    import os
+    import socket
+    import subprocess
+
+    from dmdlab.store import clean_temporaries
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    here = socket.gethostname()
+    names = {
+        "killed": f".results.parquet.tmp-{here}-{dead.pid}-abc123",
+        "old_form": f".deadbeef.parquet.tmp-{dead.pid}",
+        "running": f".cell.parquet.tmp-{here}-{os.getpid()}-abc123",
+        "other_host": f".cell.parquet.tmp-elsewhere-{dead.pid}-abc123",
+    }
+    for name in names.values():
+        (tmp_path / name).write_bytes(b"partial")
+    removed = {p.name for p in clean_temporaries(tmp_path)}
+    assert removed == {names["killed"], names["old_form"]}
+    assert {p.name for p in tmp_path.iterdir()} == {names["running"], names["other_host"]}
+
+
+def test_copying_metrics_name_a_wrong_groups_argument():
+    from dmdlab.metrics import copying_within, distance_ratios, memorized_share
+
+    a = jnp.ones((4, 2))
+    with pytest.raises(ValueError, match=r"groups must be an \(n,\) = \(4,\)"):
+        copying_within(a, a, jnp.zeros(3, int))
+    with pytest.raises(ValueError, match=r"groups must be an \(n,\) = \(4,\)"):
+        distance_ratios(a, a, jnp.zeros(5, int))
+    with pytest.raises(ValueError, match=r"x must have shape \(n, 3\)"):
+        memorized_share(jnp.ones(3), jnp.ones((4, 3)))
+    with pytest.raises(ValueError, match=r"points must have shape \(N, d\)"):
+        memorized_share(jnp.ones((3, 3)), jnp.ones(3))
+
+
+def test_the_dry_run_counts_each_cells_overhead():
+    """5000 tiny cells: ≥ 1 s each beyond their steps (measured 1.0–1.7 s, plus the
+    compiles), not the ~74 min that counting steps alone gave."""
+    from dmdlab.sweep import plan_sweep
+
+    plan = plan_sweep(SweepSpec.build("tiny", seeds=10000), "/nonexistent-dmdlab-out")
+    assert len(plan) == 5000 and plan.seconds.sum() > 5000 * 1.0 + 74 * 60

@@ -87,7 +87,12 @@ def fidelity_reasons(row: dict) -> list[str]:
     smax = row["teacher_err_smax"]
     # only where the student starts from the teacher's σ_max read-out (not the exact one)
     if row.get("start", "network") == "network" and smax > TEACHER_LIMITS["teacher_err_smax"]:
-        reasons.append(f"teacher σ_max error {smax:.1f}× the pairing signal")
+        why = f"teacher σ_max error {smax:.1f}× the pairing signal"
+        if row.get("world") == "blobs" and row.get("parametrization") == "ve":
+            # not a teacher to retrain: this gate cannot pass here (docs/science.md §8)
+            why += (" (blobs under VE: the signal is ~(1/σ_max)² of the data scale per "
+                    "subspace direction, below any trained network's error; use flow)")  # fmt: skip
+        reasons.append(why)
     return reasons
 
 

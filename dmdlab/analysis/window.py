@@ -101,7 +101,9 @@ def record_gates(results: pd.DataFrame) -> pd.DataFrame:
                 why.append(f"mode TV {tv:.3f} > {tv_max:.3f}")
         conv.append(not why)
         whys.append("; ".join(why))
-    return results.assign(loose=loose, converged=conv, why=whys)
+    # one concat, not three inserts into a wide (often fragmented) frame
+    gates = pd.DataFrame({"loose": loose, "converged": conv, "why": whys}, index=results.index)
+    return pd.concat([results.drop(columns=list(gates), errors="ignore"), gates], axis=1)
 
 
 def run_gates(results: pd.DataFrame, by=("dim",), share: float = WINDOW) -> pd.DataFrame:
