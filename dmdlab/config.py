@@ -39,7 +39,8 @@ _CHOICES = {
     "teacher_sigma": ("focused", "edm"),
     "skip": ("learned", "edm"),
     "init": ("teacher", "regressed", "random"),
-    "generator": ("denoiser", "mlp"),
+    "generator": ("denoiser", "mlp", "residual"),
+    "regression_target": ("ode", "onestep"),
     "gen_activation": ("silu", "relu", "gelu"),
     "start": ("network", "exact"),
     "lr_schedule": ("constant", "cosine"),
@@ -117,6 +118,7 @@ class DMDConfig:
     # student
     init: str = "teacher"
     init_steps: int = 1000
+    init_lr: float | None = None
     generator: str = "denoiser"
     gen_width: int | None = None
     gen_depth: int | None = None
@@ -137,6 +139,7 @@ class DMDConfig:
     gan_weight: float = 0.0
     gan_disc_weight: float = 1e-2
     regression_weight: float = 0.0
+    regression_target: str = "ode"
     regression_pairs: int = 1024
     sid_alpha: float = 1.2
     cd_levels: int = 18
@@ -229,14 +232,25 @@ class DMDConfig:
              "None with world='blobs' (each class has its own class_dim subspace)")  # fmt: skip
         need(not (blobs and self.teacher == "memorizing"), "teacher",
              "'network' | 'oracle' with world='blobs'")  # fmt: skip
-        need(self.init != "teacher" or self.generator == "denoiser", "init",
-             "'regressed' | 'random' with generator='mlp' (no weights to copy)")  # fmt: skip
-        mlp = self.generator == "mlp"
+        mlp = self.generator != "denoiser"  # a one-step generator network
+        need(
+            self.init != "teacher" or not mlp,
+            "init",
+            f"'regressed' | 'random' with generator={self.generator!r} (no weights to copy)",
+        )
         need(not mlp or self.student_steps == 1, "student_steps",
-             "1 with generator='mlp' (a one-step generator)")  # fmt: skip
-        need(not mlp or self.start == "network", "start", "'network' with generator='mlp'")
+             f"1 with generator={self.generator!r} (a one-step generator)")  # fmt: skip
+        need(not mlp or self.start == "network", "start",
+             f"'network' with generator={self.generator!r}")  # fmt: skip
+        need(
+            self.regression_target == "ode" or self.student_steps == 1,
+            "regression_target",
+            "'ode' with student_steps > 1 ('onestep' regresses the one-step read-out)",
+        )
         need(self.init != "regressed" or self.init_steps >= 1, "init_steps",
              "an integer >= 1 with init='regressed'")  # fmt: skip
+        need(self.init_lr is None or 0 < self.init_lr < float("inf"), "init_lr",
+             "None (generator_lr) or a finite number > 0")  # fmt: skip
         need(self.cd_levels >= 2, "cd_levels", "an integer >= 2")
         need(0 <= self.cd_ema < 1, "cd_ema", "a number in [0, 1)")
         need(0 <= self.sid_alpha < float("inf"), "sid_alpha", "a finite number >= 0")
@@ -317,7 +331,9 @@ FIELD_DOCS = types.MappingProxyType({
     "memorize_n": "teacher='memorizing': the number of points it memorizes (>= 1)",
     "init": "the student's start: a copy of the teacher, regressed on its read-out, or fresh",
     "init_steps": "init='regressed': regression steps (>= 1)",
-    "generator": "the student network: the teacher's denoiser, or a plain MLP generator",
+    "init_lr": "init='regressed': its learning rate (None: generator_lr; > 0)",
+    "generator": "the student network: the teacher's denoiser, a plain MLP generator, or "
+    "the authors' residual MLP (z + MLP, last layer zero: starts as the identity)",
     "gen_width": "None (the teacher's width) or the student's own (>= 1)",
     "gen_depth": "None (the teacher's depth) or the student's own (>= 1)",
     "gen_activation": "generator='mlp': its activation",
@@ -335,7 +351,9 @@ FIELD_DOCS = types.MappingProxyType({
     "normalize": "DMD2's per-sample gradient normaliser (True / False)",
     "gan_weight": "DMD2's generator GAN weight (>= 0; 0 = off; DMD2 uses 3e-3)",
     "gan_disc_weight": "the discriminator loss weight (>= 0)",
-    "regression_weight": "DMD1's regression onto teacher pairs (>= 0; 0 = off)",
+    "regression_weight": "a regression term in the generator's loss (>= 0; 0 = off)",
+    "regression_target": "its target: 'ode' = DMD1's teacher pairs (z, T(z)); 'onestep' = "
+    "the teacher's one-step read-out from the batch's own z (the authors' workbench)",
     "regression_pairs": "the regression bank's teacher pairs (>= 1)",
     "sid_alpha": "SiD's α (>= 0)",
     "cd_levels": "consistency distillation's discretisation levels (>= 2)",

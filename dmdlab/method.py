@@ -93,10 +93,10 @@ class Setting(NamedTuple):
                        c.parametrization, n_classes)  # fmt: skip
         noising = Noising(c.parametrization, c.sigma_max)
         student_spec = spec
-        if c.generator == "mlp":
+        if c.generator in ("mlp", "residual"):
             student_spec = GeneratorSpec(c.dim, c.gen_width or c.width, c.gen_depth or c.depth,
                                          c.gen_activation, n_classes, noising.top,
-                                         c.matmul_dtype)  # fmt: skip
+                                         c.matmul_dtype, c.generator == "residual")  # fmt: skip
         elif c.gen_width or c.gen_depth:
             student_spec = dataclasses.replace(spec, width=c.gen_width or c.width,
                                                depth=c.gen_depth or c.depth)  # fmt: skip

@@ -18,6 +18,7 @@ from dmdlab.mixture import GaussianMixture
 
 __all__ = [
     "assignment_copying",
+    "closer_than_onestep",
     "copying_baseline",
     "copying_score",
     "copying_within",
@@ -29,6 +30,7 @@ __all__ = [
     "memorized_share",
     "mode_agreement",
     "onestep_ratio",
+    "ot_redundancy",
     "pairing_inefficiency",
     "readout_error",
     "sigma_max_error",
@@ -36,6 +38,7 @@ __all__ = [
     "start_alignment",
     "start_kappa",
     "tilt_modes",
+    "transport_costs",
     "within_mode_centred",
     "within_mode_copying",
 ]
@@ -374,25 +377,56 @@ def pairing_inefficiency(z, x) -> float:
     0 = optimal-transport pairing, ≈ 1 = random pairing, > 1 = worse than random;
     NaN for non-finite input. Cost O(n³) on the host; n ≈ 512 takes milliseconds.
     """
-    z, x = check_paired(z, x, "z", "x")
-    z = np.asarray(z, dtype=np.float64)
-    x = np.asarray(x, dtype=np.float64)
-    if not (np.all(np.isfinite(z)) and np.all(np.isfinite(x))):
+    costs = transport_costs(z, x, rescale=True)
+    if costs is None:
         return float("nan")  # a diverged run has no pairing to measure
-    mean = x.mean(0)
-    scale = np.sqrt(np.mean(np.sum((x - mean) ** 2, -1)) / x.shape[1])
-    zt = mean + scale * z
-    cost = (
-        np.sum(x**2, -1)[:, None] + np.sum(zt**2, -1)[None, :] - 2.0 * x @ zt.T
-    )  # cost[i, j] = ‖x_i − z̃_j‖²
-    rows, cols = linear_sum_assignment(cost)
-    e_ot = cost[rows, cols].mean()
-    e_pair = np.trace(cost) / len(x)
-    e_ind = cost.mean()
+    e_pair, e_ot, e_ind = costs
     denom = e_ind - e_ot
     if not np.isfinite(denom) or denom <= 0:
         return float("nan")
     return float((e_pair - e_ot) / denom)
+
+
+def transport_costs(z, x, rescale: bool = False) -> tuple[float, float, float] | None:
+    """(E_pair, E_OT, E_indep) of the coupling (z_i, x_i), z and x (n, d) row-paired: the
+    mean of ‖x_i − z̃_i‖², the optimal assignment's mean cost (exact, SciPy's
+    ``linear_sum_assignment``) and the mean over all n² pairs; z̃ = z, or with ``rescale``
+    the noise moved to the data's mean and scale (:func:`pairing_inefficiency`). None for
+    non-finite input."""
+    z, x = check_paired(z, x, "z", "x")
+    z = np.asarray(z, dtype=np.float64)
+    x = np.asarray(x, dtype=np.float64)
+    if not (np.all(np.isfinite(z)) and np.all(np.isfinite(x))):
+        return None
+    zt = z
+    if rescale:
+        mean = x.mean(0)
+        zt = mean + np.sqrt(np.mean(np.sum((x - mean) ** 2, -1)) / x.shape[1]) * z
+    cost = (
+        np.sum(x**2, -1)[:, None] + np.sum(zt**2, -1)[None, :] - 2.0 * x @ zt.T
+    )  # cost[i, j] = ‖x_i − z̃_j‖²
+    rows, cols = linear_sum_assignment(cost)
+    return float(np.trace(cost) / len(x)), float(cost[rows, cols].mean()), float(cost.mean())
+
+
+def ot_redundancy(z, x) -> float:
+    """The authors' OT redundancy of the coupling (z_i, x_i): 100 · (E_pair / E_OT − 1)
+    with the plain cost ‖x − z‖² (no rescaling, as in their measure; docs/science.md §1b):
+    0 = the optimal-transport pairing, the percentage of transport cost above it
+    otherwise. z, x (n, d) row-paired; float, NaN for non-finite input."""
+    costs = transport_costs(z, x)
+    if costs is None or not costs[1] > 0:
+        return float("nan")
+    return float(100.0 * (costs[0] / costs[1] - 1.0))
+
+
+def closer_than_onestep(student: jax.Array, teacher: jax.Array, onestep: jax.Array):
+    """The authors' share of samples closer to the multi-step teacher's T(z) than the
+    teacher's own one-step output T₁(z) is: mean of ‖G(z) − T(z)‖ < ‖T₁(z) − T(z)‖.
+    All (n, d), row-paired; scalar in [0, 1] (1 for G = T where T₁ ≠ T)."""
+    student, teacher = check_paired(student, teacher, "student", "teacher")
+    near = jnp.linalg.norm(student - teacher, axis=-1)
+    return jnp.mean(near < jnp.linalg.norm(onestep - teacher, axis=-1))
 
 
 def coverage(mixture: GaussianMixture, x: jax.Array) -> jax.Array:

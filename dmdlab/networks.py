@@ -210,16 +210,21 @@ class NetSpec:
 
 class GeneratorNet(nnx.Module):
     """The workbench's one-step generator: an MLP z (n, d) [+ class embedding] → x (n, d),
-    ``depth`` hidden layers of ``width`` with ``activation``."""
+    ``depth`` hidden layers of ``width`` with ``activation``. ``residual``: x = z + MLP(z, c)
+    with the last layer zero-initialised, so G starts as the identity on z (the authors'
+    generator, docs/science.md §1b); a class embedding added to the first layer equals
+    their concatenation [z, emb(c)] followed by a linear layer."""
 
     def __init__(self, dim: int, width: int, depth: int, *, rngs: nnx.Rngs,
                  activation: str = "silu", n_classes: int = 0,
-                 matmul_dtype: str = "float32"):  # fmt: skip
+                 matmul_dtype: str = "float32", residual: bool = False):  # fmt: skip
         linear = functools.partial(nnx.Linear, rngs=rngs, **_MATMUL[matmul_dtype])
         self.activation = activation
+        self.residual = residual
         self.inp = linear(dim, width)
         self.hidden = nnx.List([linear(width, width) for _ in range(max(depth - 1, 0))])
-        self.out = linear(width, dim)
+        zero = nnx.initializers.zeros_init()
+        self.out = linear(width, dim, kernel_init=zero) if residual else linear(width, dim)
         self.class_emb = nnx.data(nnx.Embed(n_classes, width, rngs=rngs) if n_classes else None)
 
     def __call__(self, z: jax.Array, labels=None) -> jax.Array:
@@ -230,7 +235,7 @@ class GeneratorNet(nnx.Module):
         h = act(h)
         for layer in self.hidden:
             h = act(layer(h))
-        return self.out(h)
+        return z + self.out(h) if self.residual else self.out(h)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -249,6 +254,7 @@ class GeneratorSpec:
     n_classes: int = 0
     input_scale: float = 1.0
     matmul_dtype: str = "float32"
+    residual: bool = False
 
     def __post_init__(self):
         if self.activation not in ACTIVATIONS:
@@ -259,7 +265,7 @@ class GeneratorSpec:
     def _build(self, key) -> GeneratorNet:
         return GeneratorNet(self.dim, self.width, self.depth, rngs=nnx.Rngs(key),
                             activation=self.activation, n_classes=self.n_classes,
-                            matmul_dtype=self.matmul_dtype)  # fmt: skip
+                            matmul_dtype=self.matmul_dtype, residual=self.residual)  # fmt: skip
 
     @property
     def graphdef(self):

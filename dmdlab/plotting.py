@@ -40,6 +40,7 @@ def _student_and_teacher(last: pd.DataFrame, column: str, hue, ax):
         x="dim",
         y="value",
         hue=hue,
+        hue_order=_hue_order(long, hue),
         style="who",
         marker="o",
         errorbar=lambda v: _t_interval(v),
@@ -68,6 +69,13 @@ def _clip_bands(ax, lo: float, hi: float) -> None:
 def _hue(grid) -> str | None:
     others = [g for g in (grid or []) if g != "dim"]
     return others[0] if others else None
+
+
+def _hue_order(table: pd.DataFrame, hue: str | None) -> list | None:
+    """The levels of ``hue`` in grid order (their first appearance in the table), passed
+    to every figure so that a level has one colour in all of them (seaborn would sort
+    some and not others)."""
+    return list(dict.fromkeys(table[hue])) if hue else None
 
 
 def _title(results: pd.DataFrame, what: str) -> str:
@@ -110,7 +118,8 @@ def plot_copying_vs_dim(results: pd.DataFrame, ax=None, grid=None):
         var_name="metric",
     )
     sns.lineplot(
-        long, x="dim", y="value", hue=hue, style="metric", marker="o", ax=ax[0],
+        long, x="dim", y="value", hue=hue, hue_order=_hue_order(long, hue), style="metric",
+        marker="o", ax=ax[0],
         errorbar=lambda v: _t_interval(v),
     )  # fmt: skip
     _clip_bands(ax[0], -1.0, 1.0)  # every measure here lies in [-1, 1]
@@ -214,7 +223,9 @@ def plot_copying_over_training(results: pd.DataFrame, ax=None, grid=None):
     for a, metric, label in ((ax[0], "kappa", "κ (mode agreement with T)"),
                              (ax[1], "loglik_gap", "student gap, nats per dimension")):  # fmt: skip
         sns.lineplot(
-            ok, x="step", y=metric, hue="dim", style=_hue(grid), palette="viridis", ax=a,
+            ok, x="step", y=metric, hue="dim", style=_hue(grid),
+            style_order=_hue_order(ok, _hue(grid)),
+            palette={d: dim_color(d) for d in ok.dim.unique()}, ax=a,
             errorbar=lambda v: _t_interval(v),
         )  # fmt: skip
         a.set(xlabel="generator step", ylabel=label)
@@ -230,7 +241,7 @@ def plot_kappa_by_seed(results: pd.DataFrame, ax=None, grid=None):
     hue = _hue(grid)
     if ax is None:
         _, ax = plt.subplots(1, 2, figsize=(11, 4.2))
-    order = sorted(last[hue].unique()) if hue else None  # the same colours in both panels
+    order = _hue_order(last, hue)  # the same colours in both panels and the other figures
     sns.stripplot(
         last, x="dim", y="kappa", hue=hue, hue_order=order, dodge=bool(hue), jitter=0.15, ax=ax[0]
     )
@@ -390,14 +401,19 @@ def plot_noise_plane(z, modes, ax, *, palette, differs=None, extent: float = 2.5
     ax.set_aspect("equal")
 
 
+# Pairs drawn as segments per panel at d > 2 (the same noises in every panel)
+PAIRS_SHOWN = 40
+
+
 def _pair_row(pairs: dict, seed_index: int, steps, axes, title: str) -> None:
     """One row of pictures of one seed's pairing: the teacher, then the student at each
     snapshot step (``steps``: the generator step of each snapshot).
 
     d = 2: the noise plane coloured by the mode T(z) lands in, then by the mode G(z)
     lands in, darkened where it differs from T's (:func:`plot_noise_plane`). d > 2: T(z)
-    in the plane of the two leading principal directions of the means, then segments
-    T(z) → G(z), grey where the modes agree and red where not."""
+    in the plane of the two leading principal directions of the means, then every G(z)
+    coloured by its mode with :data:`PAIRS_SHOWN` fixed noises' segments T(z) → G(z),
+    grey where the modes agree and red where not; titles count all samples."""
     import numpy as np
 
     from dmdlab.mixture import GaussianMixture
@@ -430,10 +446,18 @@ def _pair_row(pairs: dict, seed_index: int, steps, axes, title: str) -> None:
             plot_noise_plane(z, g_mode, ax, palette=palette, differs=wrong)
         else:
             gp = (g - origin) @ basis
-            for sel, colour in ((~wrong, "0.7"), (wrong, "red")):
-                ax.plot(np.stack([xy_t[sel, 0], gp[sel, 0]]), np.stack([xy_t[sel, 1], gp[sel, 1]]),
-                        color=colour, lw=0.4, alpha=0.6)  # fmt: skip
-            ax.scatter(gp[:, 0], gp[:, 1], c="k", s=3, marker="x")
+            # every sample as a faint dot, and the same few noises' segments T(z) → G(z) in
+            # every panel: all 512 segments at d ≥ 8 were a tangle that hid the pairing
+            ax.scatter(gp[:, 0], gp[:, 1], c=[palette[m] for m in g_mode], s=3, alpha=0.35)
+            show = np.arange(min(PAIRS_SHOWN, len(z)))
+            for i in show:
+                ax.plot(
+                    [xy_t[i, 0], gp[i, 0]],
+                    [xy_t[i, 1], gp[i, 1]],
+                    color="red" if wrong[i] else "0.45",
+                    lw=1.0 if wrong[i] else 0.7,
+                )
+            ax.scatter(gp[show, 0], gp[show, 1], c="k", s=10, marker="x", zorder=3)
             ax.scatter(mp[:, 0], mp[:, 1], c=palette[: mix.n_modes], s=80, marker="*",
                        edgecolors="k")  # fmt: skip
         ax.set(title=f"G at step {step}: {1 - wrong.mean():.0%} keep T's mode",
@@ -475,8 +499,8 @@ def plot_pairings(results: pd.DataFrame, store, path) -> Path | None:
         for ax in row[1 + len(steps) :]:
             ax.axis("off")
     fig.suptitle("Where each noise goes, over training: per d, the seed with the lowest and the "
-                 "highest final κ (d = 2: the noise plane; d > 2: the means' plane; dark or "
-                 "red: G's mode ≠ T's)", fontsize=11)  # fmt: skip
+                 "highest final κ (d = 2: the noise plane; d > 2: the means' plane, 40 noises' "
+                 "segments T(z) → G(z); dark or red: G's mode ≠ T's)", fontsize=11)  # fmt: skip
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.25 / len(picks)))
     fig.savefig(path, dpi=80)
     plt.close(fig)

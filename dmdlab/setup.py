@@ -146,13 +146,14 @@ def _teacher(setting: Setting, keys: RunKeys, hp: Hyperparams, data):
 
 def regress_student(setting: Setting, key, real, hp: Hyperparams):
     """The "regressed" start: fresh student weights fitted for ``init_steps`` steps (AdamW
-    at ``generator_lr``, batches of ``batch_size`` fresh noises) onto the real score's
-    one-step read-out D(start(z), top, c) (docs/science.md §1b: the workbench regresses its
-    generator onto the teacher's clean prediction at t = 1). Returns the parameters."""
+    at ``init_lr``, default ``generator_lr``; batches of ``batch_size`` fresh noises) onto
+    the real score's one-step read-out D(start(z), top, c) (docs/science.md §1b: the
+    workbench regresses its generator onto the teacher's clean prediction at t = 1).
+    Returns the parameters."""
     c, spec, noising = setting.config, setting.student_spec, setting.noising
     k_init, k_fit = jax.random.split(key)
     params = spec.init(k_init)
-    opt = adamw(hp.generator_lr, warmup=c.warmup)
+    opt = adamw(hp.generator_lr if c.init_lr is None else c.init_lr, warmup=c.warmup)
 
     def step(carry, k):
         p, state = carry
@@ -203,7 +204,7 @@ def setup(setting: Setting, method: Method, key, hp: Hyperparams, mixture=None):
 
     # --- DMD1's regression bank of teacher pairs (only built when used)
     z_reg = c_reg = t_reg = None
-    if c.regression_weight > 0:
+    if c.regression_weight > 0 and c.regression_target == "ode":
         z_reg = jax.random.normal(keys.regression, (c.regression_pairs, c.dim))
         c_reg = jnp.arange(c.regression_pairs) % c.n_modes if c.conditional else None
         t_reg = noising.ode_map(lambda x, s: real(x, s, c_reg), z_reg, c.ode_steps)

@@ -92,3 +92,23 @@ axes[1].set(xlabel="generator step", ylabel="worst mode share / weight")
 axes[2].set(xlabel="generator step", ylabel="log-lik gap (nats/dim)")
 axes[0].legend()
 fig.tight_layout()
+
+# %% [markdown]
+# A κ means something only for a student that has learned the data: one that puts (almost)
+# no mass in a mode has collapsed, and its κ is not copying or remapping. The check, per
+# seed-run at its last record:
+
+# %%
+for seed, run in table.groupby("seed"):
+    end = run.iloc[-1]
+    if end.coverage_min < 0.5 or end.loglik_gap > 1.0:
+        print(
+            f"seed {seed}: NOT a usable student (worst mode holds {end.coverage_min:.2f} of "
+            f"its weight, gap {end.loglik_gap:.2f} nats/dim): its κ = {end.kappa:.2f} says "
+            "nothing about copying; train longer or lower the learning rates"
+        )
+    else:
+        print(
+            f"seed {seed}: passes the loose gate (worst mode {end.coverage_min:.2f}, gap "
+            f"{end.loglik_gap:.2f}); κ = {end.kappa:.2f} is a value during training"
+        )

@@ -62,8 +62,10 @@ def execute(
     return target
 
 
-def main() -> int:
-    for source in notebooks():
+def main(names: list[str]) -> int:
+    """Execute every notebook, or those whose file names contain one of ``names``."""
+    chosen = [s for s in notebooks() if not names or any(n in s.name for n in names)]
+    for source in chosen:
         t0 = time.perf_counter()
         target = execute(source, progress=True)
         print(f"{target.name}: ok in {time.perf_counter() - t0:.0f} s")
@@ -71,4 +73,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -83,7 +83,8 @@ def generator_loss(params, setting: Setting, ctx: Context, batch: GenBatch, real
     x = G_θ(x_in); x_t = sg(x) + σ·noise; g = DMD direction from the real and fake
     denoisers at x_t (:func:`dmd_gradient`); L_DM = ½‖x − sg(x − g)‖² (its gradient in x
     is g). Plus ``gan_weight`` × softplus(−ℓ(x noised)) with a GAN batch, and
-    ``regression_weight`` × ‖G_θ(z_reg) − T(z_reg)‖² (DMD1) with regression indices.
+    ``regression_weight`` × ‖G_θ(z_reg) − T(z_reg)‖² (DMD1) with regression indices, or
+    (``regression_target="onestep"``) × ‖G_θ(z) − D(start(z), top)‖² on the batch itself.
 
     Returns (total, (dm, gan)), scalars."""
     c, spec, hp, noising = setting.config, setting.spec, ctx.hp, setting.noising
@@ -104,7 +105,11 @@ def generator_loss(params, setting: Setting, ctx: Context, batch: GenBatch, real
         _, logit = spec.apply_with_logit(fake_params, x_gan, batch.gan_sigma, labels)
         gan = jnp.mean(jax.nn.softplus(-logit))
         total = total + hp.gan_weight * gan
-    # 5. DMD1's regression on teacher pairs
+    # 5a. the authors' regression onto the teacher's one-step read-out from the same z
+    if c.regression_weight > 0 and c.regression_target == "onestep":
+        target = jax.lax.stop_gradient(real(batch.x_in, batch.s_in, labels))
+        total = total + hp.regression_weight * jnp.mean((x - target) ** 2)
+    # 5b. DMD1's regression on teacher pairs
     if batch.reg_idx is not None:
         z_reg, t_reg = ctx.z_reg[batch.reg_idx], ctx.t_reg[batch.reg_idx]
         c_reg = None if ctx.c_reg is None else ctx.c_reg[batch.reg_idx]
@@ -128,7 +133,7 @@ def generator_update(setting: Setting, ctx: Context, student, student_opt, fake,
     if c.gan_weight > 0:
         gan_sigma = pick_sigma(k_gan_sigma, c.batch_size, setting.grid, *setting.gen_range)
         gan_noise = jax.random.normal(k_gan_noise, shape)
-    if c.regression_weight > 0:
+    if c.regression_weight > 0 and c.regression_target == "ode":
         reg_idx = jax.random.randint(k_reg, (c.batch_size,), 0, c.regression_pairs)
     batch = GenBatch(
         x_in,
