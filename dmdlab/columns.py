@@ -214,6 +214,10 @@ def _declarations() -> list[Column]:
         C("copying_within", "C inside each class (conditional) or T(z)'s mode", "copying",
           summary="copying", label="C_within", better="higher",
           fn=lambda e: m.copying_within(e.student, e.teacher, e.modes())),
+        C("copying_within_centred", "C_within with G and T centred on their own means per "
+          "class or mode (a misplaced class that keeps T's positions scores 1)", "copying",
+          fn=lambda e: m.copying_within_centred(e.student, e.teacher, e.modes(),
+                                                e.mixture.n_modes)),
         C("distance_ratio", "mean per-sample ‖G − T‖ / mean ‖G − T(z′)‖ (0 = copy, 1 = random)",
           "copying", summary="copying", label="dist_ratio", better="lower",
           fn=lambda e: jnp.mean(m.distance_ratios(e.student, e.teacher, e.groups()))),

@@ -10,6 +10,7 @@ import seaborn as sns
 from matplotlib.ticker import FuncFormatter
 
 from dmdlab.analysis import fidelity_flags, final_rows
+from dmdlab.worlds import conditional_table
 
 __all__ = [
     "DIM_COLORS",
@@ -186,12 +187,20 @@ def plot_settling(results: pd.DataFrame, window_from: int | None = None, ax=None
     ok = results[~results.diverged.astype(bool) & (results.step > 0)]
     if ax is None:
         _, ax = plt.subplots(1, 2, figsize=(11, 4.2))
-    ranges = {"kappa": (0.0, 1.0), "copying_within": (-1.0, 1.0)}
+    ranges = {"kappa": (0.0, 1.0), "copying_within": (-1.0, 1.0), "distance_ratio": (0.0, 2.0)}
     labels = {
         "kappa": "κ: which mode (1 = T's, 0 = chance)",
         "copying_within": "C_within: where in the mode (1 = T(z))",
+        "distance_ratio": "distance ratio (0 = T(z), 1 = unrelated)",
     }
-    for a, metric in zip(ax, ("kappa", "copying_within"), strict=True):
+    # a class-conditional world has κ = 1 by construction: its pairing is read inside
+    # classes, by C_within and the distance ratio
+    shown = (
+        ("copying_within", "distance_ratio")
+        if conditional_table(ok)
+        else ("kappa", "copying_within")
+    )
+    for a, metric in zip(ax, shown, strict=True):
         lo, hi = ranges[metric]
         for d, g in ok.groupby("dim", sort=True):
             n = g.groupby(["cell", "seed"]).ngroups if "cell" in g else g.seed.nunique()
@@ -204,7 +213,7 @@ def plot_settling(results: pd.DataFrame, window_from: int | None = None, ax=None
         if window_from:
             a.axvspan(window_from, ok.step.max(), color="0.9", zorder=0)
         a.set(xscale="log", xlabel="generator step", ylabel=labels[metric],
-              ylim=(lo, hi) if metric == "kappa" else (-0.2, 1.0))  # fmt: skip
+              ylim=(lo, hi) if metric != "copying_within" else (-0.2, 1.0))  # fmt: skip
         a.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # 100, not 10²
         a.axhline(0, color="grey", lw=0.8)
     # the right panel's upper right is empty in every run so far (C_within < 0.7 late)

@@ -58,6 +58,18 @@ def test_identity_start_copying_measures_match_their_closed_form():
     expect_c = 1 - float(jnp.sum(paired) / jnp.sum(unpaired))
     got_c = float(metrics.copying_within(z[:4000], t[:4000], labels[:4000]))
     assert got_c == pytest.approx(expect_c, abs=0.02)
+    # centred on each class's own means the offset goes and the pairing shows:
+    # 1 − tr((I − Σ^½)²) / (tr I + tr Σ) = 1 − (1 − s)²(d − m) / (d + m + s²(d − m))
+    centred = 1 - (1 - s) ** 2 * (d - m) / (d + m + s**2 * (d - m))
+    got = float(metrics.copying_within_centred(z[:4000], t[:4000], labels[:4000], 3))
+    assert got == pytest.approx(centred, abs=0.02)
+    # the workbench's radius (5√d): the uncentred measure reads ≈ 0, the centred one not
+    far = GaussianMixture.blobs(jax.random.key(3), d, 3, class_dim=m, thickness=s)
+    t_far = _blob_teacher_map(far, z[:4000], labels[:4000])
+    assert float(metrics.copying_within(z[:4000], t_far, labels[:4000])) < 0.1
+    far_c = float(metrics.copying_within_centred(z[:4000], t_far, labels[:4000], 3))
+    assert far_c == pytest.approx(centred, abs=0.02)
+    assert float(metrics.copying_within_centred(t, t + 5.0, labels, 3)) == pytest.approx(1.0)
 
 
 def test_the_authors_measures_score_copying_one_and_shuffling_zero():
