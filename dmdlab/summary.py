@@ -125,6 +125,9 @@ def format_summary(results: pd.DataFrame, by=("dim",), header: str = "") -> str:
         for row in table.to_dict("records"):
             cells = [str(row[b]) for b in by] + [str(int(row["seeds"]))]
             for m in metrics:
+                if m == "kappa" and _conditional_at(results, by, row):
+                    cells.append("n/a (κ ≡ 1)")  # one mode per class: nothing to read
+                    continue
                 # no interval below three seeds (docs/science.md §9)
                 ci = row[m + "_ci"] if row["seeds"] >= 3 else float("nan")
                 ci = f"{ci:.3f}" if ci == ci else "n/a"
@@ -156,6 +159,13 @@ def sweep_summary(results: pd.DataFrame, manifest: dict) -> str:
         text += (f"\ncells' wall time {wall:.0f} s over {len(timings)} cell(s), each counted "
                  "once (manifest.json)")  # fmt: skip
     return text + "\n"
+
+
+def _conditional_at(results: pd.DataFrame, by, row: dict) -> bool:
+    """Whether the grid point ``row`` (values of ``by``) is a class-conditional world."""
+    if "world" not in results:
+        return False
+    return conditional_table(_at(results, list(by), [row[b] for b in by]))
 
 
 def paragraph_lines(results: pd.DataFrame, by) -> list[str]:
@@ -231,15 +241,18 @@ def course_lines(results: pd.DataFrame, by) -> list[str]:
     """κ on the time axis: per grid point its peak (step), the settled value κ_∞ of the
     fitted course where it resolves, and κ at matched progress (one step for every grid
     point; the first record at one gap level), each mean ± 95% t-interval over seeds."""
-    course = course_table(results, "kappa", by)
-    matched = matched_progress(results, "kappa", by)
+    # a class-conditional world has κ = 1 by construction: its course is C_within's
+    metric, k = ("copying_within", "C") if conditional_table(results) else ("kappa", "κ")
+    course = course_table(results, metric, by)
+    matched = matched_progress(results, metric, by)
     lines = [
-        f"-- κ over training (peak and settled value of κ(t) = κ_∞ + (κ_peak − κ_∞) "
-        f"e^(−(t − t_peak)/τ); matched progress: step {int(matched.at_step.iloc[0])} for all, "
-        f"and the first record with gap ≤ {matched.gap_level.iloc[0]:.2f} nats/dim)",
+        f"-- {k if k == 'κ' else 'C_within'} over training (peak and settled value of {k}(t) = "
+        f"{k}_∞ + ({k}_peak − {k}_∞) e^(−(t − t_peak)/τ); matched progress: step "
+        f"{int(matched.at_step.iloc[0])} for all, and the first record with gap ≤ "
+        f"{matched.gap_level.iloc[0]:.2f} nats/dim)",
     ]
-    headers = [*by, "κ_peak", "peak step", "τ (median)", "κ_∞ (n)", "κ at step", "κ at gap",
-               "gap step"]  # fmt: skip
+    headers = [*by, f"{k}_peak", "peak step", "τ (median)", f"{k}_∞ (n)", f"{k} at step",
+               f"{k} at gap", "gap step"]  # fmt: skip
     rows = []
     both = course.merge(matched, on=by)
     for r in both.to_dict("records"):

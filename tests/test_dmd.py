@@ -13,7 +13,7 @@ import pytest
 
 from dmdlab import Hyperparams, distill, metrics_table, run_seeds
 from dmdlab.linear import LinearStudent, polar, train_linear_student
-from dmdlab.metrics import copying_score, pairing_inefficiency
+from dmdlab.metrics import copying_score, ot_redundancy, pairing_inefficiency
 from dmdlab.presets import PRESETS
 
 TINY = PRESETS["tiny"].base.replace(dim=4)  # a 32-wide net, 40 steps: seconds
@@ -88,13 +88,20 @@ def test_threaded_pairing_inefficiency_keeps_each_seed_and_record_in_place():
     out = SimpleNamespace(z=z, student_samples=rng.normal(size=(2, 5, 32, 3)),
                           teacher_samples=rng.normal(size=(2, 32, 3)))  # fmt: skip
     out.student_samples[1, 3] = 2.0 * z[1] + 1.0  # the OT coupling: ΔE = 0 there only
-    student, teacher = _pairing_inefficiencies(out)
+    both, teacher_both = _pairing_inefficiencies(out)  # (S, E, 2): ΔE, OT redundancy
+    student, teacher = both[..., 0], teacher_both[..., 0]
     expected = [[pairing_inefficiency(z[i], out.student_samples[i, e]) for e in range(5)]
                 for i in range(2)]  # fmt: skip
     np.testing.assert_array_equal(student, expected)
     np.testing.assert_array_equal(teacher, [pairing_inefficiency(z[i], out.teacher_samples[i])
                                             for i in range(2)])  # fmt: skip
     assert student[1, 3] == pytest.approx(0.0, abs=1e-9) and np.all(np.delete(student, 8) > 0.1)
+    redundancy = [[ot_redundancy(z[i], out.student_samples[i, e]) for e in range(5)]
+                  for i in range(2)]  # fmt: skip
+    np.testing.assert_array_equal(both[..., 1], redundancy)
+    np.testing.assert_array_equal(
+        teacher_both[..., 1], [ot_redundancy(z[i], out.teacher_samples[i]) for i in range(2)]
+    )
 
 
 def test_same_seed_same_numbers_different_seed_different_run(tiny_table):

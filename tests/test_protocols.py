@@ -85,6 +85,12 @@ def test_protocol_runs_end_to_end_through_the_cli(tmp_path, sets):
     table = pd.read_parquet(tmp_path / "results.parquet")
     assert len(table) == 2 * 3 and not table.diverged.any()
     assert np.isfinite(table[["copying_within", "distance_ratio", "init_error"]]).all().all()
+    summary = (tmp_path / "summary.txt").read_text()
+    conditional = "world=blobs" in sets
+    # κ is 1 by construction in a class-conditional world: shown n/a, C_within's course
+    assert ("n/a (κ ≡ 1)" in summary) == conditional
+    assert ("-- C_within over training" in summary) == conditional
+    assert ("-- κ over training" in summary) == (not conditional)
 
 
 @pytest.mark.parametrize(
