@@ -322,7 +322,7 @@ def _dry_run(spec, out: Path) -> int:
         f"grid: {spec.grid}; tied to {next(iter(spec.grid))}: {spec.zipped or 'none'}; "
         f"seeds: {list(spec.seeds)}"
     )
-    cols = ["cell", "seeds", "steps", "teacher_steps", "action", "from", "seconds"]
+    cols = ["cell", "seeds", "steps", "teacher_steps", "action", "from", "teachers", "seconds"]
     shown = plan[cols].assign(seconds=plan.seconds.round(0).astype(int))
     print(shown.to_string(index=False))
     todo = plan[plan.action != "finished"]

@@ -18,6 +18,7 @@ from dmdlab.config import DMDConfig
 from dmdlab.engine import TrainOutput, make_program
 from dmdlab.evaluate import metrics_table
 from dmdlab.method import Hyperparams
+from dmdlab.methods import check
 from dmdlab.mixture import GaussianMixture
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "memory_available",
     "normalize_seeds",
     "run_seeds",
+    "train_teachers",
     "training_macs",
 ]
 
@@ -64,16 +66,17 @@ def _weights(config: DMDConfig) -> int:
     return config.width**2 * max(config.depth - 1, 1) + 2 * config.width * (config.dim + 64)
 
 
-def training_macs(config: DMDConfig, first_step: int = 0) -> float:
+def training_macs(config: DMDConfig, first_step: int = 0, teacher: bool = True) -> float:
     """Rough multiply-adds of one seed's training: network passes × samples × weights.
 
     Teacher: forward + backward (≈ 3 passes) per sample; each step of the method: the
     passes it declares (``Method.passes``, e.g. DMD2's fake-score updates and the
     generator's student, real and fake passes) per sample of the batch. ``first_step``:
-    a run resumed there (the teacher is trained again, the steps before are not)."""
+    a run resumed there (the steps before are not trained again); ``teacher`` False: its
+    teacher is loaded from the teacher store (dmdlab.teacher_store), not trained."""
     from dmdlab.methods import get_method
 
-    teacher = 3 * config.teacher_steps * config.teacher_batch_size
+    teacher = 3 * config.teacher_steps * config.teacher_batch_size if teacher else 0
     per_step = get_method(config.method).passes(config) * config.batch_size
     return float(_weights(config) * (teacher + (config.steps - first_step) * per_step))
 
@@ -84,8 +87,8 @@ def training_macs(config: DMDConfig, first_step: int = 0) -> float:
 ESTIMATE_MACS_PER_S = 3e10
 
 
-def estimate(config: DMDConfig, n_seeds: int, n_devices: int = 1,
-             first_step: int = 0) -> dict[str, float]:  # fmt: skip
+def estimate(config: DMDConfig, n_seeds: int, n_devices: int = 1, first_step: int = 0,
+             teacher: bool = True) -> dict[str, float]:  # fmt: skip
     """What a cell of ``config`` × ``n_seeds`` needs, before any compute: ``device_bytes``
     (one launch of SEED_GROUP seeds per device: the networks with their optimizer states,
     the training activations, the recorded samples), ``host_bytes`` (every seed's outputs
@@ -102,7 +105,7 @@ def estimate(config: DMDConfig, n_seeds: int, n_devices: int = 1,
     # evaluation: the teacher's and the exact ODE maps and every record's student pass
     evaluation = weights * c.eval_n * (4 * c.ode_steps + c.n_evals * c.student_steps)
     evaluation *= 1 - first_step / c.steps  # a resumed run records only its new steps
-    seconds = (training_macs(c, first_step) + evaluation) * n_seeds / ESTIMATE_MACS_PER_S
+    seconds = (training_macs(c, first_step, teacher) + evaluation) * n_seeds / ESTIMATE_MACS_PER_S
     return {"device_bytes": device, "host_bytes": host, "seconds": seconds}
 
 
@@ -127,25 +130,59 @@ def _on_cpu() -> bool:
     return jax.default_backend() == "cpu"
 
 
-def _sharded(config: DMDConfig, n_devices: int, mixture=None, first_step: int = 0):
+def _sharded(config: DMDConfig, n_devices: int, mixture=None, first_step: int = 0,
+             with_teacher: bool = False):  # fmt: skip
     """jit(vmap(train)) with the seed axis sharded over the first ``n_devices`` devices
     of every process (``jax.devices()``: after ``jax.distributed.initialize()`` the mesh
     spans hosts and one program trains every seed). With ``first_step`` > 0, the program
-    resumes from a checkpointed carry (a third argument, seed axis first)."""
+    resumes from a checkpointed carry (a third argument, seed axis first); with
+    ``with_teacher``, it takes the seeds' stored teachers (params, losses) last."""
     seed_axis = NamedSharding(_mesh(n_devices), P("seed"))
     program = make_program(config, mixture)
     if first_step:
-        train = jax.vmap(lambda key, hp, carry: program.extend(key, hp, carry, first_step))
+        train = jax.vmap(lambda key, hp, carry, *teacher: program.extend(
+            key, hp, carry, first_step, *teacher))  # fmt: skip
     else:
         train = jax.vmap(program.train)
     if jax.process_count() > 1:  # keys cross processes as raw uint32 data (S, 2)
         train = _from_key_data(train)
     return jax.jit(
         train,
-        in_shardings=(seed_axis,) * (3 if first_step else 2),
+        in_shardings=(seed_axis,) * (2 + bool(first_step) + with_teacher),
         out_shardings=seed_axis,
         compiler_options=compiler_options(config) or None,
     )
+
+
+@functools.lru_cache(maxsize=32)
+def _teacher_program(static: DMDConfig, n_devices: int):
+    """jit(vmap(train_teacher)) over the seed axis, sharded and compiled like the cell's
+    own program (same XLA options), for teachers trained once and stored."""
+    from dmdlab.method import Setting
+    from dmdlab.setup import train_teacher
+
+    seed_axis = NamedSharding(_mesh(n_devices), P("seed"))
+    setting = Setting.of(check(static))
+    fn = jax.vmap(lambda key, hp: train_teacher(setting, key, hp))
+    if jax.process_count() > 1:
+        fn = _from_key_data(fn)
+    return jax.jit(fn, in_shardings=(seed_axis,) * 2, out_shardings=seed_axis,
+                   compiler_options=compiler_options(static) or None)  # fmt: skip
+
+
+def train_teachers(config: DMDConfig, seeds, *, n_devices: int | None = None):
+    """The teacher networks of ``config`` for ``seeds``, trained on their own: (params,
+    losses) with a leading seed axis (len(seeds), …), the numbers a cell's setup would
+    train (its keys, data, steps), to store once and pass to :func:`run_seeds` as
+    ``teachers``. Returns (teachers, seconds)."""
+    seeds = normalize_seeds(seeds)
+    n_dev = n_devices or jax.device_count()
+    size = SEED_GROUP * n_dev
+    keys, hp = _padded_inputs(config, seeds, None, size)
+    fn = _teacher_program(config.static_part(), n_dev)
+    t0 = time.perf_counter()
+    out = _launch_all(fn, keys, hp, None, size, n_dev)
+    return jax.tree.map(lambda x: x[: len(seeds)], out), time.perf_counter() - t0
 
 
 def _mesh(n_devices: int):
@@ -173,10 +210,11 @@ def _global(host_array, sharding: NamedSharding) -> jax.Array:
 
 
 @functools.lru_cache(maxsize=32)
-def _compiled(static: DMDConfig, n_devices: int, first_step: int = 0):
+def _compiled(static: DMDConfig, n_devices: int, first_step: int = 0,
+              with_teacher: bool = False):  # fmt: skip
     """The sharded program, cached on the config's static part: configs differing only
     in learning rates reuse it (their rates arrive as traced ``Hyperparams``)."""
-    return _sharded(static, n_devices, first_step=first_step)
+    return _sharded(static, n_devices, first_step=first_step, with_teacher=with_teacher)
 
 
 # Where a program came from, from JAX's own monitoring events: XLA's backend compile
@@ -237,11 +275,12 @@ def _padded_inputs(config: DMDConfig, seeds: list[int], hparams, group: int):
     return keys, hp
 
 
-def _launch_inputs(keys, hp, start: int, size: int, n_dev: int, carry=None):
-    """One launch's slice of the padded inputs (and of a resumed run's ``carry``); global
-    arrays across processes."""
+def _launch_inputs(keys, hp, start: int, size: int, n_dev: int, carry=None, teacher=None):
+    """One launch's slice of the padded inputs (and of a resumed run's ``carry``, and of
+    stored ``teacher``s); global arrays across processes."""
     cut = lambda tree: jax.tree.map(lambda v: v[start : start + size], tree)  # noqa: E731
-    inputs = (keys[start : start + size], cut(hp), *(() if carry is None else (cut(carry),)))
+    inputs = (keys[start : start + size], cut(hp), *(() if carry is None else (cut(carry),)),
+              *(() if teacher is None else (cut(teacher),)))  # fmt: skip
     if jax.process_count() > 1:  # every process passes the same inputs, as global arrays
         sharding = NamedSharding(_mesh(n_dev), P("seed"))
         keys = _global(np.asarray(jax.random.key_data(inputs[0])), sharding)
@@ -268,6 +307,7 @@ def run_seeds(
     mixture: GaussianMixture | None = None,
     phase: Callable[[str], None] | None = None,
     resume: tuple[object, int] | None = None,
+    teachers=None,
 ) -> tuple[TrainOutput, dict]:
     """Train every seed of ``config``; returns (outputs with a leading seed axis, timing
     dict with ``compile_s``, ``run_s`` and ``compile_source``: "compiled", "disk cache"
@@ -288,6 +328,9 @@ def run_seeds(
     ``resume`` = (carry, first_step): continue from a checkpoint (``dmdlab.checkpoint``)
     saved at the recorded step ``first_step``, the carry's leaves with a leading axis of
     len(seeds); the outputs then hold the records after ``first_step`` only.
+    ``teachers`` = (params, losses) with a leading seed axis (:func:`train_teachers`, or
+    loaded from the teacher store): the cells use them instead of training their own
+    (the same numbers on one machine and stack).
     """
     seeds = normalize_seeds(seeds)
     n_dev = n_devices or jax.device_count()
@@ -296,31 +339,34 @@ def run_seeds(
     carry, first_step = (None, 0) if resume is None else resume
     if carry is not None:
         carry = _padded_carry(carry, len(seeds), size)
+    if teachers is not None:
+        teachers = _padded_carry(teachers, len(seeds), size)
     if mixture is None:
-        fn = _compiled(config.static_part(), n_dev, first_step)
+        fn = _compiled(config.static_part(), n_dev, first_step, teachers is not None)
     else:  # the mixture is baked into the program: no cache
-        fn = _sharded(config.static_part(), n_dev, mixture, first_step)
+        fn = _sharded(config.static_part(), n_dev, mixture, first_step, teachers is not None)
     report = phase or (lambda _: None)
     report("compiling")
     _listen()
     before = dict(_EVENTS)
     t0 = time.perf_counter()
-    compiled = fn.lower(*_launch_inputs(keys, hp, 0, size, n_dev, carry)).compile()
+    compiled = fn.lower(*_launch_inputs(keys, hp, 0, size, n_dev, carry, teachers)).compile()
     t1 = time.perf_counter()
     source = _compile_source(before)
     report("training")
-    out = _launch_all(compiled, keys, hp, carry, size, n_dev)
+    out = _launch_all(compiled, keys, hp, carry, size, n_dev, teachers)
     t2 = time.perf_counter()
     out = jax.tree.map(lambda x: x[: len(seeds)], out)
     return out, {"compile_s": t1 - t0, "run_s": t2 - t1, "compile_source": source}
 
 
-def _launch_all(compiled, keys, hp, carry, size: int, n_dev: int):
+def _launch_all(compiled, keys, hp, carry, size: int, n_dev: int, teacher=None):
     """Every launch of ``compiled`` over the padded inputs, gathered on the host and
     concatenated along the seed axis (padding included)."""
     outs = []
     for start in range(0, len(keys), size):
-        out = jax.block_until_ready(compiled(*_launch_inputs(keys, hp, start, size, n_dev, carry)))
+        inputs = _launch_inputs(keys, hp, start, size, n_dev, carry, teacher)
+        out = jax.block_until_ready(compiled(*inputs))
         # Gather to the host before dropping the padding: slicing a sharded axis to a
         # size the mesh does not divide would need a collective. Across processes every
         # process gathers every seed (each holds only its devices' shards).

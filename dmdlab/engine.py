@@ -68,8 +68,10 @@ class TrainOutput(NamedTuple):
 class Program(NamedTuple):
     """The pieces of one run, each pure and jit-able (one seed; vmap for more).
 
-    ``setup(key, hp) -> (ctx, state)``: world, teacher, evaluation set, initial state
-    (a pair: the method's state and the first diverged step, −1 while healthy).
+    ``setup(key, hp, teacher=None) -> (ctx, state)``: world, teacher (trained, or a stored
+    one's (params, losses)), evaluation set, initial state (a pair: the method's state and
+    the first diverged step, −1 while healthy); ``train`` and ``extend`` take ``teacher``
+    too.
     ``step(ctx, state, step, key) -> (state, losses)``: one guarded method step.
     ``record(ctx, state) -> (samples (n, d), records dict)``.
     ``schedule(key) -> (indices (steps,), keys (steps,))``: the step numbers 1…steps and
@@ -148,20 +150,22 @@ def record_blocks(c: DMDConfig, first_step: int = 0) -> list[tuple[int, int]]:
     return [(size, n) for size, n, _ in runs]
 
 
-def train(setting: Setting, method: Method, key, hp: Hyperparams, mixture=None) -> TrainOutput:
+def train(setting: Setting, method: Method, key, hp: Hyperparams, mixture=None,
+          teacher=None) -> TrainOutput:  # fmt: skip
     """One run: setup, then ``steps`` guarded method steps in ``lax.scan``, the student
-    recorded every ``eval_every`` steps (and at step 0)."""
-    ctx, carry0 = setup(setting, method, key, hp, mixture)
+    recorded every ``eval_every`` steps (and at step 0). ``teacher``: a stored teacher's
+    (params, losses), or None to train it in setup."""
+    ctx, carry0 = setup(setting, method, key, hp, mixture, teacher)
     return run_from(setting, method, ctx, carry0, key)
 
 
 def extend(setting: Setting, method: Method, key, hp: Hyperparams, carry, first_step: int,
-           mixture=None) -> TrainOutput:  # fmt: skip
+           mixture=None, teacher=None) -> TrainOutput:  # fmt: skip
     """The rest of one run from a checkpoint: the same setup as :func:`train` (world,
     teacher, evaluation set; its starting state is discarded), then the steps after
     ``first_step`` from ``carry`` = (method state, diverged step) saved there. On one
     machine and stack the records equal those of a straight run after ``first_step``."""
-    ctx, _ = setup(setting, method, key, hp, mixture)
+    ctx, _ = setup(setting, method, key, hp, mixture, teacher)
     return run_from(setting, method, ctx, carry, key, first_step)
 
 
@@ -245,13 +249,13 @@ def make_program(config: DMDConfig, mixture: GaussianMixture | None = None) -> P
         raise ValueError(f"mixture.dim = {mixture.dim} must equal config.dim = {config.dim}")
     setting, method = Setting.of(check(config)), get_method(config.method)
     return Program(
-        setup=lambda key, hp: setup(setting, method, key, hp, mixture),
+        setup=lambda key, hp, teacher=None: setup(setting, method, key, hp, mixture, teacher),
         step=lambda ctx, carry, i, key: guarded_step(setting, method, ctx, carry, i, key),
         record=lambda ctx, carry: record(setting, method, ctx, carry[0]),
         schedule=lambda key: schedule(config, key),
-        train=lambda key, hp: train(setting, method, key, hp, mixture),
+        train=lambda key, hp, teacher=None: train(setting, method, key, hp, mixture, teacher),
         run_from=lambda ctx, carry, key: run_from(setting, method, ctx, carry, key),
-        extend=lambda key, hp, carry, first_step: extend(
-            setting, method, key, hp, carry, first_step, mixture
+        extend=lambda key, hp, carry, first_step, teacher=None: extend(
+            setting, method, key, hp, carry, first_step, mixture, teacher
         ),
     )

@@ -123,10 +123,12 @@ def _final_divergence(table: pd.DataFrame, diverged_step: dict) -> pd.DataFrame:
     return table
 
 
-def resumed_cell(plan: CellPlan, config: DMDConfig, seeds, phase: Callable[[str], None]):
+def resumed_cell(plan: CellPlan, config: DMDConfig, seeds, phase: Callable[[str], None],
+                 teachers=None):  # fmt: skip
     """(table, pairs, carry, timing) of the cell ``config`` × ``seeds`` from ``plan``'s
-    source: its first records (truncate), or those and the resumed steps' (extend).
-    ``carry`` is None for a truncated cell (no state at its last step is kept)."""
+    source: its first records (truncate), or those and the resumed steps' (extend, with
+    the stored ``teachers`` when given). ``carry`` is None for a truncated cell (no state
+    at its last step is kept)."""
     other, src = plan.source
     old = pd.read_parquet(plan.store / f"{src}.parquet")
     timing = {"resumed_from": src, "resumed_step": other.steps, "resumed_how": plan.kind}
@@ -144,7 +146,7 @@ def resumed_cell(plan: CellPlan, config: DMDConfig, seeds, phase: Callable[[str]
         return table, pairs, None, {**timing, "compile_s": 0.0, "run_s": 0.0,
                                     "compile_source": "none"}  # fmt: skip
     result, run_timing = run_seeds(config, seeds, phase=phase,
-                                   resume=(plan.carry, other.steps))  # fmt: skip
+                                   resume=(plan.carry, other.steps), teachers=teachers)  # fmt: skip
     phase("evaluating")
     new = metrics_table(config, result, seeds, first_step=other.steps)
     final = dict(zip(seeds, np.asarray(result.diverged_step).tolist(), strict=True))

@@ -31,7 +31,7 @@ from dmdlab.metrics import (
 )
 from dmdlab.mixture import GaussianMixture
 from dmdlab.optim import adamw
-from dmdlab.teachers import train_network_teacher
+from dmdlab.teachers import NetworkTeacher, train_network_teacher
 from dmdlab.worlds import world_of
 
 __all__ = [
@@ -40,6 +40,7 @@ __all__ = [
     "regress_student",
     "run_keys",
     "setup",
+    "train_teacher",
 ]
 
 
@@ -170,15 +171,29 @@ def regress_student(setting: Setting, key, real, hp: Hyperparams):
     return params
 
 
-def setup(setting: Setting, method: Method, key, hp: Hyperparams, mixture=None):
+def train_teacher(setting: Setting, key, hp: Hyperparams, mixture=None):
+    """The teacher network of one run on its own: (params, losses (teacher_steps,)), the
+    same numbers :func:`setup` trains (its keys, data and steps), to store and pass back
+    as ``setup(..., teacher=...)`` (dmdlab.teacher_store)."""
+    keys = run_keys(key)
+    _, data = _world(setting.config, keys, mixture)
+    teacher, losses = _teacher(setting, keys, hp, data)
+    return teacher.params, losses
+
+
+def setup(setting: Setting, method: Method, key, hp: Hyperparams, mixture=None, teacher=None):
     """The exact world, the teacher, the evaluation set and the initial state of one
-    run. Returns (:class:`Context`, (method state, diverged step −1))."""
+    run. ``teacher``: (params, losses) from :func:`train_teacher` (a stored teacher), or
+    None to train it here. Returns (:class:`Context`, (method state, diverged step −1))."""
     c, noising = setting.config, setting.noising
     keys = run_keys(key)
 
     # --- the exact world and the teacher
     mixture, data = _world(c, keys, mixture)
-    teacher, teacher_losses = _teacher(setting, keys, hp, data)
+    if teacher is None:
+        teacher, teacher_losses = _teacher(setting, keys, hp, data)
+    else:
+        teacher, teacher_losses = NetworkTeacher(teacher[0], setting.spec), teacher[1]
     ctx = Context(hp=hp, mixture=mixture, data=data, teacher=teacher, z_eval=None,
                   classes_eval=None, eps_eval=None, teacher_samples=None,
                   teacher_onestep=None, reference=None, teacher_error=None, start=None,

@@ -37,6 +37,7 @@ from dmdlab.store import (
     write_cell,
     write_merged,
 )
+from dmdlab.teacher_store import shared_teachers, teacher_id, teacher_path
 
 __all__ = ["SweepSpec", "parse_grid", "parse_sets", "parse_shard", "plan_sweep", "run_sweep"]
 
@@ -383,13 +384,15 @@ PLAN_COSTS = {"compile_small": 10.0, "compile": 20.0, "per_record_seed": 0.1, "p
 def plan_sweep(spec: SweepSpec, out_dir, cell_store=None) -> pd.DataFrame:
     """What :func:`run_sweep` would do, computing nothing: per stored cell its label, seeds,
     steps (teacher steps), ``action`` ("finished", "fresh", "extend", "truncate"), the cell
-    it reuses and from which step, the estimated CPU seconds (``dmdlab.distill.estimate``
-    of the steps still to train) and the estimated peak memory per device and on the host."""
+    it reuses and from which step, its ``teachers`` ("train", "stored": kept in the
+    teacher store, "shared": trained by an earlier cell of this plan), the estimated CPU
+    seconds (``dmdlab.distill.estimate`` of the steps still to train) and the estimated
+    peak memory per device and on the host."""
     from dmdlab.distill import compiler_options, estimate
     from dmdlab.resume import plan_cell
 
     store = Path(cell_store) if cell_store is not None else Path(out_dir) / "cells"
-    rows, programs = [], set()
+    rows, programs, planned = [], set(), set()
     for (config, seeds), labels in zip(spec.units(), spec.unit_labels(), strict=True):
         cid = cell_id(config, seeds)
         row = {"cell": _cell_label(spec, config, seeds, labels), "id": cid,
@@ -404,8 +407,13 @@ def plan_sweep(spec: SweepSpec, out_dir, cell_store=None) -> pd.DataFrame:
             first = plan.source[0].steps if plan is not None and plan.source else 0
             if plan is not None and plan.source:
                 row["from"] = f"{plan.source[1]} at {first}"
+            # teachers another cell (stored, or earlier in this plan) trains are loaded
+            tids = {teacher_id(config, s) for s in seeds}
+            stored = all(teacher_path(store, t).exists() for t in tids)
+            row["teachers"] = "stored" if stored else "shared" if tids <= planned else "train"
+            planned |= tids
             need = estimate(config, len(seeds), first_step=first if row["action"] == "extend"
-                            else 0)  # fmt: skip
+                            else 0, teacher=row["teachers"] == "train")  # fmt: skip
             if row["action"] != "truncate":
                 # the steps, one compile per program (level 0 for small ones) and the
                 # host's metrics per record (measured: PLAN_COSTS)
@@ -465,13 +473,19 @@ def _run_cell(spec: SweepSpec, config: DMDConfig, seeds, labels: dict, cid: str,
 
     t0 = time.perf_counter()
     plan = plan_cell(store, config, seeds, log=lambda m: log(f"{label}: {m}"))
+    teachers, shared = None, {}
+    if plan.kind != "truncate":  # a teacher is trained once per store and loaded after
+        phase("teachers")
+        teachers, shared = shared_teachers(store, config, seeds,
+                                           log=lambda m: log(f"{label}: {m}"))  # fmt: skip
     if plan.kind == "fresh":
-        result, timing = run_seeds(config, seeds, phase=phase)
+        result, timing = run_seeds(config, seeds, phase=phase, teachers=teachers)
         phase("evaluating")
         table = metrics_table(config, result, seeds)
         pairs, carry = pair_snapshot(result), (result.final_state, result.diverged_step)
     else:
-        table, pairs, carry, timing = resumed_cell(plan, config, seeds, phase)
+        table, pairs, carry, timing = resumed_cell(plan, config, seeds, phase, teachers)
+    timing.update(shared)
     timing["wall_s"] = time.perf_counter() - t0
     table.insert(0, "cell", cid)
     for name, value in labels.items():
@@ -544,6 +558,8 @@ def _cell_line(spec, config, seeds, table, timing, labels=None) -> str:
     if "resumed_from" in timing:  # the reused part's cell and step
         build = (f"{timing['resumed_how']} cell {timing['resumed_from']} at step "
                  f"{timing['resumed_step']}, {build}")  # fmt: skip
+    if timing.get("loaded"):  # teachers another cell trained
+        build = f"{timing['loaded']} teacher(s) loaded, {build}"
     # every summarised copying column and the student's own fidelity, as declared
     fidelity = summary_labels("fidelity")
     shown = [*summary_labels("copying"), *(n for n in fidelity if column(n).group == "fidelity")]

@@ -1,0 +1,105 @@
+"""Teachers trained once: a store of teacher networks, one verified file per (teacher
+config, seed), that every cell needing that teacher loads instead of retraining it.
+
+A teacher is a function of the fields in :data:`TEACHER_FIELDS` (its world, its network,
+its training), the seed and the XLA options its program is compiled with; a cell that
+differs from another only in anything else (its init, method, generator, student
+training, evaluation, protocol bundle) shares its teachers. Files live in
+``<cell store>/teachers/<id>.npz`` in :mod:`dmdlab.checkpoint`'s format (atomic,
+SHA-256-checked, refused across dmdlab or jax versions). On one machine and stack a cell
+with a loaded teacher is bit-identical to one that trains its own
+(``tests/test_teacher_store.py``): :func:`dmdlab.distill.train_teachers` trains with the
+cell's own keys, data and compiler options.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from dmdlab.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from dmdlab.config import DMDConfig
+
+__all__ = ["TEACHER_FIELDS", "shared_teachers", "teacher_id", "teacher_path"]
+
+# What :func:`dmdlab.setup.train_teacher` reads: the world and its data (world fields,
+# memorized points), the network (NetSpec: width, depth, σ_data, skip, products,
+# parametrization; its classes follow the world) and the teacher's training.
+TEACHER_FIELDS = (
+    "world", "dim", "n_modes", "mode_std", "intrinsic_dim", "class_dim", "mean_radius",
+    "teacher", "memorize_n", "parametrization", "sigma_max", "sigma_data", "width", "depth",
+    "skip", "matmul_dtype", "teacher_target", "teacher_sigma", "teacher_steps",
+    "teacher_batch_size", "teacher_lr",
+)  # fmt: skip
+
+
+def teacher_id(config: DMDConfig, seed: int) -> str:
+    """Content id of the teacher of ``config`` for ``seed``: its fields, the seed and the
+    XLA options of the cell's program (a 16-hex-digit string)."""
+    from dmdlab.distill import compiler_options
+
+    fields = {k: getattr(config, k) for k in TEACHER_FIELDS}
+    blob = json.dumps({"teacher": fields, "seed": int(seed), "xla": compiler_options(config)},
+                      sort_keys=True, default=str)  # fmt: skip
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def teacher_path(store, tid: str) -> Path:
+    """Where teacher ``tid`` is kept in the cell store ``store``."""
+    return Path(store) / "teachers" / f"{tid}.npz"
+
+
+def _template(config: DMDConfig):
+    """The (params, losses) structure of one seed's teacher, leading seed axis 1."""
+    from dmdlab.method import Hyperparams, Setting
+    from dmdlab.setup import train_teacher
+
+    setting = Setting.of(config)
+    one = jax.eval_shape(lambda k, hp: train_teacher(setting, k, hp), jax.random.key(0),
+                         Hyperparams.of(config))  # fmt: skip
+    return jax.tree.map(lambda s: jax.ShapeDtypeStruct((1, *s.shape), s.dtype), one)
+
+
+def shared_teachers(store, config: DMDConfig, seeds, log: Callable[[str], None] = print):
+    """The teachers of ``config`` for ``seeds`` as (params, losses) with a leading seed
+    axis: loaded from ``store`` where kept, the rest trained in one program and kept
+    there. A file that fails verification is named in ``log`` and retrained. Returns
+    (teachers, info) with info = {"loaded": n, "trained": n, "teacher_s": seconds}."""
+    from dmdlab.distill import train_teachers
+
+    store = Path(store)
+    template = _template(config)
+    got: dict[int, object] = {}
+    for seed in seeds:
+        tid = teacher_id(config, seed)
+        path = teacher_path(store, tid)
+        if not path.exists():
+            continue
+        try:
+            got[seed] = load_checkpoint(path, template, cell=tid, seeds=[seed],
+                                        step=config.teacher_steps)  # fmt: skip
+        except CheckpointError as err:
+            log(f"{err}; training this teacher again")
+    missing = [s for s in seeds if s not in got]
+    t0 = time.perf_counter()
+    if missing:
+        trained, _ = train_teachers(config, missing)
+        (store / "teachers").mkdir(parents=True, exist_ok=True)
+        for i, seed in enumerate(missing):
+            one = jax.tree.map(lambda x, i=i: np.asarray(x)[i : i + 1], trained)
+            tid = teacher_id(config, seed)
+            if jax.process_index() == 0:
+                save_checkpoint(teacher_path(store, tid), one, cell=tid, seeds=[seed],
+                                step=config.teacher_steps)  # fmt: skip
+            got[seed] = one
+    teachers = jax.tree.map(lambda *xs: np.concatenate([np.asarray(x) for x in xs]),
+                            *[got[s] for s in seeds])  # fmt: skip
+    info = {"loaded": len(seeds) - len(missing), "trained": len(missing),
+            "teacher_s": time.perf_counter() - t0}  # fmt: skip
+    return teachers, info
