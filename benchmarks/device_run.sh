@@ -36,6 +36,7 @@ echo "settled rc=$? after $(( $(date +%s) - start )) s (124: killed at the limit
 NEW="$WORK/pack-store/cells-${MODE#--}"
 mkdir -p "$NEW"
 for f in "$WORK/cells-${MODE#--}"/*; do
+    [ -f "$f" ] || continue  # teachers/ stays: a GPU's teachers are for GPU cells only
     base=$(basename "$f")
     cmp -s "$f" "studies/out/cells-${MODE#--}/$base" 2>/dev/null && continue
     cp "$f" "$NEW/"

@@ -333,16 +333,21 @@ def run_sweep(
         return None
     manifest = _manifest(spec, ids, store, out, time.perf_counter() - t_start, skipped)
     results = write_merged(out, store, ids, manifest, spec.unit_labels())
-    # an earlier sweep's figures would sit beside these results as if they were theirs
-    stale = [out / n for n in FIGURES if (out / n).is_file()]
-    for path in stale:
-        path.unlink()
-    if stale and not plot:
-        log(f"removed {len(stale)} figure(s) of an earlier sweep in {out} (--no-plot); "
-            f"`dmdlab plot {out}` draws these results' figures")  # fmt: skip
+    _remove_figures(out, log if not plot else None)
     if plot:
         _plot(spec, results, store, out)
     return results
+
+
+def _remove_figures(out: Path, log) -> None:
+    """Remove an earlier sweep's figures, which would sit beside new results as if they
+    were theirs; ``log`` (when these results draw none) says so."""
+    stale = [out / n for n in FIGURES if (out / n).is_file()]
+    for path in stale:
+        path.unlink()
+    if stale and log is not None:
+        log(f"removed {len(stale)} figure(s) of an earlier sweep in {out} (--no-plot); "
+            f"`dmdlab plot {out}` draws these results' figures")  # fmt: skip
 
 
 def _run_cells(spec: SweepSpec, todo: list[int], ids, store: Path, log, progress, stop_at

@@ -40,13 +40,15 @@ TEACHER_FIELDS = (
 
 
 def teacher_id(config: DMDConfig, seed: int) -> str:
-    """Content id of the teacher of ``config`` for ``seed``: its fields, the seed and the
-    XLA options of the cell's program (a 16-hex-digit string)."""
+    """Content id of the teacher of ``config`` for ``seed``: its fields, the seed, the XLA
+    options of the cell's program and the platform (a 16-hex-digit string)."""
     from dmdlab.distill import compiler_options
 
     fields = {k: getattr(config, k) for k in TEACHER_FIELDS}
-    blob = json.dumps({"teacher": fields, "seed": int(seed), "xla": compiler_options(config)},
-                      sort_keys=True, default=str)  # fmt: skip
+    # the platform too: a GPU's teacher differs from a CPU's in its last bits, and a
+    # store shared across machines must not mix them into one machine's cells
+    blob = json.dumps({"teacher": fields, "seed": int(seed), "xla": compiler_options(config),
+                       "platform": jax.default_backend()}, sort_keys=True, default=str)  # fmt: skip
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
