@@ -143,6 +143,10 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--dry-run", action="store_true",
                        help="print the cells, what each would train or reuse, and the "
                        "estimated CPU time and memory; compute nothing")  # fmt: skip
+    sweep.add_argument("--until-settled", type=int, default=None, metavar="MAX_STEPS",
+                       help="train each cell in chunks (its steps, then doubling) until every "
+                       "seed-run is converged over the last 20%% of its run, or MAX_STEPS; "
+                       "each chunk extends the last from its checkpoint")  # fmt: skip
     _add_cluster_options(sweep)
 
     run = sub.add_parser(
@@ -197,6 +201,10 @@ def _main(argv=None) -> int:
         why = _distributed(args)
         if why:
             return _fail(args, why)
+    until = getattr(args, "until_settled", None)
+    if until is not None and (getattr(args, "executor", None) or until < 1):
+        return _fail(args, f"--until-settled={until} is invalid: allowed an integer >= 1 of "
+                     "generator steps, without --executor")  # fmt: skip
     if getattr(args, "executor", None) == "slurm" and not shutil.which("sbatch"):
         return _fail(args, "--executor slurm needs Slurm (no sbatch on PATH here); use "
                      "--executor local or run on a Slurm login node")  # fmt: skip
@@ -418,7 +426,8 @@ def _sweep(args) -> int:
         if results is None:
             return 1
     else:
-        results = run_sweep(spec, out, shard=shard, plot=not no_plot)
+        until = getattr(args, "until_settled", None)
+        results = run_sweep(spec, out, shard=shard, plot=not no_plot, until=until)
     if results is None:
         return 0
     import json

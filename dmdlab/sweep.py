@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import functools
 import itertools
 import subprocess
 import sys
@@ -292,6 +293,7 @@ def run_sweep(
     plot: bool = True,
     cell_store=None,
     stop_at: float | None = None,
+    until: int | None = None,
 ) -> pd.DataFrame | None:
     """Run every unfinished cell of ``spec`` (those of shard i of N), then merge.
 
@@ -300,20 +302,18 @@ def run_sweep(
     ``cell_store`` (default ``out_dir/cells``) is where cells are kept; sweeps that
     share one reuse each other's finished cells (a cell is keyed by config and seeds).
     ``stop_at``: a wall-clock deadline (``time.time()``): no cell starts after it (the
-    finished ones are kept; a later run resumes). ``progress``: a bar naming the running
-    cell's phase; None (default): only when
-    stdout and stderr are terminals (logs get one plain line per cell).
+    finished ones are kept; a later run resumes). ``until`` (a maximum of generator
+    steps): each cell in chunks until it is settled (:func:`settle`), the merged table
+    holding the chunk each stopped at. ``progress``: a bar naming the running cell's
+    phase; None (default): only when stdout and stderr are terminals (logs get one plain
+    line per cell).
     After ``jax.distributed.initialize()`` every process calls this with the same
     arguments: each cell is one program over every process's devices, process 0 writes
     the store and returns the table, the others return None.
     """
     out = Path(out_dir)
     store = Path(cell_store) if cell_store is not None else out / "cells"
-    for folder in (out, store):
-        folder.mkdir(parents=True, exist_ok=True)
-        left = clean_temporaries(folder)
-        if left:
-            log(f"removed {len(left)} half-written file(s) a killed run left in {folder}")
+    _prepare((out, store), log)
     units = spec.units()
     ids = [cell_id(c, g) for c, g in units]
     mine = [k for k in range(len(units)) if k % shard[1] == shard[0]]
@@ -322,21 +322,106 @@ def run_sweep(
     if skipped:
         log(f"resuming: {skipped} of {len(mine)} cells already finished, skipping them")
     t_start = time.perf_counter()
-    _run_cells(spec, todo, ids, store, log, progress, stop_at)
+    if until is None:
+        _run_cells(spec, todo, ids, store, log, progress, stop_at)
+    else:  # each cell in doubling chunks until its seed-runs are settled
+        _run_until(spec, mine, store, log, stop_at, until)
     if jax.process_index() != 0:  # one program across processes: process 0 keeps the store
         return None
 
+    if until is not None:  # merge the chunk each grid point stopped at
+        units, ids, stopped = _stopped_chunks(store, units, ids, until)
     # other shards' cells are checked like this shard's: a damaged one is not merged
     missing = [k for k in range(len(units)) if check_cell(store, ids[k], *units[k])]
     if missing:
         log(f"{len(missing)} of {len(units)} cells not finished yet (other shards); not merging")
         return None
     manifest = _manifest(spec, ids, store, out, time.perf_counter() - t_start, skipped)
+    manifest |= {"until_settled": {"max_steps": until, "cells": stopped}} if until else {}
     results = write_merged(out, store, ids, manifest, spec.unit_labels())
     _remove_figures(out, log if not plot else None)
     if plot:
         _plot(spec, results, store, out)
     return results
+
+
+def chunk_ladder(config: DMDConfig, until: int) -> list[DMDConfig]:
+    """``config`` at steps ``config.steps`` × 1, 2, 4, … up to ``until`` (each a valid
+    config: a length its record schedule does not fit is skipped)."""
+    ladder, steps = [], config.steps
+    while steps <= until:
+        try:
+            ladder.append(config.replace(steps=steps))
+        except ValueError:
+            pass
+        steps *= 2
+    return ladder or [config]
+
+
+def settle(store: Path, config: DMDConfig, seeds, until: int, run=None, log=None,
+           stop_at: float | None = None):  # fmt: skip
+    """Walk ``config``'s chunk ladder (:func:`chunk_ladder`) in ``store``: a chunk not
+    stored is trained by ``run(chunk config, cell id)`` (None: stop, unfinished); stop at
+    the first chunk whose seed-runs are all converged over the last 20% of the run, or at
+    the last. Returns (config, cell id, why) of that chunk, or None when unfinished."""
+    from dmdlab.analysis import run_gates
+
+    ladder = chunk_ladder(config, until)
+    for i, c in enumerate(ladder):
+        cid = cell_id(c, seeds)
+        if check_cell(store, cid, c, seeds) is not None:
+            if run is None or (stop_at is not None and time.time() >= stop_at):
+                return None
+            run(c, cid)
+        gates = run_gates(pd.read_parquet(store / f"{cid}.parquet"))
+        k, n = int(gates.converged.sum()), len(gates)
+        if k == n or i == len(ladder) - 1:
+            why = (f"settled at {c.steps} steps: {k}/{n} seed-runs converged over the last 20%"
+                   if k == n else f"stopped at the maximum {c.steps} steps: {k}/{n} seed-runs "
+                   "converged over the last 20%")  # fmt: skip
+            if log is not None and run is not None:
+                log(f"{_short(c)} seeds {seeds[0]}-{seeds[-1]}: {why}")
+            return c, cid, why
+    return None
+
+
+def _prepare(folders, log) -> None:
+    """Create the sweep's folders; remove the half-written files a killed run left."""
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
+        left = clean_temporaries(folder)
+        if left:
+            log(f"removed {len(left)} half-written file(s) a killed run left in {folder}")
+
+
+def _run_until(spec: SweepSpec, mine, store: Path, log, stop_at, until: int) -> None:
+    """Each of this shard's cells (``mine``: indices into ``spec.units()``) in chunks,
+    doubling its steps, until every seed-run is converged over the last 20% of its run
+    (docs/science.md §8b) or at ``until`` steps; each chunk is a stored cell extended from
+    the last one's checkpoint, and the manifest's ``until_settled`` says where and why
+    each stopped."""
+    units, labels = spec.units(), spec.unit_labels()
+    for k in mine:
+        run = functools.partial(_run_chunk, spec, units[k][1], labels[k], store, log)
+        settle(store, *units[k], until, run=run, log=log, stop_at=stop_at)
+
+
+def _stopped_chunks(store: Path, units, ids, until: int):
+    """(units, ids, {id: why}) with each unit replaced by the chunk it stopped at (a unit
+    whose ladder is unfinished keeps its own, which then reads as missing)."""
+    ends = [settle(store, *u, until) for u in units]
+    ids = [e[1] if e else ids[k] for k, e in enumerate(ends)]
+    units = [(e[0], u[1]) if e else u for e, u in zip(ends, units, strict=True)]
+    return units, ids, {e[1]: e[2] for e in ends if e}
+
+
+def _short(config: DMDConfig) -> str:
+    return f"dim={config.dim}"
+
+
+def _run_chunk(spec: SweepSpec, seeds, labels: dict, store: Path, log, config: DMDConfig,
+               cid: str) -> None:  # fmt: skip
+    log(_run_cell(spec, config, seeds, labels, cid, store, None, log))
 
 
 def _remove_figures(out: Path, log) -> None:

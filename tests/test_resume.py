@@ -185,3 +185,45 @@ def test_a_sweep_directory_without_its_parquet_reloads_from_its_csv(runs, tmp_pa
     # a CSV has no None: an unset config field (None) reads back as NaN, every number as is
     same = lambda t: t[cols].astype(object).where(t[cols].notna(), None)  # noqa: E731
     pd.testing.assert_frame_equal(same(back), same(straight))
+
+
+def test_until_settled_trains_in_doubling_chunks_and_stops_at_the_maximum(tmp_path):
+    """Tiny students never pass the gates: the cell runs 20 → 40 → 80 steps, each chunk a
+    stored cell extended from the last, and the merged table is the 80-step one, equal to
+    a straight 80-step run; a rerun computes nothing."""
+    from dmdlab.sweep import SweepSpec, run_sweep
+
+    spec = SweepSpec.build("tiny", ["dim=2", "steps=20", "eval_every=10"], [], seeds=2)
+    logs = []
+    chunked = run_sweep(spec, tmp_path / "a", progress=False, plot=False, until=80,
+                        log=logs.append)  # fmt: skip
+    assert chunked.step.max() == 80 and sorted(chunked.step.unique())[-2:] == [70, 80]
+    assert any("stopped at the maximum 80 steps: 0/2 seed-runs converged" in m for m in logs)
+    manifest = json.loads((tmp_path / "a" / "manifest.json").read_text())
+    assert list(manifest["until_settled"]["cells"].values())[0].startswith("stopped at")
+    assert sum("extend cell" in m for m in logs) == 2  # 40 from 20, 80 from 40
+    straight = run_sweep(SweepSpec.build("tiny", ["dim=2", "steps=80", "eval_every=10"], [],
+                                         seeds=2), tmp_path / "b", progress=False, plot=False,
+                         log=lambda _: None)  # fmt: skip
+    cols = ["seed", "step", "kappa", "copying_within", "loglik_gap", "sliced_w2"]
+    pd.testing.assert_frame_equal(chunked[cols], straight[cols])
+    again = []
+    run_sweep(spec, tmp_path / "a", progress=False, plot=False, until=80, log=again.append)
+    assert not any("extend cell" in m or "compile" in m for m in again), again
+
+
+def test_until_settled_stops_at_the_first_chunk_whose_seed_runs_all_converge(
+    tmp_path, monkeypatch
+):
+    import dmdlab.analysis as analysis
+    from dmdlab.sweep import SweepSpec, run_sweep
+
+    real = analysis.run_gates
+    # the gates themselves are tested in test_window.py: here every seed-run passes
+    monkeypatch.setattr(analysis, "run_gates",
+                        lambda t, *a, **k: real(t, *a, **k).assign(converged=True))  # fmt: skip
+    spec = SweepSpec.build("tiny", ["dim=2", "steps=20", "eval_every=10"], [], seeds=2)
+    logs = []
+    table = run_sweep(spec, tmp_path, progress=False, plot=False, until=80, log=logs.append)
+    assert table.step.max() == 20
+    assert any("settled at 20 steps: 2/2 seed-runs converged" in m for m in logs)
