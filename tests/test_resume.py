@@ -200,7 +200,7 @@ def test_until_settled_trains_in_doubling_chunks_and_stops_at_the_maximum(tmp_pa
     assert chunked.step.max() == 80 and sorted(chunked.step.unique())[-2:] == [70, 80]
     assert any("stopped at the maximum 80 steps: 0/2 seed-runs converged" in m for m in logs)
     manifest = json.loads((tmp_path / "a" / "manifest.json").read_text())
-    assert list(manifest["until_settled"]["cells"].values())[0].startswith("stopped at")
+    assert next(iter(manifest["until_settled"]["cells"].values())).startswith("stopped at")
     assert sum("extend cell" in m for m in logs) == 2  # 40 from 20, 80 from 40
     straight = run_sweep(SweepSpec.build("tiny", ["dim=2", "steps=80", "eval_every=10"], [],
                                          seeds=2), tmp_path / "b", progress=False, plot=False,
@@ -212,9 +212,7 @@ def test_until_settled_trains_in_doubling_chunks_and_stops_at_the_maximum(tmp_pa
     assert not any("extend cell" in m or "compile" in m for m in again), again
 
 
-def test_until_settled_stops_at_the_first_chunk_whose_seed_runs_all_converge(
-    tmp_path, monkeypatch
-):
+def test_until_settled_stops_at_the_first_chunk_whose_seed_runs_all_converge(tmp_path, monkeypatch):
     import dmdlab.analysis as analysis
     from dmdlab.sweep import SweepSpec, run_sweep
 
