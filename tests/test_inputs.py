@@ -273,3 +273,18 @@ def test_the_dry_run_counts_each_cells_overhead():
 
     plan = plan_sweep(SweepSpec.build("tiny", seeds=10000), "/nonexistent-dmdlab-out")
     assert len(plan) == 5000 and plan.seconds.sum() > 5000 * 1.0 + 74 * 60
+
+
+def test_an_earlier_sweeps_figures_do_not_stay_beside_new_results(tmp_path):
+    from dmdlab.sweep import run_sweep
+
+    out = tmp_path / "x"
+    out.mkdir()
+    for name in ("answer.png", "pairings.png", "copying_vs_dim.png"):
+        (out / name).write_bytes(b"an earlier sweep's figure")
+    (out / "mine.png").write_bytes(b"not dmdlab's")
+    logs = []
+    run_sweep(SweepSpec.build("tiny", ["dim=2", "steps=20", "eval_every=10"], [], seeds=2),
+              out, progress=False, plot=False, log=logs.append)  # fmt: skip
+    assert sorted(p.name for p in out.glob("*.png")) == ["mine.png"]
+    assert any("removed 3 figure(s) of an earlier sweep" in m for m in logs)
