@@ -76,6 +76,13 @@ def _across_d(ok: pd.DataFrame, faces, settled) -> str:
 
 def _matched(ok: pd.DataFrame, face: str) -> str:
     """The face at matched fidelity per d, with the seed-runs that never reach it."""
+    needed = ["sliced_w2", "teacher_sliced_w2", "coverage_min"]
+    if any(c not in ok or ok[c].isna().all() for c in needed):
+        # cells from before the two-sided fidelity columns: no level to match them at
+        return (
+            "At matched fidelity: not computable here (these cells predate the sliced-W2 "
+            "columns the level is defined by; recomputing them adds the columns)."
+        )
     reach, _ = first_reach(ok, face, levels=(FIDELITY_LEVEL,))
     matched = "; ".join(
         f"d = {r.dim}: "

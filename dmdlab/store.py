@@ -255,9 +255,11 @@ def write_cell(store: Path, cid: str, config: DMDConfig, seeds, table: pd.DataFr
                         step=config.steps)  # fmt: skip
     # the pairs first, so a finished cell (its parquet) always has them
     _write_npz(store / f"{cid}.pairs.npz", pairs)
-    _write_json(
-        store / f"{cid}.json", {"config": config.to_dict(), "seeds": list(seeds), "timing": timing}
-    )
+    from dmdlab.environment import machine_line
+
+    # where it was computed: a store is shared across machines, a report collects them
+    _write_json(store / f"{cid}.json", {"config": config.to_dict(), "seeds": list(seeds),
+                                         "timing": timing, "machine": machine_line()})  # fmt: skip
     _write_table(store / f"{cid}.parquet", table)
 
 

@@ -129,6 +129,17 @@ class Study:
         ]
         return pd.concat(tables, ignore_index=True)
 
+    def _cell_machines(self, manifests) -> str:
+        """The machines the parts' cells were computed on (their metadata), counted."""
+        found: dict[str, int] = {}
+        for m in manifests:
+            for cell in json.loads(m.read_text())["cells"]:
+                meta = self.store / f"{cell['id']}.json"
+                name = json.loads(meta.read_text()).get("machine") if meta.exists() else None
+                key = name or "not recorded (cells from before machine provenance)"
+                found[key] = found.get(key, 0) + 1
+        return "; ".join(f"{k} ({v} cell{'s' if v > 1 else ''})" for k, v in found.items())
+
     def figure(self, name: str) -> str:
         return str(self.out / name)
 
@@ -159,7 +170,8 @@ class Study:
             "",
             f"Regenerate: `{self.command}` (mode: {self.mode}, seeds per cell: "
             f"{len(self.seeds)}).  ",
-            f"Machine: {machine}.  ",
+            f"Machine: {machine} (this invocation).  ",
+            f"Cells computed on: {self._cell_machines(manifests)}.  ",
             f"Compute: {cell_wall:.0f} s summed over cells (this invocation {wall:.0f} s; "
             "finished cells are reused on a rerun). Per-part sweep stores and manifests: "
             f"{', '.join(f'`{p}/`' for p in self.parts)}.",
