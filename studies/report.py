@@ -171,7 +171,8 @@ def recipe_table(root: Path, suffix: str) -> list[str]:
         *_recipe_rows(before, "before (batch 256, 128-wide)", dims),
         *_recipe_rows(after, "converged (batch 1024, 64-wide)", dims),
         "",
-        f"Machine: {meta['machine']}. Mean ± 95% t-interval over seeds; the gates of "
+        f"Tables written on: {meta['machine']} (where each study's cells were computed: its "
+        "report.md). Mean ± 95% t-interval over seeds; the gates of "
         "docs/science.md §8 applied to both with today's code. `before`: the dimension "
         "study as committed on 2026-11-29 (studies/out/recipe-before/).",
     ]
