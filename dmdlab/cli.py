@@ -401,6 +401,11 @@ def _sweep(args) -> int:
     except ValueError as err:
         print(f"dmdlab {args.command}: error: {err}", file=sys.stderr)
         return 2
+    from dmdlab.sweep import outside_budget
+
+    note = outside_budget(args.preset, spec) if args.command == "sweep" else None
+    if note:
+        print(f"dmdlab sweep: warning: {note}", file=sys.stderr)
     out = args.out or Path("results") / (args.preset if args.command == "sweep" else "run")
     why = _unwritable(out) or (None if args.out else _another_sweep(out, spec))
     if why:

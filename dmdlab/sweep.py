@@ -161,6 +161,24 @@ class SweepSpec:
         return {k: [p.zipped[k][p.grid[lead].index(x)] for x in values] for k in keep if known}
 
 
+def outside_budget(preset: str, spec: SweepSpec) -> str | None:
+    """A warning when the sweep's values of the preset's lead field fall outside its
+    budget rule (the fields it ties to them, e.g. teacher_steps per d): those grid points
+    take the base's values instead, which the user should know (None: nothing to say)."""
+    p = PRESETS[preset]
+    lead = next(iter(p.grid), None)
+    if not p.zipped or lead not in spec.grid:
+        return None
+    outside = [v for v in spec.grid[lead] if v not in p.grid[lead]]
+    untied = [k for k in p.zipped if k not in spec.zipped]
+    if not outside or not untied:
+        return None
+    base = ", ".join(f"{k}={getattr(spec.base, k)}" for k in untied)
+    return (f"{lead}={', '.join(map(str, outside))} outside the {preset} preset's budget rule "
+            f"({', '.join(untied)} tied to {lead}={', '.join(map(str, p.grid[lead]))}): every "
+            f"point takes the base's {base}; give --zip or --set to choose")  # fmt: skip
+
+
 def parse_shard(text: str) -> tuple[int, int]:
     """ "i/N" → (i, N) with 0 <= i < N: this machine's share of a sweep's cells (cells i,
     i + N, …); errors say what is expected."""

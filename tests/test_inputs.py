@@ -288,3 +288,12 @@ def test_an_earlier_sweeps_figures_do_not_stay_beside_new_results(tmp_path):
               out, progress=False, plot=False, log=logs.append)  # fmt: skip
     assert sorted(p.name for p in out.glob("*.png")) == ["mine.png"]
     assert any("removed 3 figure(s) of an earlier sweep" in m for m in logs)
+
+
+def test_dims_outside_a_presets_budget_rule_are_named(tmp_path, capsys):
+    assert main(["sweep", "--grid", "dim=2,3,5", "--dry-run", "--out", str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    assert "warning: dim=3, 5 outside the default preset's budget rule" in err
+    assert "teacher_steps=6000" in err
+    assert main(["sweep", "--grid", "dim=2,8", "--dry-run", "--out", str(tmp_path)]) == 0
+    assert "warning" not in capsys.readouterr().err  # a subset keeps its budgets
