@@ -97,6 +97,7 @@ class DMDConfig:
     mode_std: float = 0.2
     intrinsic_dim: int | None = None
     class_dim: int | None = None
+    class_dims: str | None = None
     mean_radius: float | None = None
     # noise
     parametrization: str = "ve"
@@ -226,6 +227,13 @@ class DMDConfig:
         blobs = self.conditional  # the class blobs: the only conditional world
         need(self.class_dim is None or (blobs and 1 <= self.class_dim <= self.dim), "class_dim",
              f"None, or with world='blobs' an integer in [1, dim={self.dim}]")  # fmt: skip
+        need(
+            self.class_dims is None
+            or (blobs and _dims_ok(self.class_dims, self.n_modes, self.dim)),
+            "class_dims",
+            f"None, or with world='blobs' {self.n_modes} comma-separated integers in "
+            f"[1, dim={self.dim}] (one per class, e.g. '2,1,2'; it overrides class_dim)",
+        )
         need(self.mean_radius is None or (blobs and 0 < self.mean_radius < float("inf")),
              "mean_radius", "None, or with world='blobs' a finite number > 0")  # fmt: skip
         need(not (blobs and self.intrinsic_dim is not None), "intrinsic_dim",
@@ -314,6 +322,7 @@ FIELD_DOCS = types.MappingProxyType({
     "mode_std": "each component's standard deviation (> 0)",
     "intrinsic_dim": "None, or each component on a random subspace of this dimension (1 … d)",
     "class_dim": "blobs: each class's subspace dimension (None or 1 … d)",
+    "class_dims": "blobs: one subspace dimension per class, e.g. '2,1,2' (overrides class_dim)",
     "mean_radius": "blobs: the class means' radius (None: 5; > 0)",
     "parametrization": "the noising: VE (x + σε) or rectified flow ((1 − t)x + tε)",
     "sigma_max": "the top noise level σ_max (0.002 … 1e4)",
@@ -370,6 +379,15 @@ def field_help(name: str) -> str:
     """``name``'s one line for --help: its description and, for a string field, its values."""
     choices = f" [{' | '.join(CHOICES[name])}]" if name in CHOICES else ""
     return FIELD_DOCS[name] + choices
+
+
+def _dims_ok(text: str, n: int, dim: int) -> bool:
+    """Whether ``text`` is n comma-separated integers in [1, dim]."""
+    try:
+        dims = [int(v) for v in text.split(",")]
+    except ValueError:
+        return False
+    return len(dims) == n and all(1 <= v <= dim for v in dims)
 
 
 def field_names() -> list[str]:

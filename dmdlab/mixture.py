@@ -142,14 +142,23 @@ class GaussianMixture:
         class_dim: int | None = None,
         radius: float = 5.0,
         thickness: float = 0.2,
+        class_dims: tuple[int, ...] | None = None,
     ) -> GaussianMixture:
         """The workbench's class blobs (docs/science.md §1b): class c is a unit-scale Gaussian
         on its own random ``class_dim``-dimensional subspace (orthonormal basis from a QR
         of a Gaussian matrix), its mean on the sphere of radius ``radius``·√d, equal
         weights. ``thickness``: the std off the subspace (the workbench's blobs are flat;
         a small thickness gives them a density, so log-likelihoods are defined).
-        ``class_dim`` None = d (then each class is N(μ_c, I)). Works under ``jax.vmap``."""
+        ``class_dim`` None = d (then each class is N(μ_c, I)). ``class_dims`` (one per class,
+        e.g. (2, 1, 2), the workbench's commented-out line) gives each class its own
+        subspace dimension instead (the unused basis columns are zero). Works under
+        ``jax.vmap``."""
         m = dim if class_dim is None else class_dim
+        if class_dims is not None:
+            if len(class_dims) != n_classes or not all(1 <= c <= dim for c in class_dims):
+                raise ValueError(f"class_dims must be {n_classes} integers in [1, dim={dim}], "
+                                 f"got {class_dims!r}")  # fmt: skip
+            m = max(class_dims)
         if not 1 <= m <= dim:
             raise ValueError(f"class_dim must be in [1, dim={dim}], got {class_dim!r}")
         if not (radius > 0 and thickness > 0):
@@ -158,6 +167,9 @@ class GaussianMixture:
         raw = jax.random.normal(k_mean, (n_classes, dim))
         means = radius * math.sqrt(dim) * raw / jnp.linalg.norm(raw, axis=-1, keepdims=True)
         bases = jnp.linalg.qr(jax.random.normal(k_basis, (n_classes, dim, m)))[0]
+        if class_dims is not None:  # class c keeps its first class_dims[c] directions
+            keep = jnp.arange(m)[None, :] < jnp.asarray(class_dims)[:, None]  # (K, m)
+            bases = bases * keep[:, None, :]
         weights = jnp.full((n_classes,), 1.0 / n_classes)
         stds = jnp.full((n_classes,), float(thickness))
         return cls(weights, means, stds, bases, jnp.ones((n_classes,)))
@@ -175,8 +187,15 @@ class GaussianMixture:
 
     @property
     def subspace_dim(self) -> int:
-        """m, the dimension of each component's subspace (0 for isotropic components)."""
+        """m, the widest component subspace (0 for isotropic components); a component with
+        fewer dimensions has zero columns in its basis (:meth:`subspace_dims`)."""
         return 0 if self.bases is None else self.bases.shape[-1]
+
+    def subspace_dims(self) -> jax.Array:
+        """(K,) each component's own subspace dimension m_k = tr(B_k B_kᵀ): its basis's
+        non-zero (orthonormal) columns, so classes of different intrinsic dimension
+        ([2, 1, 2]) share one array shape."""
+        return jnp.sum(self.bases**2, axis=(-2, -1))
 
     def variance(self) -> jax.Array:
         """Mean per-coordinate variance of the data, tr Cov(x) / d (scalar)."""
@@ -184,7 +203,7 @@ class GaussianMixture:
         spread = jnp.sum((self.means - mean) ** 2, axis=-1) / self.dim
         if self.bases is None:
             return self.weights @ (spread + self.stds**2)
-        m, d = self.subspace_dim, self.dim
+        m, d = self.subspace_dims(), self.dim
         within = (self.stds**2 * (d - m) + self.sub_stds**2 * m) / d
         return self.weights @ (spread + within)
 
@@ -239,7 +258,7 @@ class GaussianMixture:
             u, var_in, quad = None, var_off, sq / var_off
             logdet = d * jnp.log(var_off)
         else:
-            m = self.subspace_dim
+            m = self.subspace_dims()  # (K,): per component, zero columns not counted
             u = jnp.einsum("nkd,kdm->nkm", r, self.bases)
             var_in = alpha**2 * self.sub_stds**2 + sigma**2
             u2 = jnp.sum(u**2, -1)

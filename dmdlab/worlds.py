@@ -44,7 +44,10 @@ def _blobs(c: DMDConfig, key) -> GaussianMixture:
     from dmdlab.mixture import GaussianMixture
 
     radius = 5.0 if c.mean_radius is None else c.mean_radius
-    return GaussianMixture.blobs(key, c.dim, c.n_modes, c.class_dim, radius, c.mode_std)
+    # class_dims, when given, overrides class_dim: one subspace dimension per class
+    dims = None if c.class_dims is None else tuple(int(v) for v in c.class_dims.split(","))
+    class_dim = None if dims else c.class_dim
+    return GaussianMixture.blobs(key, c.dim, c.n_modes, class_dim, radius, c.mode_std, dims)
 
 
 WORLDS: types.MappingProxyType[str, World] = types.MappingProxyType({

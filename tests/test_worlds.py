@@ -91,3 +91,21 @@ def test_flow_map_of_a_gaussian_and_its_ve_limit(key):
         ve = teacher_map(one.denoise, z, sigma_max=sigma_max, steps=200)
         gap = float(jnp.max(jnp.abs(ve - flow)))
         assert gap == pytest.approx(s * float(jnp.max(jnp.abs(mu))) / sigma_max, abs=2e-3)
+
+
+def test_class_dims_give_each_blob_class_its_own_dimension():
+    import jax
+    import numpy as np
+    import pytest
+
+    from dmdlab.config import DMDConfig
+    from dmdlab.worlds import world_of
+
+    cfg = DMDConfig(world="blobs", n_modes=3, dim=6, class_dim=2, class_dims="2,1,2")
+    mix = world_of("blobs").build(cfg, jax.random.key(0))
+    np.testing.assert_allclose(mix.subspace_dims(), [2, 1, 2], atol=1e-5)  # overrides class_dim
+    for bad in ({"class_dims": "2,1,2"}, {"world": "blobs", "n_modes": 3, "class_dims": "2,1"},
+                {"world": "blobs", "n_modes": 3, "class_dims": "2,x,2"},
+                {"world": "blobs", "n_modes": 3, "dim": 4, "class_dims": "2,5,2"}):  # fmt: skip
+        with pytest.raises(ValueError, match=r"class_dims=.* is invalid: allowed"):
+            DMDConfig(**bad)
