@@ -221,7 +221,7 @@ def test_cli_bad_paths_end_in_one_line(tmp_path, capsys):
     (sweep_dir / "results.parquet").write_bytes(b"PAR1 garbage")
     (sweep_dir / "manifest.json").write_text("{not json")
     assert main(["plot", str(sweep_dir)]) == 2
-    assert "holds a damaged results.parquet or manifest.json" in capsys.readouterr().err
+    assert "holds a damaged results table or manifest.json" in capsys.readouterr().err
 
 
 def test_damaged_or_swapped_cells_are_set_aside_and_recomputed(tmp_path, uninterrupted):
