@@ -158,6 +158,12 @@ def _parser() -> argparse.ArgumentParser:
     _add_config_options(run, grid=False)
     run.add_argument("--no-plot", action="store_true", help="skip the figures")
 
+    _add_redraw_commands(sub)
+    return parser
+
+
+def _add_redraw_commands(sub) -> None:
+    """``dmdlab plot DIR`` and ``dmdlab report DIR`` (both with ``--to``)."""
     plot = sub.add_parser("plot", help="redraw the figures of a finished sweep directory")
     report = sub.add_parser(
         "report",
@@ -175,7 +181,6 @@ def _parser() -> argparse.ArgumentParser:
             metavar="DIR",
             help="write into DIR instead (for a read-only sweep directory)",
         )
-    return parser
 
 
 def main(argv=None) -> int:
@@ -387,6 +392,15 @@ def _unwritable(out: Path) -> str | None:
     return None
 
 
+def _warn_outside_budget(args, spec) -> None:
+    """A named warning for dims outside the preset's budget rule (stderr)."""
+    from dmdlab.sweep import outside_budget
+
+    note = outside_budget(args.preset, spec) if args.command == "sweep" else None
+    if note:
+        print(f"dmdlab sweep: warning: {note}", file=sys.stderr)
+
+
 def _sweep(args) -> int:
     """``dmdlab sweep`` and ``dmdlab run``: validate, run resumably, summarise."""
     from dmdlab.summary import sweep_summary
@@ -401,11 +415,7 @@ def _sweep(args) -> int:
     except ValueError as err:
         print(f"dmdlab {args.command}: error: {err}", file=sys.stderr)
         return 2
-    from dmdlab.sweep import outside_budget
-
-    note = outside_budget(args.preset, spec) if args.command == "sweep" else None
-    if note:
-        print(f"dmdlab sweep: warning: {note}", file=sys.stderr)
+    _warn_outside_budget(args, spec)
     out = args.out or Path("results") / (args.preset if args.command == "sweep" else "run")
     why = _unwritable(out) or (None if args.out else _another_sweep(out, spec))
     if why:

@@ -231,7 +231,8 @@ def _declarations() -> list[Column]:
           "copying", fn=lambda e: m.onestep_ratio(e.student, e.teacher, e.onestep)),
         C("closer_than_onestep", "share of G(z) closer to T(z) than T's one-step T₁(z) is",
           "copying", fn=lambda e: m.closer_than_onestep(e.student, e.teacher, e.onestep)),
-        C("ot_redundancy", "100·(E_pair/E_OT − 1) of (z, G(z)), plain cost (the authors')",
+        C("ot_redundancy", "100·(E_pair/E_OT − 1) of (z, G(z)), plain cost (the authors'); "
+          "every 5th eval_every step, NaN between",
           "copying"),
         C("teacher_ot_redundancy", "OT redundancy of the teacher's pairing (z, T(z))",
           "copying"),

@@ -63,6 +63,7 @@ class TrainOutput(NamedTuple):
     teacher_loss: jax.Array  # () final teacher training loss (mean of the last 100 steps)
     diverged_step: jax.Array  # () first generator step with a non-finite value, -1 if none
     final_state: object  # the method's state after the last step (student and helpers)
+    teacher: tuple  # (params, losses (teacher_steps,)): the teacher, to keep in the store
 
 
 class Program(NamedTuple):
@@ -226,6 +227,7 @@ def run_from(setting: Setting, method: Method, ctx: Context, carry0, key,
         teacher_loss=ctx.teacher_loss,
         diverged_step=diverged_step,
         final_state=state,
+        teacher=(ctx.teacher.params, ctx.teacher_losses),
     )
 
 

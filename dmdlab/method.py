@@ -124,6 +124,7 @@ class Context(NamedTuple):
     teacher_error: jax.Array  # (len(ERROR_SIGMAS),)
     start: StartMeasures
     teacher_loss: jax.Array  # ()
+    teacher_losses: jax.Array  # (teacher_steps,) its training curve (kept with the teacher)
     start_params: object  # θ₀, for the exact-start offset D_exact − D_θ₀
     z_reg: jax.Array | None  # (regression_pairs, d) DMD1 regression noise, when used
     c_reg: jax.Array | None  # (regression_pairs,) their classes (class-conditional)

@@ -125,10 +125,10 @@ def _final_divergence(table: pd.DataFrame, diverged_step: dict) -> pd.DataFrame:
 
 def resumed_cell(plan: CellPlan, config: DMDConfig, seeds, phase: Callable[[str], None],
                  teachers=None):  # fmt: skip
-    """(table, pairs, carry, timing) of the cell ``config`` × ``seeds`` from ``plan``'s
-    source: its first records (truncate), or those and the resumed steps' (extend, with
-    the stored ``teachers`` when given). ``carry`` is None for a truncated cell (no state
-    at its last step is kept)."""
+    """(table, pairs, carry, timing, teacher) of the cell ``config`` × ``seeds`` from
+    ``plan``'s source: its first records (truncate), or those and the resumed steps'
+    (extend, with the stored ``teachers`` when given). ``carry`` and ``teacher`` (the
+    run's (params, losses)) are None for a truncated cell (nothing was run)."""
     other, src = plan.source
     old = pd.read_parquet(plan.store / f"{src}.parquet")
     timing = {"resumed_from": src, "resumed_step": other.steps, "resumed_how": plan.kind}
@@ -144,7 +144,7 @@ def resumed_cell(plan: CellPlan, config: DMDConfig, seeds, phase: Callable[[str]
             pairs = {**pairs, "student": pairs["student"][:, keep],
                      "eval_index": pairs["eval_index"][keep]}  # fmt: skip
         return table, pairs, None, {**timing, "compile_s": 0.0, "run_s": 0.0,
-                                    "compile_source": "none"}  # fmt: skip
+                                    "compile_source": "none"}, None  # fmt: skip
     result, run_timing = run_seeds(config, seeds, phase=phase,
                                    resume=(plan.carry, other.steps), teachers=teachers)  # fmt: skip
     phase("evaluating")
@@ -157,7 +157,7 @@ def resumed_cell(plan: CellPlan, config: DMDConfig, seeds, phase: Callable[[str]
     table = table.iloc[np.argsort(order.to_numpy(), kind="stable")].reset_index(drop=True)
     pairs = _extended_pairs(load_pairs(plan.store, src), result, other.n_evals)
     timing.update(run_timing)
-    return table, pairs, (result.final_state, result.diverged_step), timing
+    return table, pairs, (result.final_state, result.diverged_step), timing, result.teacher
 
 
 def _extended_pairs(old: dict | None, result, n_old: int) -> dict:

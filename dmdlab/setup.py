@@ -197,7 +197,8 @@ def setup(setting: Setting, method: Method, key, hp: Hyperparams, mixture=None, 
     ctx = Context(hp=hp, mixture=mixture, data=data, teacher=teacher, z_eval=None,
                   classes_eval=None, eps_eval=None, teacher_samples=None,
                   teacher_onestep=None, reference=None, teacher_error=None, start=None,
-                  teacher_loss=jnp.mean(teacher_losses[-100:]), start_params=None,
+                  teacher_loss=jnp.mean(teacher_losses[-100:]),
+                  teacher_losses=teacher_losses, start_params=None,
                   z_reg=None, c_reg=None, t_reg=None, k_err=keys.error)  # fmt: skip
     real = real_denoiser(setting, ctx)
 

@@ -38,7 +38,7 @@ from dmdlab.store import (
     write_cell,
     write_merged,
 )
-from dmdlab.teacher_store import shared_teachers, teacher_id, teacher_path
+from dmdlab.teacher_store import load_teachers, save_teachers, teacher_id, teacher_path
 
 __all__ = ["SweepSpec", "parse_grid", "parse_sets", "parse_shard", "plan_sweep", "run_sweep"]
 
@@ -581,24 +581,27 @@ def _run_cell(spec: SweepSpec, config: DMDConfig, seeds, labels: dict, cid: str,
 
     t0 = time.perf_counter()
     plan = plan_cell(store, config, seeds, log=lambda m: log(f"{label}: {m}"))
-    teachers, shared = None, {}
+    teachers = None
     if plan.kind != "truncate":  # a teacher is trained once per store and loaded after
-        phase("teachers")
-        teachers, shared = shared_teachers(store, config, seeds,
-                                           log=lambda m: log(f"{label}: {m}"))  # fmt: skip
+        teachers = load_teachers(store, config, seeds, log=lambda m: log(f"{label}: {m}"))
     if plan.kind == "fresh":
         result, timing = run_seeds(config, seeds, phase=phase, teachers=teachers)
         phase("evaluating")
         table = metrics_table(config, result, seeds)
         pairs, carry = pair_snapshot(result), (result.final_state, result.diverged_step)
+        teacher_out = result.teacher
     else:
-        table, pairs, carry, timing = resumed_cell(plan, config, seeds, phase, teachers)
-    timing.update(shared)
+        table, pairs, carry, timing, teacher_out = resumed_cell(plan, config, seeds, phase,
+                                                                teachers)  # fmt: skip
+    n = len(seeds) if plan.kind != "truncate" else 0
+    timing.update(loaded=n if teachers is not None else 0, trained=0 if teachers else n)
     timing["wall_s"] = time.perf_counter() - t0
     table.insert(0, "cell", cid)
     for name, value in labels.items():
         table[name] = value
     if jax.process_index() == 0:  # every process computed it; one writes it
+        if teachers is None and plan.kind != "truncate":  # trained in the cell: keep them
+            save_teachers(store, config, seeds, teacher_out)
         write_cell(store, cid, config, seeds, table, pairs, timing, carry)
         plan.release()
     return _cell_line(spec, config, seeds, table, timing, labels)

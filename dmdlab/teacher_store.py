@@ -26,7 +26,14 @@ import numpy as np
 from dmdlab.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from dmdlab.config import DMDConfig
 
-__all__ = ["TEACHER_FIELDS", "shared_teachers", "teacher_id", "teacher_path"]
+__all__ = [
+    "TEACHER_FIELDS",
+    "load_teachers",
+    "save_teachers",
+    "shared_teachers",
+    "teacher_id",
+    "teacher_path",
+]
 
 # What :func:`dmdlab.setup.train_teacher` reads: the world and its data (world fields,
 # memorized points), the network (NetSpec: width, depth, σ_data, skip, products,
@@ -68,40 +75,54 @@ def _template(config: DMDConfig):
     return jax.tree.map(lambda s: jax.ShapeDtypeStruct((1, *s.shape), s.dtype), one)
 
 
-def shared_teachers(store, config: DMDConfig, seeds, log: Callable[[str], None] = print):
-    """The teachers of ``config`` for ``seeds`` as (params, losses) with a leading seed
-    axis: loaded from ``store`` where kept, the rest trained in one program and kept
-    there. A file that fails verification is named in ``log`` and retrained. Returns
-    (teachers, info) with info = {"loaded": n, "trained": n, "teacher_s": seconds}."""
-    from dmdlab.distill import train_teachers
-
+def load_teachers(store, config: DMDConfig, seeds, log: Callable[[str], None] = print):
+    """The stored teachers of ``config`` for ``seeds`` as (params, losses) with a leading
+    seed axis, or None when any is missing (the cell then trains them in its own program
+    and :func:`save_teachers` keeps them). A file that fails verification is named in
+    ``log`` and counts as missing."""
     store = Path(store)
     template = _template(config)
-    got: dict[int, object] = {}
+    got = []
     for seed in seeds:
         tid = teacher_id(config, seed)
         path = teacher_path(store, tid)
         if not path.exists():
-            continue
+            return None
         try:
-            got[seed] = load_checkpoint(path, template, cell=tid, seeds=[seed],
-                                        step=config.teacher_steps)  # fmt: skip
+            got.append(load_checkpoint(path, template, cell=tid, seeds=[seed],
+                                       step=config.teacher_steps))  # fmt: skip
         except CheckpointError as err:
             log(f"{err}; training this teacher again")
-    missing = [s for s in seeds if s not in got]
+            return None
+    return jax.tree.map(lambda *xs: np.concatenate([np.asarray(x) for x in xs]), *got)
+
+
+def save_teachers(store, config: DMDConfig, seeds, teachers) -> None:
+    """Keep each seed's teacher of ``teachers`` ((params, losses), leading seed axis as
+    ``seeds``) in ``store``, unless it is kept there already."""
+    (Path(store) / "teachers").mkdir(parents=True, exist_ok=True)
+    for i, seed in enumerate(seeds):
+        tid = teacher_id(config, seed)
+        if teacher_path(store, tid).exists():
+            continue
+        one = jax.tree.map(lambda x, i=i: np.asarray(x)[i : i + 1], teachers)
+        save_checkpoint(teacher_path(store, tid), one, cell=tid, seeds=[seed],
+                        step=config.teacher_steps)  # fmt: skip
+
+
+def shared_teachers(store, config: DMDConfig, seeds, log: Callable[[str], None] = print):
+    """The teachers of ``config`` for ``seeds`` ((params, losses), leading seed axis):
+    loaded where all are kept, else trained in a program of their own and kept. Returns
+    (teachers, info) with info = {"loaded": n, "trained": n, "teacher_s": seconds}. (A
+    sweep's cells use :func:`load_teachers` and train missing ones in their own program.)"""
+    from dmdlab.distill import train_teachers
+
     t0 = time.perf_counter()
-    if missing:
-        trained, _ = train_teachers(config, missing)
-        (store / "teachers").mkdir(parents=True, exist_ok=True)
-        for i, seed in enumerate(missing):
-            one = jax.tree.map(lambda x, i=i: np.asarray(x)[i : i + 1], trained)
-            tid = teacher_id(config, seed)
-            if jax.process_index() == 0:
-                save_checkpoint(teacher_path(store, tid), one, cell=tid, seeds=[seed],
-                                step=config.teacher_steps)  # fmt: skip
-            got[seed] = one
-    teachers = jax.tree.map(lambda *xs: np.concatenate([np.asarray(x) for x in xs]),
-                            *[got[s] for s in seeds])  # fmt: skip
-    info = {"loaded": len(seeds) - len(missing), "trained": len(missing),
-            "teacher_s": time.perf_counter() - t0}  # fmt: skip
-    return teachers, info
+    teachers = load_teachers(store, config, seeds, log)
+    if teachers is not None:
+        return teachers, {"loaded": len(seeds), "trained": 0, "teacher_s": 0.0}
+    teachers, _ = train_teachers(config, list(seeds))
+    if jax.process_index() == 0:
+        save_teachers(store, config, seeds, teachers)
+    return teachers, {"loaded": 0, "trained": len(seeds),
+                      "teacher_s": time.perf_counter() - t0}  # fmt: skip

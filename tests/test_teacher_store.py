@@ -32,6 +32,18 @@ def test_a_cell_with_a_stored_teacher_equals_one_that_trains_its_own():
                               np.asarray(own.teacher_samples[0]))  # fmt: skip
 
 
+def test_a_teacher_trained_inside_one_cell_serves_another_bit_for_bit():
+    """A sweep keeps the teacher its first cell trained in its own program; a cell of
+    another init and method that loads it equals that cell training its own."""
+    first, _ = run_seeds(TINY, [0, 1])
+    other = TINY.replace(init="random", method="sid")
+    own, _ = run_seeds(other, [0, 1])
+    loaded, _ = run_seeds(other, [0, 1], teachers=first.teacher)
+    assert _equal(own, loaded)
+    standalone, _ = train_teachers(TINY, [0, 1])
+    assert _equal(first.teacher, standalone)
+
+
 def test_fields_outside_the_teacher_leave_its_id_and_numbers_alone():
     ref, _ = train_teachers(TINY, [0])
     for change in ({"init": "random"}, {"method": "sid"}, {"generator_lr": 3e-4},
@@ -53,7 +65,7 @@ def test_a_sweep_over_inits_and_methods_trains_one_teacher_per_seed(tmp_path):
     assert len(stored) == len(spec.seeds) == 2  # four cells, one teacher per seed
     manifest = pd.read_json(tmp_path / "manifest.json", typ="series")
     timings = list(manifest["cell_timings"].values())
-    assert sorted(t["trained"] for t in timings) == [0, 0, 0, 2]
+    assert sorted(t["trained"] for t in timings) == [0, 0, 0, 2]  # in the first cell
     assert sum(t["loaded"] for t in timings) == 6
     assert sum("teacher(s) loaded" in m for m in logs) == 3
     # the teacher's columns are one teacher's, identical across the four cells
