@@ -88,12 +88,13 @@ PRESETS: types.MappingProxyType[str, Preset] = types.MappingProxyType(
         # DMD2's protocol (a copy of the teacher's weights) at d = 2 … 128, one common window
         # of 1000 generator steps for every d, records every 20 steps to 300 (κ peaks near
         # step 100; every 10 cost ~35 s of host metrics more, which the 10-minute budget
-        # does not have on a slower 2-core machine) and every 50 after. What fits ~10 minutes of 2 CPU cores (est. 5.9 CPU-min,
-        # `dmdlab sweep --dry-run`): batches of 512, 64-wide networks, 4 seeds. At this budget
-        # the students are still moving (κ falls from its peak at every d), so the sweep answers
-        # with values *during* training at matched step and fidelity, says so, and points to
-        # studies/settled.py for the settled values. Teachers: the dimension study's budgets,
-        # which pass the teacher gate (6000 steps; 8000 at d = 128).
+        # does not have on a slower 2-core machine) and every 50 after. What fits ~10
+        # minutes of 2 CPU cores (est. 5.6 CPU-min, `dmdlab sweep --dry-run`): batches of
+        # 512, 64-wide networks, 4 seeds. At this budget the students are still moving (κ
+        # falls from its peak at every d), so the sweep answers with values *during*
+        # training at matched step and fidelity, says so, and points to studies/settled.py
+        # for the settled values. Teachers: the dimension study's budgets, which pass the
+        # teacher gate (6000 steps; 8000 at d = 128).
         "default": Preset(
             "DMD2's protocol at d = 2, 8, 32, 128 × 4 seeds, 1000 generator steps each (64-wide "
             "nets, batches of 512); copying over training and across d; ~10 min on 2 CPU cores.",
