@@ -98,8 +98,11 @@ PRESETS: types.MappingProxyType[str, Preset] = types.MappingProxyType(
         "default": Preset(
             "DMD2's protocol at d = 2, 8, 32, 128 × 4 seeds, 1000 generator steps each (64-wide "
             "nets, batches of 512); copying over training and across d; ~10 min on 2 CPU cores.",
-            DMDConfig(**{**RECIPE, "batch_size": 512, "eval_early_every": 20}, steps=1000,
-                      teacher_steps=6000),
+            DMDConfig(
+                **{**RECIPE, "batch_size": 512, "eval_early_every": 20},
+                steps=1000,
+                teacher_steps=6000,
+            ),
             {"dim": [2, 8, 32, 128]},
             4,
             {"teacher_steps": [6000, 6000, 6000, 8000]},
