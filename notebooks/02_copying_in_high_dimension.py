@@ -50,7 +50,7 @@ if windows:
     results, grid = load_results(stored), ["dim"]
     store = study.parent / "cells-quick"
     print(f"loaded the committed tables of {stored} ({steps} generator steps, "
-          f"d = {sorted(results.dim.unique())}); nothing recomputed")  # fmt: skip
+          f"d = {sorted(int(d) for d in results.dim.unique())}); nothing recomputed")  # fmt: skip
 else:
     spec = SweepSpec.build("tiny")  # d = 2, 4: a stand-in, not the answer
     live = Path(tempfile.mkdtemp())
