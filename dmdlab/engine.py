@@ -63,7 +63,7 @@ class TrainOutput(NamedTuple):
     teacher_loss: jax.Array  # () final teacher training loss (mean of the last 100 steps)
     diverged_step: jax.Array  # () first generator step with a non-finite value, -1 if none
     final_state: object  # the method's state after the last step (student and helpers)
-    teacher: tuple  # (params, losses (teacher_steps,)): the teacher, to keep in the store
+    teacher: tuple | None = None  # (params, losses (teacher_steps,)): to keep in the store
 
 
 class Program(NamedTuple):
