@@ -310,8 +310,8 @@ def copying_within_centred(student: jax.Array, teacher: jax.Array, groups: jax.A
     [0, ``n_groups``). Scalar."""
     student, teacher = check_paired(student, teacher, "student", "teacher")
     groups = check_groups(groups, student.shape[0])
-    k = n_groups
-    return copying_within(_centred(student, groups, k), _centred(teacher, groups, k), groups)
+    return copying_within(_centred(student, groups, n_groups),
+                          _centred(teacher, groups, n_groups), groups)  # fmt: skip
 
 
 def _centred(x: jax.Array, groups: jax.Array, k: int) -> jax.Array:

@@ -398,7 +398,7 @@ def settle(store: Path, config: DMDConfig, seeds, until: int, run=None, log=None
                    if k == n else f"stopped at the maximum {c.steps} steps: {k}/{n} seed-runs "
                    "converged over the last 20%")  # fmt: skip
             if log is not None and run is not None:
-                log(f"{_short(c)} seeds {seeds[0]}-{seeds[-1]}: {why}")
+                log(f"dim={c.dim} seeds {seeds[0]}-{seeds[-1]}: {why}")
             return c, cid, why
     return None
 
@@ -431,10 +431,6 @@ def _stopped_chunks(store: Path, units, ids, until: int):
     ids = [e[1] if e else ids[k] for k, e in enumerate(ends)]
     units = [(e[0], u[1]) if e else u for e, u in zip(ends, units, strict=True)]
     return units, ids, {e[1]: e[2] for e in ends if e}
-
-
-def _short(config: DMDConfig) -> str:
-    return f"dim={config.dim}"
 
 
 def _run_chunk(spec: SweepSpec, seeds, labels: dict, store: Path, log, config: DMDConfig,
@@ -593,8 +589,9 @@ def _run_cell(spec: SweepSpec, config: DMDConfig, seeds, labels: dict, cid: str,
     else:
         table, pairs, carry, timing, teacher_out = resumed_cell(plan, config, seeds, phase,
                                                                 teachers)  # fmt: skip
-    n = len(seeds) if plan.kind != "truncate" else 0
-    timing.update(loaded=n if teachers is not None else 0, trained=0 if teachers else n)
+    ran = len(seeds) if plan.kind != "truncate" else 0
+    loaded = ran if teachers is not None else 0
+    timing.update(loaded=loaded, trained=ran - loaded)
     timing["wall_s"] = time.perf_counter() - t0
     table.insert(0, "cell", cid)
     for name, value in labels.items():

@@ -8,15 +8,15 @@ training, evaluation, protocol bundle) shares its teachers. Files live in
 ``<cell store>/teachers/<id>.npz`` in :mod:`dmdlab.checkpoint`'s format (atomic,
 SHA-256-checked, refused across dmdlab or jax versions). On one machine and stack a cell
 with a loaded teacher is bit-identical to one that trains its own
-(``tests/test_teacher_store.py``): :func:`dmdlab.distill.train_teachers` trains with the
-cell's own keys, data and compiler options.
+(``tests/test_teacher_store.py``): a sweep's cell trains its missing teachers inside its
+own program and returns them (``TrainOutput.teacher``); :func:`dmdlab.distill.train_teachers`
+trains them on their own with the cell's keys, data and compiler options.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,7 +30,6 @@ __all__ = [
     "TEACHER_FIELDS",
     "load_teachers",
     "save_teachers",
-    "shared_teachers",
     "teacher_id",
     "teacher_path",
 ]
@@ -108,21 +107,3 @@ def save_teachers(store, config: DMDConfig, seeds, teachers) -> None:
         one = jax.tree.map(lambda x, i=i: np.asarray(x)[i : i + 1], teachers)
         save_checkpoint(teacher_path(store, tid), one, cell=tid, seeds=[seed],
                         step=config.teacher_steps)  # fmt: skip
-
-
-def shared_teachers(store, config: DMDConfig, seeds, log: Callable[[str], None] = print):
-    """The teachers of ``config`` for ``seeds`` ((params, losses), leading seed axis):
-    loaded where all are kept, else trained in a program of their own and kept. Returns
-    (teachers, info) with info = {"loaded": n, "trained": n, "teacher_s": seconds}. (A
-    sweep's cells use :func:`load_teachers` and train missing ones in their own program.)"""
-    from dmdlab.distill import train_teachers
-
-    t0 = time.perf_counter()
-    teachers = load_teachers(store, config, seeds, log)
-    if teachers is not None:
-        return teachers, {"loaded": len(seeds), "trained": 0, "teacher_s": 0.0}
-    teachers, _ = train_teachers(config, list(seeds))
-    if jax.process_index() == 0:
-        save_teachers(store, config, seeds, teachers)
-    return teachers, {"loaded": 0, "trained": len(seeds),
-                      "teacher_s": time.perf_counter() - t0}  # fmt: skip
