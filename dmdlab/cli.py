@@ -415,19 +415,21 @@ def _sweep(args) -> int:
     except ValueError as err:
         print(f"dmdlab {args.command}: error: {err}", file=sys.stderr)
         return 2
-    _warn_outside_budget(args, spec)
     out = args.out or Path("results") / (args.preset if args.command == "sweep" else "run")
     why = _unwritable(out) or (None if args.out else _another_sweep(out, spec))
     if why:
         print(f"dmdlab {args.command}: error: {why}", file=sys.stderr)
         return 2
     n_cells = len(spec.cells())
+    # the warning after every refusal: a refused run says one line, its error
     if getattr(args, "dry_run", False):
+        _warn_outside_budget(args, spec)
         return _dry_run(spec, out)
     why = _does_not_fit(spec, out)
     if why:
         print(f"dmdlab {args.command}: error: {why}", file=sys.stderr)
         return 2
+    _warn_outside_budget(args, spec)
     print(f"{n_cells} cell(s) × {len(spec.seeds)} seed(s) → {out}")
     t0 = time.perf_counter()
     shard = args.shard if args.command == "sweep" else (0, 1)
