@@ -22,7 +22,7 @@ else
         || { cp "$WORK/install.txt" "$OUT/log.txt"; exit 1; }
     nvidia-smi > "$WORK/nvidia-smi.txt" 2>&1
 fi
-export DMDLAB_CACHE_DIR="$WORK/xla"
+export DMDLAB_CACHE_DIR="${DMDLAB_CACHE_DIR:-$WORK/xla}"  # the test suite passes its shared cache
 name=settled-${MODE#--}
 # the committed store travels with the tree: start from it, so finished cells are skipped
 mkdir -p "$WORK/cells-${MODE#--}"

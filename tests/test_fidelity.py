@@ -9,9 +9,10 @@ from dmdlab.sweep import SweepSpec
 
 
 def test_default_student_covers_every_mode_in_2d():
-    # the default preset's d = 2 teacher-init cell, at half its generator steps (CI time)
+    # the default preset's d = 2 teacher-init cell at 300 of its 1000 generator steps (the
+    # suite's time: its early records, every 20 steps, are most of a cell's host metrics)
     cell = SweepSpec.build("default", ["init=teacher"], ["dim=2"]).cells()[0]
-    table = distill(cell.replace(steps=1000), [0])
+    table = distill(cell.replace(steps=300), [0])
     first, last = (table[table.step == s] for s in (0, table.step.max()))
     assert not last.diverged.any()
     # every mode within ±50% of its weight (coverage columns are share / weight)

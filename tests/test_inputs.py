@@ -105,10 +105,6 @@ def test_plot_finds_the_pairs_of_a_moved_sweep_and_titles_name_swept_fields(tmp_
 
     title = _title(load_results(moved), "κ")
     assert "teacher swept" in title and "teacher=network" not in title
-    # `dmdlab run` skips its figures on request too
-    assert main(["run", "--preset", "tiny", "--seeds", "2", "--no-plot",
-                 "--out", str(tmp_path / "one")]) == 0  # fmt: skip
-    assert not list((tmp_path / "one").glob("*.png"))
 
 
 @pytest.mark.parametrize("seeds", [True, 2.0, None, "4", [2**32], [True], [-1], []])
