@@ -5,16 +5,19 @@ import tempfile
 import jax
 import pytest
 
-from dmdlab.compile_cache import enable_compilation_cache
-
-# One compilation cache for the whole test run, shared by the xdist workers and by the
-# subprocesses of CLI/study/notebook tests (all inherit DMDLAB_CACHE_DIR), so each
-# distinct program compiles once per run. Entries are keyed by HLO: results are the
-# same with or without it. The process that creates the directory removes it.
+# One compilation cache for the subprocesses of CLI/study/notebook tests (all inherit
+# DMDLAB_CACHE_DIR), so a program they share compiles once per run. Entries are keyed by
+# HLO: results are the same with or without it. The process that creates the directory
+# removes it. The test processes themselves keep their programs in memory only: serializing
+# an executable into the cache aborted a pytest worker twice (jax 0.10.2, CPU; inside
+# `executable.serialize()`, after a few hundred tests in one process, never when the test
+# ran alone), and a lost worker costs the whole run.
 _OWN_CACHE = "DMDLAB_CACHE_DIR" not in os.environ
 if _OWN_CACHE:
     os.environ["DMDLAB_CACHE_DIR"] = tempfile.mkdtemp(prefix="dmdlab-test-xla-")
-enable_compilation_cache()  # reads DMDLAB_CACHE_DIR ("off" disables it)
+# off in this process (the CLI's in-process tests would otherwise turn it on); subprocesses
+# read only the environment
+jax.config.update("jax_enable_compilation_cache", False)
 
 
 def pytest_unconfigure(config):
