@@ -41,6 +41,7 @@ _CHOICES = {
     "init": ("teacher", "regressed", "random"),
     "generator": ("denoiser", "mlp", "residual"),
     "regression_target": ("ode", "onestep"),
+    "dmd_time_weight": ("none", "flow"),
     "gen_activation": ("silu", "relu", "gelu"),
     "start": ("network", "exact"),
     "lr_schedule": ("constant", "cosine"),
@@ -137,6 +138,7 @@ class DMDConfig:
     warmup: int = 50
     lr_schedule: str = "constant"
     normalize: bool = True
+    dmd_time_weight: str = "none"
     gan_weight: float = 0.0
     gan_disc_weight: float = 1e-2
     regression_weight: float = 0.0
@@ -255,6 +257,9 @@ class DMDConfig:
             "regression_target",
             "'ode' with student_steps > 1 ('onestep' regresses the one-step read-out)",
         )
+        flow_weight = self.parametrization == "flow" and self.normalize
+        need(self.dmd_time_weight == "none" or flow_weight, "dmd_time_weight",
+             "'none', or 'flow' with parametrization='flow' and normalize=True")  # fmt: skip
         need(self.init != "regressed" or self.init_steps >= 1, "init_steps",
              "an integer >= 1 with init='regressed'")  # fmt: skip
         need(self.init_lr is None or 0 < self.init_lr < float("inf"), "init_lr",
@@ -358,6 +363,8 @@ FIELD_DOCS = types.MappingProxyType({
     "warmup": "linear learning-rate warm-up steps (>= 0)",
     "lr_schedule": "constant rates (DMD2's), or cosine decay to 1% at the last step",
     "normalize": "DMD2's per-sample gradient normaliser (True / False)",
+    "dmd_time_weight": "'none', or 'flow': the DMD gradient × (1 − t) at the draw's flow time t, "
+    "with the normaliser the authors' workbench's reweighted gradient (docs/science.md §4)",
     "gan_weight": "DMD2's generator GAN weight (>= 0; 0 = off; DMD2 uses 3e-3)",
     "gan_disc_weight": "the discriminator loss weight (>= 0)",
     "regression_weight": "a regression term in the generator's loss (>= 0; 0 = off)",

@@ -75,11 +75,13 @@ PROTOCOLS = {
     # "The paper's own low-dimensional workbench"): a residual generator that starts as
     # the identity on z (256 wide, 4 linear layers), regressed for only 100 steps at 1e-3
     # onto the teacher's one-step prediction, and a regression term (weight 0.2) onto that
-    # prediction during DMD. Their Gaussian-subspace data (the sphere shells are not built)
+    # prediction during DMD, their DMD gradient's (1 − t) weight. Their Gaussian-subspace
+    # data (the sphere shells are not built)
     "authors": {"world": "blobs", "class_dim": 2, "parametrization": "flow",
                 "init": "regressed", "init_steps": 100, "init_lr": 1e-3,
                 "generator": "residual", "gen_width": 256, "gen_depth": 3,
-                "regression_weight": 0.2, "regression_target": "onestep"},
+                "regression_weight": 0.2, "regression_target": "onestep",
+                "dmd_time_weight": "flow"},
 }  # fmt: skip
 BUNDLES = types.MappingProxyType({"protocol": types.MappingProxyType(PROTOCOLS)})
 

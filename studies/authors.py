@@ -6,7 +6,8 @@
 The protocol bundle ``authors`` (dmdlab/presets.py): class blobs on 2-dim subspaces under
 flow matching, their residual generator (x = z + MLP(z, c), last layer zero: it starts as
 the identity on z), regressed for only 100 steps at 1e-3 onto the teacher's one-step
-prediction, and a regression term (weight 0.2) onto that prediction during DMD. Two arms:
+prediction, a regression term (weight 0.2) onto that prediction during DMD, and their
+DMD gradient's (1 − t) weight (docs/science.md §4). Two arms:
 their generator step size (2e-6) and the recipe's (1e-3), where the student can learn the
 data in the window. Under this start the student begins *with* a pairing inside each
 class (the identity lines up with the teacher's map), so "remapping" is a fall from the
@@ -19,8 +20,8 @@ the window (docs/science.md §8b): a copying number from a student that does not
 them is shown, flagged, and left out of the answer.
 
 Not built: the authors' sphere-shell data (their active line; dmdlab's worlds are Gaussian
-mixtures with exact scores), their outer loop with a fake flow re-trained from scratch
-(dmdlab's two-time-scale loop is used), and their flow-weighted DMD gradient.
+mixtures with exact scores) and their outer loop with a fake flow re-trained from scratch
+(dmdlab's two-time-scale loop is used).
 """
 
 from __future__ import annotations

@@ -38,16 +38,20 @@ __all__ = [
 ]
 
 
-def dmd_gradient(x, p_real, p_fake, normalize: bool = True):
+def dmd_gradient(x, p_real, p_fake, normalize: bool = True, time_weight=None):
     """DMD2's distribution-matching direction g for samples x (n, d).
 
     g = (p_fake − p_real) / mean_coords|x − p_real| per sample (the normalizer replaces
-    DMD's α/σ weighting); without ``normalize``, g = p_fake − p_real. Minimizing
-    ½‖x − stopgrad(x − g)‖² moves x along −g.
+    DMD's α/σ weighting); without ``normalize``, g = p_fake − p_real. ``time_weight``
+    (n,), optional: each sample's g times it (``dmd_time_weight="flow"``: 1 − t, which
+    with the normalizer is the authors' workbench's reweighted score gradient, docs/
+    science.md §4). Minimizing ½‖x − stopgrad(x − g)‖² moves x along −g.
     """
     g = p_fake - p_real
     if normalize:
         g = g / jnp.mean(jnp.abs(x - p_real), axis=-1, keepdims=True)
+    if time_weight is not None:
+        g = g * time_weight[:, None]
     return g
 
 
@@ -96,7 +100,10 @@ def generator_loss(params, setting: Setting, ctx: Context, batch: GenBatch, real
     p_real = jax.lax.stop_gradient(real(x_noisy, batch.sigma, labels))
     p_fake = jax.lax.stop_gradient(spec.apply(fake_params, x_noisy, batch.sigma, labels))
     # 3. the distribution-matching direction and its surrogate loss
-    g = jax.lax.stop_gradient(dmd_gradient(x, p_real, p_fake, c.normalize))
+    # the authors' weighting: (s_fake − s_real)·(1 − t)·t²/((1 − t)‖x̂_real − x‖₁) is,
+    # with s = ((1 − t) x̂ − x_t)/t², (1 − t)(x̂_fake − x̂_real)/‖x̂_real − x‖₁
+    weight = 1.0 - batch.sigma if c.dmd_time_weight == "flow" else None
+    g = jax.lax.stop_gradient(dmd_gradient(x, p_real, p_fake, c.normalize, weight))
     dm = 0.5 * jnp.mean((x - jax.lax.stop_gradient(x - g)) ** 2)
     total, gan = dm, jnp.float32(0.0)
     # 4. DMD2's GAN term: the fake score's trunk as discriminator
