@@ -30,10 +30,10 @@ from dmdlab.analysis import (
     rate_text,
     remap_rate,
     run_gates,
+    runs_passing,
     transition_sentence,
     trend_tests,
 )
-from dmdlab.analysis.stats import run_keys
 from dmdlab.plotting import (
     plot_copying_over_training,
     plot_kappa_by_seed,
@@ -92,12 +92,6 @@ def _gates(results: pd.DataFrame, gates: pd.DataFrame) -> list[str]:
             f"{at.coverage_max.mean():.2f} | {why} |"
         )
     return rows
-
-
-def _runs(results: pd.DataFrame, gates: pd.DataFrame, column: str) -> pd.DataFrame:
-    """The rows of the seed-runs whose ``column`` of ``gates`` is true."""
-    keys = ["dim", *run_keys(results)]
-    return results.merge(gates.loc[gates[column].astype(bool), keys], on=keys)
 
 
 def _course(results: pd.DataFrame) -> tuple[list[str], dict]:
@@ -161,8 +155,8 @@ def main(argv=None) -> None:
     results = _sweep(study, args.mode)
     # gates per seed-run over the last 20% of its records (docs/science.md §8b)
     gates = run_gates(results)
-    converged = _runs(results, gates, "converged")
-    loose = _runs(results, gates, "passes")
+    converged = runs_passing(results, gates=gates)
+    loose = runs_passing(results, converged=False, gates=gates)
     body = [
         f"DMD2's protocol on the convergence recipe, dims {DIMS[args.mode]}, "
         f"{len(study.seeds)} seeds (fewer where stated).",

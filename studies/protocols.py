@@ -17,7 +17,7 @@ and the dimension study's per-d budgets:
 Copying is read with the measures that apply to each world: κ and the remap rate over
 modes in the mixture world, C inside classes (and the per-sample distance ratio) in the
 class-conditional one, where every class is one mode. Per protocol: the gates, the measures
-per d, and a verdict on "remap in low d, copy in high d" from converged grid points.
+per d, and a verdict on "remap in low d, copy in high d" from converged seed-runs (over the window).
 Between protocols at each d: paired differences (same seeds, same world where it is
 shared), Holm-corrected over the study's family.
 """
@@ -32,7 +32,7 @@ from dmdlab.analysis import (
     dimension_verdict,
     final_rows,
     mean_ci,
-    passing,
+    runs_passing,
     within_class_verdict,
 )
 from dmdlab.plotting import plot_metric_by_level, save_figure
@@ -79,7 +79,8 @@ def main(argv=None) -> None:
     results = study.sweep("protocols", {"dim": dims, "protocol": NAMES[args.mode]},
                           zipped=zipped)  # fmt: skip
     by = ["dim", "protocol"]
-    converged = passing(results, by=by, converged=True)
+    # seed-runs converged at every record of their window (docs/science.md §8b)
+    converged = runs_passing(results, by=by)
     body = [
         f"Protocols {NAMES[args.mode]} at dims {dims}, {len(study.seeds)} seeds, the dimension "
         "study's per-d budgets.",
@@ -88,11 +89,11 @@ def main(argv=None) -> None:
         format_summary(results, by=by, header=f"Machine: {study.machine}"),
         "```",
         "",
-        "## Copying per protocol at the end (converged grid points)",
+        "## Copying per protocol at the end (seed-runs converged over the window)",
         "",
-        *(_per_protocol(converged) if not converged.empty else ["No grid point converged."]),
+        *(_per_protocol(converged) if not converged.empty else ["No seed-run converged."]),
         "",
-        "## Verdict per protocol (converged grid points)",
+        "## Verdict per protocol (seed-runs converged over the window)",
         "",
     ]
     verdicts = {}

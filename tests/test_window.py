@@ -5,7 +5,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dmdlab.analysis import course_fits, first_reach, record_gates, run_gates, settled_table
+from dmdlab.analysis import (
+    course_fits,
+    first_reach,
+    record_gates,
+    run_gates,
+    runs_passing,
+    settled_table,
+)
 from dmdlab.analysis.window import fit_bounded, mode_tv_allowance, trend_tests
 
 GOOD = {"coverage_min": 0.9, "coverage_max": 1.1, "loglik_gap": 0.05, "teacher_coverage_min": 0.9,
@@ -65,6 +72,21 @@ def test_gates_are_per_seed_run_over_the_window_not_a_mean_or_the_last_record():
     table, _ = settled_table(results, "kappa")
     assert table.k.iloc[0] == 1 and table.n.iloc[0] == 4
     assert np.isnan(table.converged_ci.iloc[0])  # no interval below three seed-runs
+
+
+def test_a_grid_point_whose_mean_passes_keeps_only_its_converged_seed_runs():
+    # three of four seed-runs fail the TV gate (≤ 0.02 + 2 × 0.023) a little over the
+    # whole window, the fourth is far below it: their mean, 0.054, would pass
+    tv = {0: 0.005, 1: 0.07, 2: 0.07, 3: 0.07}
+    assert np.mean(list(tv.values())) < 0.02 + 2 * mode_tv_allowance(8, 2048) < 0.07
+    results = pd.concat([_runs({"mode_tv": lambda s, t: tv[s]}),
+                         _runs({"coverage_min": 0.2}, dim=8)])  # fmt: skip
+    kept = runs_passing(results)
+    assert sorted(kept.groupby(["dim", "seed"]).size().index) == [(2, 0)]
+    assert len(kept) == (results.seed == 0).sum() // 2  # every record of that seed-run
+    loose = runs_passing(results, converged=False)  # TV is not a loose gate; coverage is
+    assert sorted(loose.loc[loose.dim == 2, "seed"].unique()) == [0, 1, 2, 3]
+    assert loose[loose.dim == 8].empty
 
 
 def test_a_cell_without_two_sided_columns_is_not_converged():

@@ -62,6 +62,7 @@ from dmdlab.analysis.window import (
     first_reach,
     record_gates,
     run_gates,
+    runs_passing,
     settled_table,
     trend_tests,
 )
@@ -99,6 +100,7 @@ __all__ = [
     "record_gates",
     "remap_rate",
     "run_gates",
+    "runs_passing",
     "seed_gates",
     "settled_table",
     "share_ci",

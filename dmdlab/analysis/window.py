@@ -34,6 +34,7 @@ __all__ = [
     "mode_tv_allowance",
     "record_gates",
     "run_gates",
+    "runs_passing",
     "settled_table",
     "trend_tests",
     "window_rows",
@@ -122,6 +123,19 @@ def run_gates(results: pd.DataFrame, by=("dim",), share: float = WINDOW) -> pd.D
                      "passes": bool(g.loose.all()), "converged": bool(g.converged.all()),
                      "why": why})  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def runs_passing(
+    results: pd.DataFrame, by=("dim",), converged: bool = True, gates: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """The rows of ``results`` (every record) of the seed-runs that are converged (or, with
+    ``converged=False``, pass the loose gates) at every record of their window
+    (:func:`run_gates`, computed unless ``gates`` is given): a grid point's other
+    seed-runs are left out, whatever its mean does."""
+    gates = run_gates(results, by) if gates is None else gates
+    keys = [*by, *run_keys(results)]
+    column = "converged" if converged else "passes"
+    return results.merge(gates.loc[gates[column].astype(bool), keys], on=keys)
 
 
 def _slope_per_1k(steps, values) -> float:
