@@ -257,9 +257,11 @@ class DMDConfig:
             "regression_target",
             "'ode' with student_steps > 1 ('onestep' regresses the one-step read-out)",
         )
-        flow_weight = self.parametrization == "flow" and self.normalize
+        # DMD2's gradient only: another method would ignore it silently
+        flow_weight = self.parametrization == "flow" and self.normalize and self.method == "dmd2"
         need(self.dmd_time_weight == "none" or flow_weight, "dmd_time_weight",
-             "'none', or 'flow' with parametrization='flow' and normalize=True")  # fmt: skip
+             "'none', or 'flow' with method='dmd2', parametrization='flow' and "
+             "normalize=True")  # fmt: skip
         need(self.init != "regressed" or self.init_steps >= 1, "init_steps",
              "an integer >= 1 with init='regressed'")  # fmt: skip
         need(self.init_lr is None or 0 < self.init_lr < float("inf"), "init_lr",

@@ -6,12 +6,13 @@
 DMD2's protocol (mixture world, VE, the student a copy of the teacher's weights) on the
 convergence recipe (dmdlab.presets.RECIPE) at per-d budgets (STUDY_BUDGETS), records
 every 10 steps for the first 300 and every 50 after. For each d: the gates (loose and
-converged) per grid point and per seed-run; κ's course (peak, time scale τ, settled value
-κ_∞ of a fitted exponential approach; docs/science.md §8); κ compared across d at matched
+converged) per seed-run over the last 20% of its records (docs/science.md §8b); κ's
+course (peak, time scale τ, settled value κ_∞ of a fitted exponential approach;
+docs/science.md §8); κ compared across d at matched
 progress (one step for all, one gap level) and at the end; the paper's per-sample
 measures (distance ratio, C within modes) beside κ. The verdict on "remap in low d, copy
-in high d" is computed from converged grid points only; a d that does not converge is
-listed with what it lacks.
+in high d" is computed from the converged seed-runs only (k / n printed per d); the
+Spearman tests of κ against d carry Holm's correction.
 """
 
 from __future__ import annotations

@@ -169,3 +169,5 @@ def test_the_flow_time_weight_needs_a_flow_teacher_and_the_normaliser(capsys):
     assert "dmd_time_weight" in err and "parametrization='flow'" in err
     assert len(err.splitlines()) == 1
     DMDConfig(parametrization="flow", dmd_time_weight="flow")  # allowed
+    with pytest.raises(ValueError, match="dmd_time_weight"):  # SiD would ignore it
+        DMDConfig(parametrization="flow", dmd_time_weight="flow", method="sid")
