@@ -1,10 +1,11 @@
-"""The end-of-sweep text: summary tables, the gates (loose and converged, per grid point
-and per seed-run), copying on the time axis (fitted courses, matched progress) and the
+"""The end-of-sweep text: summary tables, the gates (loose and converged, per seed-run
+over its window), copying on the time axis (fitted courses, matched progress) and the
 answer's lines, one verdict per protocol.
 
 The tables are at each cell's own final step (``analysis.final_rows``) over seeds that
 did not diverge; columns and labels come from ``dmdlab.columns``. The verdict is computed
-from *converged* grid points only.
+from the seed-runs converged at every record of their window only, never from a grid
+point whose mean passes.
 """
 
 from __future__ import annotations
@@ -19,15 +20,14 @@ from dmdlab.analysis import (
     course_table,
     dimension_verdict,
     divergence_sentence,
-    fidelity_flags,
     final_rows,
     matched_progress,
     mean_ci,
-    passing,
     pm,
     rate_text,
     remap_rate,
-    seed_gates,
+    run_gates,
+    runs_passing,
     within_class_verdict,
 )
 from dmdlab.columns import summary_labels
@@ -103,9 +103,9 @@ def trend_sentence(results: pd.DataFrame, metric: str = "copying") -> str:
 
 def format_summary(results: pd.DataFrame, by=("dim",), header: str = "") -> str:
     """The end-of-sweep text: ``header`` (the machine and versions it ran with), copying and
-    fidelity tables (mean ± 95% t-interval over seeds, each cell's final step), the gates
-    per grid point with the seed-runs passing each, the course of κ and κ at matched
-    progress, and the answer over converged grid points."""
+    fidelity tables (mean ± 95% t-interval over seeds, each cell's final step), per grid
+    point the seed-runs passing the gates over their window, the course of κ and κ at matched
+    progress, and the answer over the seed-runs converged over their window."""
     if final_rows(results).empty:
         n = int(results.groupby(["cell", "seed"]).ngroups) if "cell" in results else len(results)
         return (
@@ -134,11 +134,12 @@ def format_summary(results: pd.DataFrame, by=("dim",), header: str = "") -> str:
                 cells.append(f"{row[m]:.3f} ± {ci}" if row[m] == row[m] else "n/a")
             rows.append(cells)
         lines += grid_table([*by, "seeds", *metrics.values()], rows, len(by) + 1)
-    lines += gate_lines(results, by)
+    gates = run_gates(results, by)
+    lines += gate_lines(results, by, gates)
     lines.append(divergence_sentence(results))
     if "dim" in by:
         lines += course_lines(results, by)
-        converged = passing(results, by, converged=True)
+        converged = runs_passing(results, by, converged=True, gates=gates)
         lines += answer_lines(converged, by)
         lines += paragraph_lines(results, by)
     # prose wrapped at 100 columns (the tables fit already: grid_table)
@@ -208,25 +209,26 @@ def grid_table(headers: list[str], rows: list[list[str]], n_keys: int, width: in
     return lines
 
 
-def gate_lines(results: pd.DataFrame, by) -> list[str]:
-    """Per grid point: whether it passes the loose gates and whether it is converged (on
-    the means over seeds), with how many of its seed-runs pass each on their own."""
-    per_seed = seed_gates(results, by)
-    loose = fidelity_flags(results, by)
-    tight = fidelity_flags(results, by, converged=True)
-    lines = ["-- gates (passes: covers every mode at ≥ ½ its weight, gap ≤ 1 nat/dim, trusted "
-             "teacher; converged: also gap ≤ 3× the teacher's, every mode within ⅔–1.5 of its "
-             "weight, gap settled; docs/science.md §8)"]  # fmt: skip
-    for key, g in per_seed.groupby(by, sort=True):
+def gate_lines(results: pd.DataFrame, by, gates: pd.DataFrame | None = None) -> list[str]:
+    """Per grid point: how many of its seed-runs pass the loose gates and how many are
+    converged, each at every record of its window (:func:`dmdlab.analysis.run_gates`, or
+    ``gates`` when given), and the most frequent reason of each seed-run that is not."""
+    gates = run_gates(results, by) if gates is None else gates
+    lines = ["-- gates per seed-run over its window, the last 20% of its steps (passes: covers "
+             "every mode at ≥ ½ its weight, gap ≤ 1 nat/dim, trusted teacher; converged: also "
+             "gap, sliced W2 and mode balance within their limits of the teacher's; "
+             "docs/science.md §8)"]  # fmt: skip
+    for key, g in gates.groupby(list(by), sort=True):
         key = key if isinstance(key, tuple) else (key,)
         where = ", ".join(f"{b}={v}" for b, v in zip(by, key, strict=True))
-        bad, unconv = _at(loose, by, key), _at(tight, by, key)
-        status = ("FAILS FIDELITY" if len(bad) else "NOT CONVERGED" if len(unconv)
-                  else "converged")  # fmt: skip
-        why = bad.why.iloc[0] if len(bad) else unconv.why.iloc[0] if len(unconv) else ""
-        n = len(g)
-        counts = f"{int(g.passes.sum())}/{n} seed-runs pass, {int(g.converged.sum())}/{n} converged"
-        lines.append(f"{status} at {where}: {counts}" + (f"; {why}" if why else ""))
+        n, k_pass, k_conv = len(g), int(g.passes.sum()), int(g.converged.sum())
+        seeds_by_why: dict[str, list[str]] = {}  # one entry per distinct reason, in seed order
+        for r in g[~g.converged.astype(bool)].itertuples():
+            seeds_by_why.setdefault(r.why, []).append(str(r.seed))
+        why = "; ".join(f"seed{'s' * (len(v) > 1)} {', '.join(v)}: {w}"
+                        for w, v in seeds_by_why.items())  # fmt: skip
+        lines.append(f"{where}: {k_pass}/{n} seed-runs pass, {k_conv}/{n} converged"
+                     + (f" ({why})" if why else ""))  # fmt: skip
     return lines
 
 
@@ -270,18 +272,18 @@ def course_lines(results: pd.DataFrame, by) -> list[str]:
 
 
 def answer_lines(kept: pd.DataFrame, by=("dim",)) -> list[str]:
-    """The question's answer over converged grid points: per grid point the remap rate
-    (share of (seed, mode) units with kept fraction < ½; 95% t-interval over per-seed
-    shares) and κ (mean, 95% t-interval over seeds), then :func:`dimension_verdict` per
-    protocol (each combination of the grid's other fields)."""
+    """The question's answer over ``kept`` (the converged seed-runs' records): per grid
+    point the remap rate (share of (seed, mode) units with kept fraction < ½; 95%
+    t-interval over per-seed shares) and κ (mean, 95% t-interval over seeds), then
+    :func:`dimension_verdict` per protocol (each combination of the grid's other fields)."""
     by = list(by)
     if final_rows(kept).empty:
-        return ["-- remap → copy with d, over converged grid points: none is converged, so no "
-                "verdict yet; what the run does say follows."]  # fmt: skip
+        return ["-- remap → copy with d, over converged seed-runs: none is converged over its "
+                "window, so no verdict yet; what the run does say follows."]  # fmt: skip
     last = final_rows(kept)
     rates = remap_rate(kept, by)
     lines = [
-        "-- remap → copy with d, over converged grid points at their final step (remap rate: "
+        "-- remap → copy with d, over converged seed-runs at their final step (remap rate: "
         "(seed, mode) units with kept fraction < ½, 95% t-interval over per-seed shares; κ: "
         "95% t-interval)"
     ]

@@ -23,12 +23,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from _common import Study, fmt_table, parse_args
+from _common import Study, fmt_table, kept_runs, parse_args
 from dmdlab.analysis import (
     compare_levels,
     dimension_verdict,
     divergence_sentence,
-    passing,
     transition_sentence,
 )
 from dmdlab.plotting import plot_metric_by_level, save_figure
@@ -97,7 +96,7 @@ def main(argv=None) -> None:
     study = Study("freedom", args)
     results = study.variants(variants(args.mode), {"dim": DIMS[args.mode]}, column="variant")
 
-    kept = passing(results, by=["dim", "variant"])
+    kept, dropped = kept_runs(results, ["dim", "variant"])
     table = compare_levels(kept, "variant", "base", "kappa")
     rows = []
     for name, group in kept.groupby("variant", sort=False):
@@ -111,11 +110,12 @@ def main(argv=None) -> None:
     body = [
         "## κ per dimension and the halfway crossing d* per variant",
         "",
-        "Grid points failing the fidelity gates are left out (see the fidelity check). "
+        "Seed-runs failing the fidelity gates at some record of their window are left out. "
         "d* is where a logistic fit of 'mode kept' on log d over (seed, mode) units crosses "
         "½, given only when its slope's 95% cluster-bootstrap interval excludes 0 and the "
         "crossing lies inside the swept dims.",
         "",
+        *dropped,
         fmt_table(pd.DataFrame(rows)),
         "",
         "## Paired difference in κ from the base config, per dimension",
@@ -132,7 +132,7 @@ def main(argv=None) -> None:
         )
     else:
         headline = (
-            f"No variant shifts κ detectably at any passing grid point after Holm's correction "
+            f"No variant shifts κ detectably at any d after Holm's correction "
             f"over the {n_tests} comparisons in this run."
         )
     body.append(headline)
@@ -149,7 +149,7 @@ def _verdict(kept, moved: list[str]) -> tuple[str, str]:
     """The claim "limited geometric freedom sets the transition" needs a transition to move:
     inconclusive unless the base itself goes from remapping to copying
     (:func:`dimension_verdict`); then supported when some variant shifts κ detectably
-    (Holm-corrected) at a passing d, not supported when none does."""
+    (Holm-corrected) at some d over the seed-runs that pass, not supported when none does."""
     base_verdict, evidence = dimension_verdict(kept[kept.variant == "base"])
     if base_verdict != "supported":
         return "inconclusive at this budget", (

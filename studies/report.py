@@ -93,19 +93,19 @@ def collect(root: Path, suffix: str, target: Path) -> str:
 
 def answer_table(root: Path, suffix: str) -> list[str]:
     """Markdown: one row per protocol, κ (mixture world) or C inside classes (blobs world)
-    at the end of each d's run, mean ± 95% t-interval over seeds, † where the grid point is
-    not converged; then the protocol's computed verdict. From the protocols study's
+    at the end of each d's run, mean ± 95% t-interval over seeds, † where a seed-run is not
+    converged over its window; then the protocol's computed verdict. From the protocols study's
     committed results.csv and study.json."""
     folder = root / f"protocols{suffix}"
     path = folder / "protocols" / "results.csv"
     if not path.exists():
         return ["The protocols study has not run: `python studies/protocols.py --quick`."]
-    from dmdlab.analysis import fidelity_flags, final_rows, mean_ci
+    from dmdlab.analysis import final_rows, mean_ci, run_gates
     from dmdlab.worlds import conditional_table
 
     results = pd.read_csv(path)
-    flags = fidelity_flags(results, by=["dim", "protocol"], converged=True)
-    failing = {(r["dim"], r["protocol"]) for r in flags.to_dict("records")}
+    converged = run_gates(results, by=["dim", "protocol"]).groupby(["dim", "protocol"]).converged
+    failing = {key for key, ok in converged.all().items() if not ok}
     last = final_rows(results)
     dims = sorted(last.dim.unique())
     report = (folder / "report.md").read_text()
@@ -123,8 +123,9 @@ def answer_table(root: Path, suffix: str) -> list[str]:
         verdict = found.group(1) if found else "—"
         measure = "C within classes" if blobs else "κ"
         lines.append(f"| {name} | {measure} | " + " | ".join(cells) + f" | {verdict} |")
-    lines += ["", "† not converged (docs/science.md §8): shown, not counted. Each verdict is "
-              "computed from the converged points alone (studies/REPORT.md)."]  # fmt: skip
+    lines += ["", "† a seed-run there is not converged over its window (docs/science.md §8b): "
+              "shown, not counted. Each verdict is computed from the converged seed-runs alone "
+              "(studies/REPORT.md)."]  # fmt: skip
     return lines
 
 

@@ -107,7 +107,7 @@ def test_share_ci_is_a_clipped_t_interval_and_refuses_two_seeds():
 
 
 def test_fidelity_gates_judge_student_and_network_teacher():
-    from dmdlab.analysis import fidelity_reasons, passing
+    from dmdlab.analysis import fidelity_reasons, runs_passing
 
     good = dict(GOOD)
     assert fidelity_reasons(good) == []
@@ -125,10 +125,10 @@ def test_fidelity_gates_judge_student_and_network_teacher():
     assert fidelity_reasons({**good, "teacher_err_smax": 3.0, "start": "exact"}) == []
     # the oracle is exact and a memorizing teacher is meant to differ: no teacher gates
     assert fidelity_reasons({**good, "teacher_map_agree": 0.1, "teacher": "memorizing"}) == []
-    # passing() drops exactly the failing grid points
+    # runs_passing(converged=False) drops exactly the seed-runs failing the loose gates
     t = _table({(2, "x"): [0.5, 0.6], (8, "x"): [0.7, 0.8]}).assign(**good)
     t.loc[t.dim == 8, "coverage_min"] = 0.1
-    assert set(passing(t).dim) == {2}
+    assert set(runs_passing(t, converged=False).dim) == {2}
 
 
 def _units_table(kept_by_dim: dict) -> pd.DataFrame:

@@ -96,6 +96,17 @@ def test_a_cell_without_two_sided_columns_is_not_converged():
     assert (gated.why == "no two-sided fidelity recorded").all()
 
 
+def test_a_seed_run_failing_the_floor_is_reported_by_its_floor_reason():
+    # every record also lacks the two-sided columns (the more frequent reason overall); a
+    # seed-run that fails the loose gate must say why it fails that, not only why it is
+    # not converged
+    results = _runs({"coverage_min": lambda s, t: 0.2 if s == 1 and t >= 900 else 0.9})
+    gates = run_gates(results.drop(columns=["teacher_sliced_w2", "teacher_mode_tv"]))
+    assert list(gates.passes) == [True, False, True, True]
+    assert gates.why.iloc[1] == "student worst-mode coverage 0.20 (3 of 5 records)"
+    assert gates.why.iloc[0] == "no two-sided fidelity recorded (5 of 5 records)"
+
+
 def test_a_run_that_never_reaches_a_level_is_listed_and_n_adjusts():
     # finding 2: seed 3 never gets within 1.5× of its teacher's sliced W2
     def w2(seed, step):

@@ -31,7 +31,6 @@ from dmdlab.analysis.gates import (
     fidelity_flags,
     fidelity_reasons,
     gap_slope,
-    passing,
     seed_gates,
 )
 from dmdlab.analysis.stats import (
@@ -94,7 +93,6 @@ __all__ = [
     "matched_progress",
     "mean_ci",
     "mode_units",
-    "passing",
     "pm",
     "rate_text",
     "record_gates",

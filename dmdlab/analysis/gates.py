@@ -25,7 +25,6 @@ __all__ = [
     "fidelity_flags",
     "fidelity_reasons",
     "gap_slope",
-    "passing",
     "seed_gates",
 ]
 
@@ -196,13 +195,3 @@ def _mean_slope(results: pd.DataFrame, keys) -> pd.DataFrame:
     slopes = gap_slope(results).rename("gap_slope").reset_index()
     last = final_rows(results)[[*keys, *run_keys(results)]].drop_duplicates()
     return last.merge(slopes, on=run_keys(results)).groupby(keys).gap_slope.mean().reset_index()
-
-
-def passing(results: pd.DataFrame, by=("dim",), converged: bool = False) -> pd.DataFrame:
-    """The rows of ``results`` whose grid point passes :func:`fidelity_flags` (the loose
-    gates, or with ``converged`` the convergence gates too)."""
-    flagged = fidelity_flags(results, by, converged)
-    if flagged.empty:
-        return results
-    bad = results.set_index(list(by)).index.isin(flagged.set_index(list(by)).index)
-    return results[~bad]

@@ -111,11 +111,17 @@ def run_gates(results: pd.DataFrame, by=("dim",), share: float = WINDOW) -> pd.D
     """One row per seed-run: ``by``, cell, seed, the window's records (``n_window``), how
     many of them are converged (``k_converged``), ``passes`` (loose at every window
     record), ``converged`` (converged at every one) and ``why`` (the most frequent
-    reason in the window, with its count)."""
+    reason in the window, with its count; for a seed-run that fails the loose gate, the
+    most frequent loose reason)."""
     gated = record_gates(window_rows(results, share))
     rows = []
     for key, g in gated.groupby([*by, *run_keys(gated)], sort=True):
-        reasons = pd.Series([r for w in g.why if w for r in w.split("; ")])
+        if g.loose.all():
+            reasons = pd.Series([r for w in g.why if w for r in w.split("; ")])
+        else:  # why it fails the floor, not why it is not converged as well
+            failing = g[~g.loose.astype(bool)].to_dict("records")
+            reasons = pd.Series([r for rec in failing for r in (
+                ["diverged"] if rec.get("diverged") else fidelity_reasons(rec))])  # fmt: skip
         top = reasons.value_counts()
         why = f"{top.index[0]} ({top.iloc[0]} of {len(g)} records)" if len(top) else ""
         rows.append({**dict(zip([*by, *run_keys(gated)], key, strict=True)),
