@@ -226,22 +226,25 @@ class DMDConfig:
 
     def _check_protocol(self, need) -> None:
         """The world, the parametrization and the student protocol fit together."""
-        blobs = self.conditional  # the class blobs: the only conditional world
-        need(self.class_dim is None or (blobs and 1 <= self.class_dim <= self.dim), "class_dim",
-             f"None, or with world='blobs' an integer in [1, dim={self.dim}]")  # fmt: skip
+        blobs = self.conditional  # a class world: blobs or shells
+        bounds = world_of(self.world).class_dims
+        lo, hi = bounds(self.dim) if bounds else (1, self.dim)
+        need(self.class_dim is None or (blobs and lo <= self.class_dim <= hi), "class_dim",
+             f"None, or with world='blobs' | 'shells' an integer in [{lo}, {hi}] (blobs: the "
+             "subspace dimension; shells: the sphere's)")  # fmt: skip
         need(
-            self.class_dims is None
-            or (blobs and _dims_ok(self.class_dims, self.n_modes, self.dim)),
+            self.class_dims is None or (blobs and _dims_ok(self.class_dims, self.n_modes, lo, hi)),
             "class_dims",
-            f"None, or with world='blobs' {self.n_modes} comma-separated integers in "
-            f"[1, dim={self.dim}] (one per class, e.g. '2,1,2'; it overrides class_dim)",
+            f"None, or with world='blobs' | 'shells' {self.n_modes} comma-separated integers "
+            f"in [{lo}, {hi}] (one per class, e.g. '2,1,2'; it overrides class_dim)",
         )
         need(self.mean_radius is None or (blobs and 0 < self.mean_radius < float("inf")),
-             "mean_radius", "None, or with world='blobs' a finite number > 0")  # fmt: skip
+             "mean_radius",
+             "None, or with world='blobs' | 'shells' a finite number > 0")  # fmt: skip
         need(not (blobs and self.intrinsic_dim is not None), "intrinsic_dim",
-             "None with world='blobs' (each class has its own class_dim subspace)")  # fmt: skip
+             "None with world='blobs' | 'shells' (each class has its own class_dim)")  # fmt: skip
         need(not (blobs and self.teacher == "memorizing"), "teacher",
-             "'network' | 'oracle' with world='blobs'")  # fmt: skip
+             "'network' | 'oracle' with world='blobs' | 'shells'")  # fmt: skip
         mlp = self.generator != "denoiser"  # a one-step generator network
         need(
             self.init != "teacher" or not mlp,
@@ -323,14 +326,16 @@ class DMDConfig:
 # One line per field for `dmdlab --help`: what it is and its range (string fields list
 # their CHOICES beside it). tests/test_config.py checks every field has one.
 FIELD_DOCS = types.MappingProxyType({
-    "world": "the data: a random mixture (DMD2's) or class blobs on subspaces (the workbench's)",
+    "world": "the data: a random mixture (DMD2's), class blobs on subspaces or class sphere "
+    "shells (the authors' workbench's two lines)",
     "dim": "ambient dimension d (integer >= 2)",
     "n_modes": "mixture components K (integer >= 2)",
     "mode_std": "each component's standard deviation (> 0)",
     "intrinsic_dim": "None, or each component on a random subspace of this dimension (1 … d)",
-    "class_dim": "blobs: each class's subspace dimension (None or 1 … d)",
-    "class_dims": "blobs: one subspace dimension per class, e.g. '2,1,2' (overrides class_dim)",
-    "mean_radius": "blobs: the class means' radius (None: 5; > 0)",
+    "class_dim": "blobs: each class's subspace dimension (None or 1 … d); shells: its sphere's "
+    "(None: 1, a circle; 1 or 2)",
+    "class_dims": "blobs/shells: one such dimension per class, e.g. '2,1,2' (overrides class_dim)",
+    "mean_radius": "blobs/shells: the class centres' radius over √d (None: 5 blobs, 2 shells)",
     "parametrization": "the noising: VE (x + σε) or rectified flow ((1 − t)x + tε)",
     "sigma_max": "the top noise level σ_max (0.002 … 1e4)",
     "sigma_data": "EDM's data scale in the networks' preconditioning (> 0)",
@@ -390,13 +395,13 @@ def field_help(name: str) -> str:
     return FIELD_DOCS[name] + choices
 
 
-def _dims_ok(text: str, n: int, dim: int) -> bool:
-    """Whether ``text`` is n comma-separated integers in [1, dim]."""
+def _dims_ok(text: str, n: int, lo: int, hi: int) -> bool:
+    """Whether ``text`` is n comma-separated integers in [lo, hi]."""
     try:
         dims = [int(v) for v in text.split(",")]
     except ValueError:
         return False
-    return len(dims) == n and all(1 <= v <= dim for v in dims)
+    return len(dims) == n and all(lo <= v <= hi for v in dims)
 
 
 def field_names() -> list[str]:

@@ -10,6 +10,12 @@ isotropic s_k outside it: the class blobs of the paper's low-dimensional workben
 docs/science.md §1b). Every density and denoiser can be conditioned on the component
 (``labels``: class-conditional generation), and the denoiser also takes the flow-matching
 noising x_t = α x_0 + σ ε (``alpha``).
+
+A third kind, the authors' sphere shells (``radii``): component k is uniform on the sphere
+of radius R_k inside its subspace, thickened by N(0, s_k² I). Its noised density is still
+closed form (a von Mises–Fisher normaliser: log I₀ for a circle, log(sinh κ/κ) for a
+2-sphere) and so is its denoiser (the mean resultant length I₁/I₀, coth κ − 1/κ): exact,
+not sampled.
 """
 
 from __future__ import annotations
@@ -24,6 +30,32 @@ import numpy as np
 from dmdlab._checks import check_positive_sigma, check_rows
 
 __all__ = ["GaussianMixture"]
+
+# The sphere dimensions a shell's subspace can hold: S^0 (two points), S^1, S^2.
+SHELL_SUBSPACE_DIMS = (1, 2, 3)
+
+
+def _sphere_log_mgf(p: jax.Array, kappa: jax.Array) -> jax.Array:
+    """log E exp(κ⟨u, e⟩) for u uniform on the unit sphere of R^p, p ∈ {1, 2, 3}: log cosh κ,
+    log I₀(κ), log(sinh κ / κ); κ ≥ 0, any shape (p broadcasts)."""
+    k = jnp.maximum(kappa, 0.0)
+    p1 = k + jnp.log1p(jnp.exp(-2.0 * k)) - math.log(2.0)
+    p2 = k + jnp.log(jax.scipy.special.i0e(k))
+    small = k < 1e-3  # the series below: the closed form loses every digit at κ → 0
+    ks = jnp.where(small, 1.0, k)
+    p3 = jnp.where(small, k**2 / 6.0, ks + jnp.log1p(-jnp.exp(-2.0 * ks)) - jnp.log(2.0 * ks))
+    return jnp.where(p == 1, p1, jnp.where(p == 2, p2, p3))
+
+
+def _sphere_mean_length(p: jax.Array, kappa: jax.Array) -> jax.Array:
+    """E⟨u, e⟩ under u ∝ exp(κ⟨u, e⟩) on the unit sphere of R^p (the derivative of
+    :func:`_sphere_log_mgf`): tanh κ, I₁(κ)/I₀(κ), coth κ − 1/κ."""
+    k = jnp.maximum(kappa, 0.0)
+    a2 = jax.scipy.special.i1e(k) / jax.scipy.special.i0e(k)
+    small = k < 1e-3
+    ks = jnp.where(small, 1.0, k)
+    a3 = jnp.where(small, k / 3.0, 1.0 / jnp.tanh(ks) - 1.0 / ks)
+    return jnp.where(p == 1, jnp.tanh(k), jnp.where(p == 2, a2, a3))
 
 
 def _is_concrete(leaf) -> bool:
@@ -51,7 +83,9 @@ class GaussianMixture:
         std off its subspace.
       bases: None (isotropic components) or (K, d, m) orthonormal bases B_k: component k
         is then N(μ_k, s_k² (I − B_k B_kᵀ) + a_k² B_k B_kᵀ).
-      sub_stds: None, or (K,) the stds a_k inside the subspaces.
+      sub_stds: None, or (K,) the stds a_k inside the subspaces (unused by shells).
+      radii: None, or (K,) sphere radii R_k: component k is then uniform on the sphere of
+        radius R_k in span(B_k) (its subspace dimension 1, 2 or 3), plus N(0, s_k² I).
     """
 
     weights: jax.Array
@@ -59,6 +93,7 @@ class GaussianMixture:
     stds: jax.Array
     bases: jax.Array | None = None
     sub_stds: jax.Array | None = None
+    radii: jax.Array | None = None
 
     def __post_init__(self):
         # Validate user-built mixtures; skip while JAX rebuilds the pytree with
@@ -87,6 +122,11 @@ class GaussianMixture:
                 raise ValueError(
                     f"bases must have shape (K, d, m) = {mu.shape} + (m,), got {b.shape}"
                 )
+        if self.radii is not None and _is_concrete(self.radii):
+            r = np.asarray(self.radii)
+            if self.bases is None or r.shape != s.shape or not np.all((r > 0) & np.isfinite(r)):
+                raise ValueError("radii must have shape (K,), be finite and > 0, and come with "
+                                 "bases (a shell lives in its component's subspace)")  # fmt: skip
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -174,6 +214,40 @@ class GaussianMixture:
         stds = jnp.full((n_classes,), float(thickness))
         return cls(weights, means, stds, bases, jnp.ones((n_classes,)))
 
+    @classmethod
+    def shells(
+        cls,
+        key: jax.Array,
+        dim: int,
+        sphere_dims: tuple[int, ...],
+        radius: float = 2.0,
+        thickness: float = 0.05,
+        radius_range: tuple[float, float] = (0.5, 2.0),
+    ) -> GaussianMixture:
+        """The authors' sphere shells (docs/science.md §1b): class c is the sphere
+        S^{k_c} (k_c = ``sphere_dims[c]``, 0, 1 or 2) of radius R_c ~ U(``radius_range``) in
+        its own random (k_c + 1)-dimensional subspace (QR of a Gaussian matrix), centred on
+        the sphere of radius ``radius``·√d, plus N(0, ``thickness``² I); equal weights.
+        Works under ``jax.vmap``."""
+        n = len(sphere_dims)
+        if n < 1 or not all(0 <= k and k + 1 <= min(dim, 3) for k in sphere_dims):
+            raise ValueError(f"sphere_dims must be integers in [0, min(dim - 1, 2)] (dim = "
+                             f"{dim}), one per class, got {sphere_dims!r}")  # fmt: skip
+        if not (radius > 0 and thickness > 0 and 0 < radius_range[0] <= radius_range[1]):
+            raise ValueError(f"radius and thickness must be > 0 and radius_range a range of "
+                             f"radii > 0, got {radius!r}, {thickness!r}, "
+                             f"{radius_range!r}")  # fmt: skip
+        m = max(sphere_dims) + 1
+        k_mean, k_basis, k_radius = jax.random.split(key, 3)
+        raw = jax.random.normal(k_mean, (n, dim))
+        means = radius * math.sqrt(dim) * raw / jnp.linalg.norm(raw, axis=-1, keepdims=True)
+        bases = jnp.linalg.qr(jax.random.normal(k_basis, (n, dim, m)))[0]
+        keep = jnp.arange(m)[None, :] < jnp.asarray(sphere_dims)[:, None] + 1  # (K, m)
+        radii = jax.random.uniform(k_radius, (n,), minval=radius_range[0],
+                                   maxval=radius_range[1])  # fmt: skip
+        return cls(jnp.full((n,), 1.0 / n), means, jnp.full((n,), float(thickness)),
+                   bases * keep[:, None, :], jnp.zeros((n,)), radii)  # fmt: skip
+
     # ------------------------------------------------------------------ properties
     @property
     def dim(self) -> int:
@@ -204,6 +278,8 @@ class GaussianMixture:
         if self.bases is None:
             return self.weights @ (spread + self.stds**2)
         m, d = self.subspace_dims(), self.dim
+        if self.radii is not None:  # E‖R u‖² = R²
+            return self.weights @ (spread + self.stds**2 + self.radii**2 / d)
         within = (self.stds**2 * (d - m) + self.sub_stds**2 * m) / d
         return self.weights @ (spread + within)
 
@@ -225,6 +301,13 @@ class GaussianMixture:
         if self.bases is None:
             return self.means[labels] + self.stds[labels, None] * eps
         b = self.bases[labels]  # (n, d, m)
+        if self.radii is not None:  # a uniform direction among the basis's own columns
+            k_eps, k_dir = jax.random.split(key)
+            eps = jax.random.normal(k_eps, eps.shape)
+            g = jax.random.normal(k_dir, (b.shape[0], b.shape[2])) * (jnp.sum(b**2, axis=1) > 0.5)
+            u = g / jnp.linalg.norm(g, axis=-1, keepdims=True)
+            on_sphere = self.radii[labels, None] * jnp.einsum("ndm,nm->nd", b, u)
+            return self.means[labels] + on_sphere + self.stds[labels, None] * eps
         inside = jnp.einsum("ndm,nm->nd", b, jnp.einsum("ndm,nd->nm", b, eps))
         s, a = self.stds[labels, None], self.sub_stds[labels, None]
         return self.means[labels] + s * (eps - inside) + a * inside
@@ -267,8 +350,52 @@ class GaussianMixture:
         logits = jnp.log(self.weights) - 0.5 * quad - 0.5 * logdet - 0.5 * d * jnp.log(2 * jnp.pi)
         return logits, r, u, var_off, var_in
 
+    def _shell_terms(self, x: jax.Array, alpha, sigma):
+        """For shells: log π_k + log p(α x0 + σ ε = x | k) (n, K) and E[x0 | x, k] (n, K, d).
+
+        With r = x − α μ_k, v = α² s_k² + σ², ρ = α R_k, y = B_kᵀ r and κ = ρ‖y‖/v:
+        log p = −½ d log(2π v) − (‖r‖² + ρ²)/(2v) + log M_p(κ), M_p the sphere's moment
+        generating function (:func:`_sphere_log_mgf`); E[u | x, k] = A_p(κ) y/‖y‖ (the
+        von Mises–Fisher mean) and E[x0 | x, k] = μ + R B ū + (α s²/v)(r − ρ B ū)."""
+        n, d = x.shape
+        a = jnp.broadcast_to(jnp.asarray(alpha, x.dtype), (n,))[:, None]
+        sig = jnp.broadcast_to(jnp.asarray(sigma, x.dtype), (n,))[:, None]
+        r = x[:, None, :] - a[..., None] * self.means[None]  # (n, K, d)
+        v = a**2 * self.stds**2 + sig**2  # (n, K)
+        rho = a * self.radii  # (n, K)
+        y = jnp.einsum("nkd,kdm->nkm", r, self.bases)
+        q = jnp.sqrt(jnp.sum(y**2, -1))
+        kappa = rho * q / v
+        p = jnp.round(self.subspace_dims())  # (K,)
+        logits = (jnp.log(self.weights) - 0.5 * d * jnp.log(2 * jnp.pi * v)
+                  - 0.5 * (jnp.sum(r**2, -1) + rho**2) / v + _sphere_log_mgf(p, kappa))  # fmt: skip
+        # ū = A(κ) y/‖y‖; at ‖y‖ = 0 every direction is as likely: ū = 0
+        u_bar = (_sphere_mean_length(p, kappa) / jnp.where(q > 0, q, 1.0))[..., None] * y
+        on_sphere = jnp.einsum("nkm,kdm->nkd", u_bar, self.bases)  # B ū
+        gain = (a * self.stds**2 / v)[..., None]
+        cond = (self.means[None] + self.radii[None, :, None] * on_sphere
+                + gain * (r - rho[..., None] * on_sphere))  # fmt: skip
+        return logits, cond
+
+    def _logits(self, x: jax.Array, alpha, sigma) -> jax.Array:
+        """log π_k + log p(α x0 + σ ε = x | k) (n, K), whatever the components' kind."""
+        if self.radii is not None:
+            return self._shell_terms(x, alpha, sigma)[0]
+        return self._general_logits(x, alpha, sigma)[0]
+
     def _general_denoise(self, x, alpha, sigma, labels):
         """E[x0 | α x0 + σ ε = x] (n, d), over the posterior or given the component."""
+        if self.radii is not None:
+            logits, cond = self._shell_terms(x, alpha, sigma)
+        else:
+            logits, cond = self._gaussian_terms(x, alpha, sigma)
+        if labels is not None:
+            return jnp.take_along_axis(cond, labels[:, None, None], axis=1)[:, 0]
+        w = jax.nn.softmax(logits, axis=-1)
+        return jnp.einsum("nk,nkd->nd", w, cond)
+
+    def _gaussian_terms(self, x, alpha, sigma):
+        """Gaussian components' logits (n, K) and E[x0 | x, k] (n, K, d)."""
         logits, r, u, var_off, var_in = self._general_logits(x, alpha, sigma)
         n = x.shape[0]
         a = jnp.broadcast_to(jnp.asarray(alpha, x.dtype), (n,))[:, None]
@@ -277,10 +404,7 @@ class GaussianMixture:
         if u is not None:
             gain = a * self.sub_stds**2 / var_in - a * self.stds**2 / var_off  # (n, K)
             cond = cond + jnp.einsum("nkm,kdm->nkd", gain[..., None] * u, self.bases)
-        if labels is not None:
-            return jnp.take_along_axis(cond, labels[:, None, None], axis=1)[:, 0]
-        w = jax.nn.softmax(logits, axis=-1)
-        return jnp.einsum("nk,nkd->nd", w, cond)
+        return logits, cond
 
     def _noised_var(self, x: jax.Array, sigma) -> jax.Array:
         sigma = jnp.broadcast_to(jnp.asarray(sigma, x.dtype), x.shape[:1])
@@ -293,7 +417,7 @@ class GaussianMixture:
         if self.bases is None and labels is None:
             var = jnp.broadcast_to(self.stds**2, (x.shape[0], self.n_modes))
             return jax.nn.logsumexp(self._component_logits(x, var), axis=-1)
-        logits = self._general_logits(x, 1.0, 0.0)[0]
+        logits = self._logits(x, 1.0, 0.0)
         if labels is None:
             return jax.nn.logsumexp(logits, axis=-1)
         # log N(x; μ_c, Σ_c) = logit_c − log π_c
@@ -307,7 +431,7 @@ class GaussianMixture:
         check_positive_sigma(sigma, x.shape[0])
         if self.bases is None and labels is None:
             return jax.nn.logsumexp(self._component_logits(x, self._noised_var(x, sigma)), -1)
-        logits = self._general_logits(x, 1.0, sigma)[0]
+        logits = self._logits(x, 1.0, sigma)
         if labels is None:
             return jax.nn.logsumexp(logits, axis=-1)
         picked = jnp.take_along_axis(logits, labels[:, None], axis=1)[:, 0]
@@ -317,6 +441,8 @@ class GaussianMixture:
         """p(component k | x_σ = x) for x (n, d), σ scalar or (n,) → (n, K)."""
         x = check_rows(x, self.dim, "x")
         check_positive_sigma(sigma, x.shape[0])
+        if self.bases is not None:
+            return jax.nn.softmax(self._logits(x, 1.0, sigma), axis=-1)
         return jax.nn.softmax(self._component_logits(x, self._noised_var(x, sigma)), axis=-1)
 
     def denoise(self, x: jax.Array, sigma, labels=None, alpha=None) -> jax.Array:
@@ -340,6 +466,6 @@ class GaussianMixture:
         """Index (n,) of the most probable component for each row of x (n, d)."""
         x = check_rows(x, self.dim, "x")
         if self.bases is not None:
-            return jnp.argmax(self._general_logits(x, 1.0, 0.0)[0], axis=-1)
+            return jnp.argmax(self._logits(x, 1.0, 0.0), axis=-1)
         var = jnp.broadcast_to(jnp.maximum(self.stds**2, 1e-12), (x.shape[0], self.n_modes))
         return jnp.argmax(self._component_logits(x, var), axis=-1)

@@ -160,6 +160,9 @@ class Noising:
         class covariance (variance λ) scales independently, then the last denoise
         (docs/science.md §3, per direction). VE: x(σ) − μ = (σ_max z − μ)·√(λ + σ²)/√(λ +
         σ_max²); flow: x_t = (1 − t) μ + √((1 − t)² λ + t²) z."""
+        if mixture.radii is not None:
+            raise ValueError("a sphere shell's ODE map has no closed form: integrate it "
+                             "(ode_map with the shell's exact denoiser)")  # fmt: skip
         mu = mixture.means[labels]
         s_off = mixture.stds[labels][:, None] ** 2
         if mixture.bases is None:

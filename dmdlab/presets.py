@@ -76,12 +76,20 @@ PROTOCOLS = {
     # the identity on z (256 wide, 4 linear layers), regressed for only 100 steps at 1e-3
     # onto the teacher's one-step prediction, and a regression term (weight 0.2) onto that
     # prediction during DMD, their DMD gradient's (1 − t) weight. Their Gaussian-subspace
-    # data (the sphere shells are not built)
+    # data line (commented out in their notebook)
     "authors": {"world": "blobs", "class_dim": 2, "parametrization": "flow",
                 "init": "regressed", "init_steps": 100, "init_lr": 1e-3,
                 "generator": "residual", "gen_width": 256, "gen_depth": 3,
                 "regression_weight": 0.2, "regression_target": "onestep",
                 "dmd_time_weight": "flow"},
+    # the same on their active data line: 3 classes, each a circle of radius U[0.5, 2] in
+    # its own random plane, centred at radius 2√d, thickened by N(0, 0.05² I)
+    "authors-shells": {"world": "shells", "class_dim": 1, "n_modes": 3, "mode_std": 0.05,
+                       "mean_radius": 2.0, "parametrization": "flow",
+                       "init": "regressed", "init_steps": 100, "init_lr": 1e-3,
+                       "generator": "residual", "gen_width": 256, "gen_depth": 3,
+                       "regression_weight": 0.2, "regression_target": "onestep",
+                       "dmd_time_weight": "flow"},
 }  # fmt: skip
 BUNDLES = types.MappingProxyType({"protocol": types.MappingProxyType(PROTOCOLS)})
 

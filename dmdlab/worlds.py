@@ -26,12 +26,14 @@ __all__ = ["WORLDS", "World", "conditional_table", "world_of"]
 class World(NamedTuple):
     """A world: ``build(config, key) -> GaussianMixture``; ``conditional``: one class per
     component (the student is told its class); ``measures``: the copying columns that
-    carry the pairing there, primary first."""
+    carry the pairing there, primary first; ``class_dims(d) -> (lo, hi)``: the allowed
+    per-class dimensions (``class_dim``, ``class_dims``) at ambient d, or None."""
 
     name: str
     build: Callable[[DMDConfig, object], GaussianMixture]
     conditional: bool
     measures: tuple[str, ...]
+    class_dims: Callable[[int], tuple[int, int]] | None = None
 
 
 def _mixture(c: DMDConfig, key) -> GaussianMixture:
@@ -50,11 +52,25 @@ def _blobs(c: DMDConfig, key) -> GaussianMixture:
     return GaussianMixture.blobs(key, c.dim, c.n_modes, class_dim, radius, c.mode_std, dims)
 
 
+def _shells(c: DMDConfig, key) -> GaussianMixture:
+    from dmdlab.mixture import GaussianMixture
+
+    radius = 2.0 if c.mean_radius is None else c.mean_radius
+    if c.class_dims is not None:  # one sphere dimension per class
+        dims = tuple(int(v) for v in c.class_dims.split(","))
+    else:
+        dims = (1 if c.class_dim is None else c.class_dim,) * c.n_modes
+    return GaussianMixture.shells(key, c.dim, dims, radius, c.mode_std)
+
+
 WORLDS: types.MappingProxyType[str, World] = types.MappingProxyType({
     # DMD2's world: a random isotropic (or subspace) mixture, unconditional
     "mixture": World("mixture", _mixture, False, ("kappa", "copying_within")),
     # the workbench's: class blobs on low-dimensional subspaces, one class per blob
-    "blobs": World("blobs", _blobs, True, ("copying_within",)),
+    "blobs": World("blobs", _blobs, True, ("copying_within",), lambda d: (1, d)),
+    # the authors' active data line: class spheres (circles by default) with thickness; a
+    # sphere S^k sits in a (k + 1)-dim subspace, and its closed forms stop at k = 2
+    "shells": World("shells", _shells, True, ("copying_within",), lambda d: (1, min(d - 1, 2))),
 })  # fmt: skip
 
 

@@ -3,13 +3,16 @@
     python studies/authors.py --quick     # CPU: N = 2 … 128 × seeds 0-3, then 4-7 at N ≤ 32
     python studies/authors.py             # GPU: N = 2 … 128 × 8 seeds, longer window
 
-The protocol bundle ``authors`` (dmdlab/presets.py): class blobs on 2-dim subspaces under
-flow matching, their residual generator (x = z + MLP(z, c), last layer zero: it starts as
-the identity on z), regressed for only 100 steps at 1e-3 onto the teacher's one-step
-prediction, a regression term (weight 0.2) onto that prediction during DMD, and their
-DMD gradient's (1 − t) weight (docs/science.md §4). Two arms:
-their generator step size (2e-6) and the recipe's (1e-3), where the student can learn the
-data in the window. Under this start the student begins *with* a pairing inside each
+Both of their data lines: ``authors-shells`` (their active one: 3 classes, each a circle
+of radius U[0.5, 2] in its own random plane, centred at radius 2√N, thickened by N(0,
+0.05² I); exact scores and denoisers, the teacher's map integrated with them) and
+``authors`` (the commented-out one: class blobs on 2-dim subspaces). The protocol bundles
+(dmdlab/presets.py) put them under flow matching with their residual generator (x = z +
+MLP(z, c), last layer zero: it starts as the identity on z), regressed for only 100 steps
+at 1e-3 onto the teacher's one-step prediction, a regression term (weight 0.2) onto that
+prediction during DMD, and their DMD gradient's (1 − t) weight (docs/science.md §4). Two
+arms: their generator step size (2e-6) and the recipe's (1e-3), where the student can learn
+the data in the window. Under this start the student begins *with* a pairing inside each
 class (the identity lines up with the teacher's map), so "remapping" is a fall from the
 start. Per seed-run, at step 0 (after the regression) and over the last 20% of the
 window: C_within centred on each class's own means (primary: the uncentred C_within reads
@@ -19,9 +22,9 @@ shrinks as N grows (Spearman over seed-runs, Holm over the arms). Gates per seed
 the window (docs/science.md §8b): a copying number from a student that does not pass
 them is shown, flagged, and left out of the answer.
 
-Not built: the authors' sphere-shell data (their active line; dmdlab's worlds are Gaussian
-mixtures with exact scores) and their outer loop with a fake flow re-trained from scratch
-(dmdlab's two-time-scale loop is used).
+The primary test, named before the data: their active data line at their step size
+(shells, authors-lr); Holm over the four (data, arm) tests. Not built: their outer loop with
+a fake flow re-trained from scratch (dmdlab's two-time-scale loop is used).
 """
 
 from __future__ import annotations
@@ -42,8 +45,8 @@ CLAIM = (
     "pairing in low N and keeps it in high N"
 )
 SETTLE = (
-    "8 seeds at every N up to 128 in a window where every seed-run passes the gates, the "
-    "sphere-shell data, and their outer loop if the two-time-scale loop disagrees"
+    "8 seeds at every N up to 128 in a window where every seed-run passes the gates, and "
+    "their outer loop if the two-time-scale loop disagrees"
 )
 
 # (dims, seeds) per part, in the order they run: every N with the first four seeds
@@ -55,7 +58,11 @@ PARTS = {
     "full": [([2, 8, 32, 128], tuple(range(8)))],
 }
 STEPS = {"smoke": 40, "quick": 1000, "full": 5000}
+# data line → protocol bundle; the first (data, arm) pair is the primary test
+DATA = {"shells": "authors-shells", "subspaces": "authors"}
 ARMS = {"authors-lr": 2e-6, "recipe-lr": 1e-3}
+# the smoke run checks the plumbing of both data lines at one arm (the suite's time)
+SMOKE_ARMS = ("authors-lr",)
 MEASURES = {
     "copying_within_centred": "C_within centred",
     "copying_within": "C_within",
@@ -71,33 +78,39 @@ def _budgets(mode: str, dims: list[int]) -> dict:
     return {"teacher_steps": teacher}
 
 
+def _arms(mode: str) -> dict[str, float]:
+    return {a: lr for a, lr in ARMS.items() if mode != "smoke" or a in SMOKE_ARMS}
+
+
 def _run(study: Study, mode: str) -> pd.DataFrame:
-    """Both arms at every N, part by part (:data:`PARTS`), in one common window of
-    generator steps."""
-    base = study.base.replace(**BUNDLES["protocol"]["authors"], steps=STEPS[mode],
-                              eval_every=max(STEPS[mode] // 20, 1))  # fmt: skip
-    if mode != "smoke":
-        base = base.replace(eval_early_every=10, eval_early_until=300, eval_every=50)
+    """Both data lines and both arms at every N, part by part (:data:`PARTS`), in one
+    common window of generator steps."""
     tables = []
     for dims, seeds in PARTS[mode]:
-        for arm, lr in ARMS.items():
-            part = f"{arm}-seeds{seeds[0]}-{seeds[-1]}"
-            table = study.sweep(part, {"dim": dims}, base.replace(generator_lr=lr),
-                                zipped=_budgets(mode, dims), seeds=seeds)  # fmt: skip
-            tables.append(table.assign(arm=arm))
+        for data, bundle in DATA.items():
+            base = study.base.replace(**BUNDLES["protocol"][bundle], steps=STEPS[mode],
+                                      eval_every=max(STEPS[mode] // 20, 1))  # fmt: skip
+            if mode != "smoke":
+                base = base.replace(eval_early_every=10, eval_early_until=300, eval_every=50)
+            for arm, lr in _arms(mode).items():
+                part = f"{data}-{arm}-seeds{seeds[0]}-{seeds[-1]}"
+                table = study.sweep(part, {"dim": dims}, base.replace(generator_lr=lr),
+                                    zipped=_budgets(mode, dims), seeds=seeds)  # fmt: skip
+                tables.append(table.assign(data=data, arm=arm))
     return pd.concat(tables, ignore_index=True)
 
 
 def start_and_end(results: pd.DataFrame) -> pd.DataFrame:
-    """Per seed-run (arm, dim, cell, seed): each measure at step 0 (the start, after the
+    """Per seed-run (data, arm, dim, cell, seed): each measure at step 0 (the start, after the
     short regression) and its mean over the last 20% of the window, and the run's gates."""
     ok = results[~results.diverged.astype(bool)]
     for name in MEASURES:  # a cell from before a measure existed reads NaN there
         ok = ok if name in ok else ok.assign(**{name: np.nan})
-    keys = ["arm", "dim", "cell", "seed"]
+    keys = ["data", "arm", "dim", "cell", "seed"]
     start = ok[ok.step == 0].set_index(keys)[list(MEASURES)].add_suffix("_start")
     end = window_rows(ok).groupby(keys)[list(MEASURES)].mean().add_suffix("_end")
-    gates = pd.concat([run_gates(g, by=("arm", "dim")) for _, g in ok.groupby("arm")])
+    gates = pd.concat([run_gates(g, by=("data", "arm", "dim"))
+                       for _, g in ok.groupby(["data", "arm"])])  # fmt: skip
     table = start.join(end, how="outer").reset_index()
     # the primary face: positions inside the class, each class centred on its own mean
     # (the uncentred C_within reads ≈ 0 at the identity start: the class offset swamps it)
@@ -106,36 +119,41 @@ def start_and_end(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def _rows(per_run: pd.DataFrame) -> list[str]:
-    lines = ["| arm | N | seed-runs (pass / converged) | " + " | ".join(
+    lines = ["| data | arm | N | seed-runs (pass / converged) | " + " | ".join(
         f"{label} start → end" for label in MEASURES.values()) + " | fall (centred C) |",
-        "|---|---|---|" + "---|" * (len(MEASURES) + 1)]  # fmt: skip
-    for (arm, d), g in per_run.groupby(["arm", "dim"], sort=True):
+        "|---|---|---|---|" + "---|" * (len(MEASURES) + 1)]  # fmt: skip
+    order = {d: i for i, d in enumerate(DATA)}
+    groups = per_run.groupby(["data", "arm", "dim"], sort=True)
+    for (data, arm, d), g in sorted(groups, key=lambda kv: (order[kv[0][0]], *kv[0][1:])):
         cells = []
         for m in MEASURES:
             a, a_ci, n = mean_ci(g[f"{m}_start"])
             b, b_ci, _ = mean_ci(g[f"{m}_end"])
             cells.append(f"{pm(a, a_ci, n)} → {pm(b, b_ci, n)}")
         f, f_ci, n = mean_ci(g.fall)
-        lines.append(f"| {arm} | {d} | {len(g)} ({int(g.passes.sum())} / "
+        lines.append(f"| {data} | {arm} | {d} | {len(g)} ({int(g.passes.sum())} / "
                      f"{int(g.converged.sum())}) | " + " | ".join(cells)
                      + f" | {pm(f, f_ci, n)} |")  # fmt: skip
     return lines
 
 
 def answer(per_run: pd.DataFrame) -> tuple[list[str], tuple[str, str], str]:
-    """The fall of centred C_within against N per arm, over seed-runs passing the gates (the
-    first arm's test primary, Holm over both), the seed-runs left out listed."""
+    """The fall of centred C_within against N per (data, arm), over seed-runs passing the
+    gates (the first pair's test primary: their active data line at their step size; Holm
+    over all), the seed-runs left out listed."""
     tests, lines = {}, []
-    for arm in ARMS:
-        rows = per_run[per_run.arm == arm]
+    pairs = [(data, arm) for data in DATA for arm in ARMS
+             if ((per_run.data == data) & (per_run.arm == arm)).any()]  # fmt: skip
+    for data, arm in pairs:
+        rows = per_run[(per_run.data == data) & (per_run.arm == arm)]
         kept = rows[rows.passes.astype(bool)]
         dropped = rows[~rows.passes.astype(bool)]
-        tests[f"{arm}: fall of centred C_within against N (seed-runs passing the gates)"] = (
-            kept.dim.to_numpy(), kept.fall.to_numpy())  # fmt: skip
-        left = ", ".join(f"N={d} seed {s}" for d, s in zip(dropped.dim, dropped.seed,
-                                                          strict=True))  # fmt: skip
+        name = f"{data}, {arm}: fall of centred C_within against N (seed-runs passing the gates)"
+        tests[name] = (kept.dim.to_numpy(), kept.fall.to_numpy())
+        left = ", ".join(f"N={d} seed {s} ({w})" for d, s, w in zip(
+            dropped.dim, dropped.seed, dropped.why, strict=True))  # fmt: skip
         lines.append(
-            f"- {arm}: {len(kept)} of {len(rows)} seed-runs pass the gates over the "
+            f"- {data}, {arm}: {len(kept)} of {len(rows)} seed-runs pass the gates over the "
             f"window" + (f"; left out: {left}" if left else "") + "."
         )
     table = trend_tests(tests)
@@ -145,8 +163,8 @@ def answer(per_run: pd.DataFrame) -> tuple[list[str], tuple[str, str], str]:
                      f"{row['p_holm']:.2g}")  # fmt: skip
     primary = table.iloc[0]
     if primary.n < 4 or not np.isfinite(primary.p_holm):
-        verdict = ("inconclusive at this budget",
-                   "fewer than four seed-runs pass the gates in the authors' arm")  # fmt: skip
+        verdict = ("inconclusive at this budget", "fewer than four seed-runs pass the gates "
+                   "on their data line at their step size")  # fmt: skip
     elif primary.p_holm < 0.05 and primary.rho < 0:
         verdict = ("supported", f"the fall from the start's pairing shrinks with N (ρ = "
                    f"{primary.rho:+.2f}, Holm p = {primary.p_holm:.2g})")  # fmt: skip
@@ -166,10 +184,11 @@ def main(argv=None) -> None:
     per_run = start_and_end(results)
     lines, verdict, headline = answer(per_run)
     body = [
-        f"The authors' protocol (bundle `authors`) at N = "
+        f"The authors' protocol on both their data lines {DATA} at N = "
         f"{sorted(int(d) for d in results.dim.unique())}, "
-        f"{STEPS[args.mode]} generator steps, two generator step sizes {ARMS}. Per arm and "
-        "N: mean ± 95% t-interval over seed-runs (none below three) at step 0 (after the "
+        f"{STEPS[args.mode]} generator steps, generator step sizes {_arms(args.mode)}. Per "
+        "data line, arm and N: mean ± 95% t-interval over seed-runs (none below three) at "
+        "step 0 (after the "
         "100-step regression) → over the last 20% of the window; the fall of centred C is "
         "start − end per seed-run.",
         "",
@@ -184,12 +203,11 @@ def main(argv=None) -> None:
         "one-step output and the OT redundancy of (z, G(z)) read the pairing inside classes.",
     ]
     figures = []
-    for arm in ARMS:
-        rows = results[results.arm == arm]
+    for (data, arm), rows in results.groupby(["data", "arm"], sort=False):
         ax = plot_settling(rows, window_from=int(0.8 * rows.step.max()))
-        figures.append(save_figure(ax, study.figure(f"settling_{arm}.png"),
-                                   f"{arm}: C_within over training per N (bands: 95% "
-                                   "t-interval over seeds)").name)  # fmt: skip
+        figures.append(save_figure(ax, study.figure(f"settling_{data}_{arm}.png"),
+                                   f"{data}, {arm}: C_within over training per N (bands: "
+                                   "95% t-interval over seeds)").name)  # fmt: skip
     print(study.write_report("The authors' workbench", body, figures, headline, verdict))
 
 

@@ -109,3 +109,69 @@ def test_class_dims_give_each_blob_class_its_own_dimension():
                 {"world": "blobs", "n_modes": 3, "dim": 4, "class_dims": "2,5,2"}):  # fmt: skip
         with pytest.raises(ValueError, match=r"class_dims=.* is invalid: allowed"):
             DMDConfig(**bad)
+
+
+# ---------------------------------------------------------------- the authors' sphere shells
+def _shells(key, d=4, dims=(1, 1, 1), thickness=0.1):
+    return GaussianMixture.shells(key, d, dims, radius=0.6, thickness=thickness)
+
+
+@pytest.mark.parametrize("dims", [(1, 1, 1), (2, 1, 0)])
+@pytest.mark.parametrize("sigma", [0.05, 0.7, 5.0])
+def test_shell_denoiser_matches_tweedie_per_class_and_overall(key, dims, sigma):
+    # the density (a von Mises–Fisher normaliser) and the denoiser (its mean resultant
+    # length) are separate formulas: Tweedie ties them
+    mix = _shells(key, dims=dims)
+    x0, labels = mix.sample_with_labels(jax.random.fold_in(key, 1), 64)
+    x = x0 + sigma * jax.random.normal(jax.random.fold_in(key, 2), x0.shape)
+    for lab in (labels, None):
+        score = jax.grad(lambda y, lab=lab: mix.noised_log_prob(y, sigma, lab).sum())(x)
+        tol = 5e-5 * (1.0 + float(jnp.max(jnp.abs(x))))
+        np.testing.assert_allclose(mix.denoise(x, sigma, lab), x + sigma**2 * score, atol=tol)
+
+
+def test_shell_denoiser_is_the_monte_carlo_posterior_mean(key):
+    # E[x0 | x, class] by self-normalised importance weights over 200 000 class samples
+    mix = _shells(key, dims=(2, 1, 1))
+    sigma, c = 0.7, 0
+    x = mix.sample_given(jax.random.fold_in(key, 3), jnp.zeros(4, int))
+    x = x + sigma * jax.random.normal(jax.random.fold_in(key, 4), x.shape)
+    xs = mix.sample_given(jax.random.fold_in(key, 5), jnp.full((200_000,), c))
+    logw = -jnp.sum((x[:, None] - xs[None]) ** 2, -1) / (2 * sigma**2)
+    mc = jax.nn.softmax(logw, axis=1) @ xs
+    exact = mix.denoise(x, sigma, jnp.full((4,), c))
+    np.testing.assert_allclose(exact, mc, atol=0.02)
+
+
+def test_shell_density_integrates_to_one_and_flow_noising_is_a_rescaling(key):
+    mix = GaussianMixture.shells(key, 2, (1, 0), radius=0.5, thickness=0.15)
+    g = np.linspace(-6, 6, 401)
+    pts = jnp.asarray(np.stack(np.meshgrid(g, g), -1).reshape(-1, 2))
+    for log_p in (mix.log_prob(pts), mix.noised_log_prob(pts, 0.3)):
+        assert float(jnp.exp(log_p).sum()) * (g[1] - g[0]) ** 2 == pytest.approx(1.0, abs=1e-3)
+    # x = α x0 + t ε is x/α = x0 + (t/α) ε rescaled: the same posterior mean
+    x = jax.random.normal(jax.random.fold_in(key, 6), (32, 2))
+    np.testing.assert_allclose(mix.denoise(x, 0.4, alpha=0.6), mix.denoise(x / 0.6, 0.4 / 0.6),
+                               atol=1e-5)  # fmt: skip
+
+
+def test_shell_samples_lie_on_their_spheres_and_the_variance_is_exact(key):
+    d = 6
+    mix = _shells(key, d=d, dims=(2, 1, 1), thickness=1e-6)
+    np.testing.assert_allclose(jnp.linalg.norm(mix.means, axis=1), 0.6 * np.sqrt(d), rtol=1e-5)
+    x, labels = mix.sample_with_labels(jax.random.fold_in(key, 7), 600)
+    r = x - mix.means[labels]
+    b = mix.bases[labels]
+    inside = jnp.einsum("ndm,nd->nm", b, r)
+    np.testing.assert_allclose(jnp.linalg.norm(r, axis=1), mix.radii[labels], rtol=1e-4)
+    np.testing.assert_allclose(jnp.linalg.norm(inside, axis=1), mix.radii[labels], rtol=1e-4)
+    # a circle's samples use only its basis's two columns
+    assert float(jnp.max(jnp.abs(inside[labels != 0][:, 2]))) == 0.0
+    thick = _shells(key, d=d, dims=(2, 1, 1), thickness=0.3)
+    xs = thick.sample(jax.random.fold_in(key, 8), 200_000)
+    assert float(jnp.var(xs, axis=0).mean()) == pytest.approx(float(thick.variance()), rel=0.02)
+
+
+def test_a_shell_has_no_closed_form_map_and_says_so(key):
+    with pytest.raises(ValueError, match="no closed form"):
+        Noising("flow", 80.0).class_map(_shells(key), jnp.zeros((3, 4)), jnp.arange(3))
