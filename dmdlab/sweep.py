@@ -387,12 +387,19 @@ def settle(store: Path, config: DMDConfig, seeds, until: int, run=None, log=None
     ladder = chunk_ladder(config, until)
     for i, c in enumerate(ladder):
         cid = cell_id(c, seeds)
+        t0, trained = time.perf_counter(), False
         if check_cell(store, cid, c, seeds) is not None:
             if run is None or (stop_at is not None and time.time() >= stop_at):
                 return None
             run(c, cid)
-        gates = run_gates(pd.read_parquet(store / f"{cid}.parquet"))
+            trained = True
+        table = pd.read_parquet(store / f"{cid}.parquet")
+        gates = run_gates(table)
         k, n = int(gates.converged.sum()), len(gates)
+        if trained and log is not None:
+            prev = ladder[i - 1].steps if i else 0
+            nxt = ladder[i + 1].steps if i + 1 < len(ladder) else None
+            log(_chunk_line(table, c, seeds, k, n, time.perf_counter() - t0, prev, nxt))
         if k == n or i == len(ladder) - 1:
             why = (f"settled at {c.steps} steps: {k}/{n} seed-runs converged over the last 20%"
                    if k == n else f"stopped at the maximum {c.steps} steps: {k}/{n} seed-runs "
@@ -401,6 +408,34 @@ def settle(store: Path, config: DMDConfig, seeds, until: int, run=None, log=None
                 log(f"dim={c.dim} seeds {seeds[0]}-{seeds[-1]}: {why}")
             return c, cid, why
     return None
+
+
+def _chunk_line(
+    table: pd.DataFrame,
+    c: DMDConfig,
+    seeds,
+    k: int,
+    n: int,
+    seconds: float,
+    prev: int,
+    nxt: int | None,
+) -> str:
+    """One progress line per finished chunk: its step, copying and gap over its last 20%
+    (mean over seed-runs), the converged count and the next chunk's time at this one's
+    rate per step."""
+    from dmdlab.analysis.window import window_rows
+    from dmdlab.worlds import world_of
+
+    win = window_rows(table[~table.diverged.astype(bool)])
+    face = world_of(c.world).measures[0]
+    label = {"kappa": "κ", "copying_within": "C_within"}.get(face, face)
+    rate = seconds / (c.steps - prev)  # seconds per generator step of this chunk
+    eta = "" if nxt is None else f"; next chunk to {nxt} steps ≈ {rate * (nxt - c.steps):.0f} s"
+    return (
+        f"dim={c.dim} seeds {seeds[0]}-{seeds[-1]}: step {c.steps}, {label} "
+        f"{win[face].mean():.3f}, gap {win.loglik_gap.mean():.3f} over the last 20%, "
+        f"{k}/{n} converged ({seconds:.0f} s){eta}"
+    )
 
 
 def _prepare(folders, log) -> None:

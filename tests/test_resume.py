@@ -202,6 +202,12 @@ def test_until_settled_trains_in_doubling_chunks_and_stops_at_the_maximum(tmp_pa
     manifest = json.loads((tmp_path / "a" / "manifest.json").read_text())
     assert next(iter(manifest["until_settled"]["cells"].values())).startswith("stopped at")
     assert sum("extend cell" in m for m in logs) == 2  # 40 from 20, 80 from 40
+    # a progress line per chunk: its step, κ and gap over its last 20%, the next chunk's time
+    chunk_lines = [m for m in logs if "over the last 20%, 0/2 converged" in m]
+    assert [m.split(", ")[0].split()[-1] for m in chunk_lines] == ["20", "40", "80"]
+    window = chunked[chunked.step >= 64]  # the 80-step run's last 20%
+    assert f"κ {window.kappa.mean():.3f}, gap {window.loglik_gap.mean():.3f}" in chunk_lines[-1]
+    assert "next chunk to 40 steps ≈" in chunk_lines[0] and "next chunk" not in chunk_lines[-1]
     straight = run_sweep(SweepSpec.build("tiny", ["dim=2", "steps=80", "eval_every=10"], [],
                                          seeds=2), tmp_path / "b", progress=False, plot=False,
                          log=lambda _: None)  # fmt: skip
