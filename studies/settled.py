@@ -27,7 +27,15 @@ import pandas as pd
 from scipy import stats
 
 from _common import Study, parse_args
-from dmdlab.analysis import course_fits, first_reach, pm, run_gates, settled_table, trend_tests
+from dmdlab.analysis import (
+    course_fits,
+    first_reach,
+    mean_ci,
+    pm,
+    run_gates,
+    settled_table,
+    trend_tests,
+)
 from dmdlab.plotting import plot_settling, save_figure
 from dmdlab.presets import STUDY_BUDGETS
 
@@ -93,20 +101,45 @@ def _arm_pending(study: Study, name: str, window: int) -> int:
     return sum(check_cell(study.store, cell_id(c, g), c, g) is not None for c, g in spec.units())
 
 
+def _arm_finished(study: Study, name: str, window: int) -> pd.DataFrame | None:
+    """The records of an unfinished arm's finished cells (read from the cell store, each
+    with its ``cell`` id), or None when none is finished."""
+    from dmdlab.store import cell_id, check_cell
+    from dmdlab.sweep import SweepSpec
+
+    arm = ARMS[study.mode][name]
+    zipped = {"teacher_steps": [TEACHER_STEPS[study.mode][d] for d in arm["dims"]]}
+    spec = SweepSpec(window_base(study, window).replace(**arm["changes"]),
+                     {"dim": arm["dims"]}, tuple(range(arm["seeds"])), zipped)  # fmt: skip
+    done = [(cell_id(c, g), c, g) for c, g in spec.units()]
+    tables = [pd.read_parquet(study.store / f"{cid}.parquet").assign(cell=cid)
+              for cid, c, g in done if check_cell(study.store, cid, c, g) is None]  # fmt: skip
+    return pd.concat(tables, ignore_index=True) if tables else None
+
+
 def arm_lines(study: Study, main: pd.DataFrame, arms: dict) -> list[str]:
-    """The arms' section: per arm and d, κ over the last 20% beside the main run's."""
+    """The arms' section: per arm and d, κ over the last 20% beside the main run's, and
+    their paired difference over the seeds both ran (same world, teacher and noise per
+    seed). An unfinished arm reports its finished cells, marked partial."""
     lines = ["## Arms", ""]
-    for name, table in arms.items():
+    for name, (table, partial) in arms.items():
         if table is None:
             lines.append(f"- {name}: pending (runs after the last window)")
             continue
-        ours, _ = settled_table(table, "kappa")
-        theirs, _ = settled_table(main[main.dim.isin(table.dim.unique())], "kappa")
+        ours, our_runs = settled_table(table, "kappa")
+        theirs, main_runs = settled_table(main[main.dim.isin(table.dim.unique())], "kappa")
+        paired = our_runs.merge(main_runs, on=["dim", "seed"], suffixes=("", "_main"))
         for d in sorted(table.dim.unique()):
             a, b = ours.set_index("dim").loc[d], theirs.set_index("dim").loc[d]
-            lines.append(f"- {name}, d = {d}: κ over the last 20% {pm(a.value, a.value_ci)} "
-                         f"(n = {int(a.n)}) against the main recipe's {pm(b.value, b.value_ci)} "
-                         f"(n = {int(b.n)})")  # fmt: skip
+            diff = paired[paired.dim == d].pipe(lambda g: g.value - g.value_main)
+            m, ci, n = mean_ci(diff.to_numpy(float))
+            short = partial and int(a.n) < ARMS[study.mode][name]["seeds"]
+            lines.append(f"- {name}, d = {d}{' (partial: the finished cells)' if short else ''}"
+                         f": κ over the last 20% {pm(a.value, a.value_ci)} (n = {int(a.n)}; "
+                         f"slope {pm(a.slope, a.slope_ci)} per 1000 steps) against the main "
+                         f"recipe's {pm(b.value, b.value_ci)} (n = {int(b.n)}; slope "
+                         f"{pm(b.slope, b.slope_ci)}); paired over the {n} seeds both ran: "
+                         f"{pm(m, ci if n >= 3 else np.nan)}")  # fmt: skip
     return [*lines, ""]
 
 
@@ -319,9 +352,10 @@ def main(argv=None) -> None:
         if last in results and (not extra.report_only or not pending):
             # a staged arm grows through the windows as the main run did (resumable)
             stages = WINDOWS[args.mode] if ARMS[args.mode][name]["staged"] else [last]
-            arms[name] = [run_arm(study, name, w) for w in stages][-1]
+            arms[name] = ([run_arm(study, name, w) for w in stages][-1], False)
         else:
-            arms[name] = None
+            finished = _arm_finished(study, name, last) if last in results else None
+            arms[name] = (finished, True)
             status.append(f"- arm {name} at {last} steps: pending ({pending} cells)")
     window = max(results)
     body, figures, headline, verdict = report(study, results[window], window, status)
