@@ -57,6 +57,14 @@ RECIPE = dict(
 
 # Named bundles of fields a sweep can grid over like one field (``--grid protocol=…``):
 # docs/science.md §1b's two protocols, and the two halves of the difference between them.
+# The authors' teacher is 256 wide, 20 000 steps on batches of 1024. On their shells
+# (thickness 0.05) the study base's (64 wide, 6000 steps, batches of 256) is not trusted
+# (measured at N = 2, seeds 0-1: gap 9.0 / 6.3 nats/dim, its map agrees with the exact one
+# for 85-87% of noises); batches of 1024 alone: 1.8 / 0.3, 98%; 128 wide, 12 000 steps,
+# batches of 1024: 0.12 / 0.04, 99.8% (2026-12-07, benchmarks/RESULTS.md). `width` also
+# sets the fake score's (theirs: 64).
+AUTHORS_TEACHER = {"width": 128, "teacher_steps": 12000, "teacher_batch_size": 1024}
+
 PROTOCOLS = {
     # DMD2's (the paper's high-d experiments): mixture, VE, a copy of the teacher's weights
     "dmd2": {"world": "mixture", "parametrization": "ve", "init": "teacher",
@@ -81,7 +89,7 @@ PROTOCOLS = {
                 "init": "regressed", "init_steps": 100, "init_lr": 1e-3,
                 "generator": "residual", "gen_width": 256, "gen_depth": 3,
                 "regression_weight": 0.2, "regression_target": "onestep",
-                "dmd_time_weight": "flow"},
+                "dmd_time_weight": "flow", **AUTHORS_TEACHER},
     # the same on their active data line: 3 classes, each a circle of radius U[0.5, 2] in
     # its own random plane, centred at radius 2√d, thickened by N(0, 0.05² I)
     "authors-shells": {"world": "shells", "class_dim": 1, "n_modes": 3, "mode_std": 0.05,
@@ -89,7 +97,7 @@ PROTOCOLS = {
                        "init": "regressed", "init_steps": 100, "init_lr": 1e-3,
                        "generator": "residual", "gen_width": 256, "gen_depth": 3,
                        "regression_weight": 0.2, "regression_target": "onestep",
-                       "dmd_time_weight": "flow"},
+                       "dmd_time_weight": "flow", **AUTHORS_TEACHER},
 }  # fmt: skip
 BUNDLES = types.MappingProxyType({"protocol": types.MappingProxyType(PROTOCOLS)})
 
