@@ -90,30 +90,33 @@ def run_arm(study: Study, name: str, window: int) -> pd.DataFrame:
                        seeds=seeds)  # fmt: skip
 
 
-def _arm_pending(study: Study, name: str, window: int) -> int:
-    from dmdlab.store import cell_id, check_cell
+def _arm_units(study: Study, name: str, window: int) -> list[tuple[str, object, tuple]]:
+    """(cell id, config, seeds) of every cell of one arm (ARMS) at ``window`` steps."""
+    from dmdlab.store import cell_id
     from dmdlab.sweep import SweepSpec
 
     arm = ARMS[study.mode][name]
     zipped = {"teacher_steps": [TEACHER_STEPS[study.mode][d] for d in arm["dims"]]}
     spec = SweepSpec(window_base(study, window).replace(**arm["changes"]),
                      {"dim": arm["dims"]}, tuple(range(arm["seeds"])), zipped)  # fmt: skip
-    return sum(check_cell(study.store, cell_id(c, g), c, g) is not None for c, g in spec.units())
+    return [(cell_id(c, g), c, g) for c, g in spec.units()]
+
+
+def _arm_pending(study: Study, name: str, window: int) -> int:
+    from dmdlab.store import check_cell
+
+    units = _arm_units(study, name, window)
+    return sum(check_cell(study.store, cid, c, g) is not None for cid, c, g in units)
 
 
 def _arm_finished(study: Study, name: str, window: int) -> pd.DataFrame | None:
     """The records of an unfinished arm's finished cells (read from the cell store, each
     with its ``cell`` id), or None when none is finished."""
-    from dmdlab.store import cell_id, check_cell
-    from dmdlab.sweep import SweepSpec
+    from dmdlab.store import check_cell
 
-    arm = ARMS[study.mode][name]
-    zipped = {"teacher_steps": [TEACHER_STEPS[study.mode][d] for d in arm["dims"]]}
-    spec = SweepSpec(window_base(study, window).replace(**arm["changes"]),
-                     {"dim": arm["dims"]}, tuple(range(arm["seeds"])), zipped)  # fmt: skip
-    done = [(cell_id(c, g), c, g) for c, g in spec.units()]
     tables = [pd.read_parquet(study.store / f"{cid}.parquet").assign(cell=cid)
-              for cid, c, g in done if check_cell(study.store, cid, c, g) is None]  # fmt: skip
+              for cid, c, g in _arm_units(study, name, window)
+              if check_cell(study.store, cid, c, g) is None]  # fmt: skip
     return pd.concat(tables, ignore_index=True) if tables else None
 
 

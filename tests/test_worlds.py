@@ -19,12 +19,16 @@ def _blobs(key, d=8, c=3, m=2, thickness=0.2):
 
 @pytest.mark.parametrize("sigma", [0.05, 0.5, 2.0, 30.0])
 def test_blob_denoiser_matches_tweedie_per_class_and_overall(key, sigma):
-    mix = _blobs(key)
+    _check_tweedie(_blobs(key), key, sigma, rtol=2e-5)
+
+
+def _check_tweedie(mix, key, sigma, rtol):
+    """D(x, σ) = x + σ² ∇ log p_σ(x), per class and overall, at noised samples of ``mix``."""
     x0, labels = mix.sample_with_labels(jax.random.fold_in(key, 1), 64)
     x = x0 + sigma * jax.random.normal(jax.random.fold_in(key, 2), x0.shape)
     for lab in (labels, None):
         score = jax.grad(lambda y, lab=lab: mix.noised_log_prob(y, sigma, lab).sum())(x)
-        tol = 2e-5 * (1.0 + float(jnp.max(jnp.abs(x))))
+        tol = rtol * (1.0 + float(jnp.max(jnp.abs(x))))
         np.testing.assert_allclose(mix.denoise(x, sigma, lab), x + sigma**2 * score, atol=tol)
 
 
@@ -121,13 +125,7 @@ def _shells(key, d=4, dims=(1, 1, 1), thickness=0.1):
 def test_shell_denoiser_matches_tweedie_per_class_and_overall(key, dims, sigma):
     # the density (a von Mises–Fisher normaliser) and the denoiser (its mean resultant
     # length) are separate formulas: Tweedie ties them
-    mix = _shells(key, dims=dims)
-    x0, labels = mix.sample_with_labels(jax.random.fold_in(key, 1), 64)
-    x = x0 + sigma * jax.random.normal(jax.random.fold_in(key, 2), x0.shape)
-    for lab in (labels, None):
-        score = jax.grad(lambda y, lab=lab: mix.noised_log_prob(y, sigma, lab).sum())(x)
-        tol = 5e-5 * (1.0 + float(jnp.max(jnp.abs(x))))
-        np.testing.assert_allclose(mix.denoise(x, sigma, lab), x + sigma**2 * score, atol=tol)
+    _check_tweedie(_shells(key, dims=dims), key, sigma, rtol=5e-5)
 
 
 def test_shell_denoiser_is_the_monte_carlo_posterior_mean(key):
