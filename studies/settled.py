@@ -28,14 +28,17 @@ from scipy import stats
 
 from _common import Study, parse_args
 from dmdlab.analysis import (
+    WINDOW_LIMITS,
     course_fits,
     first_reach,
+    gate_shortfall,
     mean_ci,
     pm,
     run_gates,
     settled_table,
     trend_tests,
 )
+from dmdlab.analysis.window import mode_tv_allowance
 from dmdlab.plotting import plot_settling, save_figure
 from dmdlab.presets import STUDY_BUDGETS
 
@@ -194,6 +197,33 @@ def _min_detectable_rho(n: int) -> float:
     return float(np.tanh((stats.norm.ppf(0.975) + stats.norm.ppf(0.8)) / np.sqrt(n - 3)))
 
 
+def _shortfall(results: pd.DataFrame) -> tuple[list[str], str]:
+    """The report's lines on how far the seed-runs are from converged (each gate's share
+    of failing window records, the medians behind it), and the verdict's phrase."""
+    short = gate_shortfall(results)
+    k, n = int(results.n_modes.iloc[0]), int(results.eval_n.iloc[0])
+    allow = WINDOW_LIMITS["tv_allowances"] * float(mode_tv_allowance(k, n))
+    lines = ["## How far from converged", "",
+             "Over every seed-run's window records: the share failing each gate of "
+             "docs/science.md §8b, and the medians it is read from (the student's sliced W2 "
+             "over its teacher's, allowed 2×; the mode histogram's TV, allowed the teacher's "
+             f"+ {allow:.3f} at {k} modes and {n} samples).", "",
+             "| d | records | fail the floor | fail gap | fail sliced W2 | fail mode TV | "
+             "sliced W2 / teacher's | mode TV: student, teacher |",
+             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for r in short.itertuples():
+        lines.append(f"| {r.dim} | {r.records} | {r.fails_loose:.0%} | {r.fails_gap:.0%} | "
+                     f"{r.fails_w2:.0%} | {r.fails_tv:.0%} | {r.w2_ratio:.1f} | "
+                     f"{r.mode_tv:.3f}, {r.teacher_mode_tv:.3f} |")  # fmt: skip
+    worst = short.sort_values("dim").iloc[-1]
+    phrase = (f"the students have not matched the data: at d = {int(worst.dim)} "
+              f"{worst.fails_tv:.0%} of window records miss the mode balance (median TV "
+              f"{worst.mode_tv:.3f} against "
+              f"the teacher's {worst.teacher_mode_tv:.3f}) and {worst.fails_w2:.0%} the "
+              f"sliced W2 ({worst.w2_ratio:.1f}× the teacher's)")  # fmt: skip
+    return lines, phrase
+
+
 def report(study: Study, results: pd.DataFrame, window: int, status: list[str]) -> tuple:
     """The report body, figures, headline and verdict from the common window's table."""
     settled_k, runs_k = settled_table(results, "kappa")
@@ -287,6 +317,8 @@ def report(study: Study, results: pd.DataFrame, window: int, status: list[str]) 
     for g in gates.sort_values(["dim", "seed"]).itertuples():
         body.append(f"| {g.dim} | {g.seed} | {'yes' if g.converged else 'no'} | "
                     f"{g.k_converged}/{g.n_window} | {g.why or '—'} |")  # fmt: skip
+    shortfall, missing = _shortfall(results)
+    body += ["", *shortfall, ""]
     per_d = settled_k.set_index("dim")
     voting = [int(d) for d, r in per_d.iterrows() if r.k >= 3]
     moving = [int(d) for d, r in per_d.iterrows()
@@ -295,7 +327,7 @@ def report(study: Study, results: pd.DataFrame, window: int, status: list[str]) 
     if len(voting) < 3:
         verdict = ("inconclusive at this budget",
                    f"fewer than 3 dims with ≥ 3 converged seed-runs in the {window}-step window "
-                   f"(converged: {counts})")  # fmt: skip
+                   f"(converged: {counts}); {missing}")  # fmt: skip
     elif moving:
         verdict = ("inconclusive at this budget",
                    f"κ is still falling in the {window}-step window at d = {moving} (slope "

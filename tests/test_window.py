@@ -103,8 +103,20 @@ def test_a_seed_run_failing_the_floor_is_reported_by_its_floor_reason():
     results = _runs({"coverage_min": lambda s, t: 0.2 if s == 1 and t >= 900 else 0.9})
     gates = run_gates(results.drop(columns=["teacher_sliced_w2", "teacher_mode_tv"]))
     assert list(gates.passes) == [True, False, True, True]
-    assert gates.why.iloc[1] == "student worst-mode coverage 0.20 (3 of 5 records)"
+    assert gates.why.iloc[1] == (
+        "student worst-mode coverage 0.20 (3 of 5 records); "
+        "not converged: no two-sided fidelity recorded (5 of 5 records)"
+    )
     assert gates.why.iloc[0] == "no two-sided fidelity recorded (5 of 5 records)"
+
+
+def test_the_reason_given_is_the_gate_failed_most_often_not_a_string_seen_most_often():
+    # mode TV fails at every window record with a different value each time; sliced W2
+    # fails at two records with the same value: counting reason strings would name W2
+    results = _runs({"mode_tv": lambda s, t: 0.1 + t / 1e5,
+                     "sliced_w2": lambda s, t: 0.2 if t in (800, 850) else 0.05})  # fmt: skip
+    why = run_gates(results).why.iloc[0]
+    assert why == "mode TV 0.110 > 0.067 (5 of 5 records)"  # the latest record's values
 
 
 def test_a_run_that_never_reaches_a_level_is_listed_and_n_adjusts():

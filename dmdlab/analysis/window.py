@@ -18,6 +18,8 @@ record, no seed mean and no one-sided measure decides.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -31,6 +33,7 @@ __all__ = [
     "WINDOW_LIMITS",
     "course_fits",
     "first_reach",
+    "gate_shortfall",
     "mode_tv_allowance",
     "record_gates",
     "run_gates",
@@ -107,28 +110,72 @@ def record_gates(results: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([results.drop(columns=list(gates), errors="ignore"), gates], axis=1)
 
 
+def _gate_of(reason: str) -> str:
+    """The gate a reason names, without its numbers ("mode TV 0.111 > 0.068" → "mode
+    TV"): reasons carry each record's values, so counting the strings would count
+    every record once."""
+    return re.split(r"\s[-+]?[\d.]*\d", reason, maxsplit=1)[0]
+
+
+def _most_frequent(reasons: list[str], n: int) -> str:
+    """The gate failed at most records, as its latest reason (that record's values) and
+    how many of the window's ``n`` records fail it; "" when there is none."""
+    if not reasons:
+        return ""
+    gates = pd.Series([_gate_of(r) for r in reasons])
+    top = gates.value_counts().index[0]  # ties: the gate seen first
+    latest = [r for r in reasons if _gate_of(r) == top][-1]
+    return f"{latest} ({int((gates == top).sum())} of {n} records)"
+
+
 def run_gates(results: pd.DataFrame, by=("dim",), share: float = WINDOW) -> pd.DataFrame:
     """One row per seed-run: ``by``, cell, seed, the window's records (``n_window``), how
     many of them are converged (``k_converged``), ``passes`` (loose at every window
-    record), ``converged`` (converged at every one) and ``why`` (the most frequent
-    reason in the window, with its count; for a seed-run that fails the loose gate, the
-    most frequent loose reason)."""
+    record), ``converged`` (converged at every one) and ``why``: the gate failed at most
+    of the window's records, shown by its latest failing record's values and the count
+    of records failing it (a gate, not a string: values differ per record); for a
+    seed-run that fails the loose gate, its most frequent loose reason first, then the
+    most frequent reason it is not converged."""
     gated = record_gates(window_rows(results, share))
     rows = []
     for key, g in gated.groupby([*by, *run_keys(gated)], sort=True):
-        if g.loose.all():
-            reasons = pd.Series([r for w in g.why if w for r in w.split("; ")])
-        else:  # why it fails the floor, not why it is not converged as well
+        g = g.sort_values("step")
+        every = [r for w in g.why if w for r in w.split("; ")]
+        why = _most_frequent(every, len(g))
+        if not g.loose.all():  # why it fails the floor, then why it is not converged
             failing = g[~g.loose.astype(bool)].to_dict("records")
-            reasons = pd.Series([r for rec in failing for r in (
-                ["diverged"] if rec.get("diverged") else fidelity_reasons(rec))])  # fmt: skip
-        top = reasons.value_counts()
-        why = f"{top.index[0]} ({top.iloc[0]} of {len(g)} records)" if len(top) else ""
+            floor = [r for rec in failing for r in (
+                ["diverged"] if rec.get("diverged") else fidelity_reasons(rec))]  # fmt: skip
+            floor_why = _most_frequent(floor, len(g))
+            why = floor_why if floor_why.split(" (")[0] == why.split(" (")[0] else (
+                f"{floor_why}; not converged: {why}")  # fmt: skip
         rows.append({**dict(zip([*by, *run_keys(gated)], key, strict=True)),
                      "n_window": len(g), "k_converged": int(g.converged.sum()),
                      "passes": bool(g.loose.all()), "converged": bool(g.converged.all()),
                      "why": why})  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def gate_shortfall(results: pd.DataFrame, by=("dim",), share: float = WINDOW) -> pd.DataFrame:
+    """Per grid point, over every seed-run's window records: the share of records that
+    fail each gate (``fails_loose``, ``fails_gap``, ``fails_w2``, ``fails_tv``), and the
+    medians of the student's sliced W2 over its teacher's (``w2_ratio``) and of the
+    student's and teacher's mode TV (``mode_tv``, ``teacher_mode_tv``): how far the
+    students are from converged, not only that they are not."""
+    gated = record_gates(window_rows(results, share))
+    kinds = {"fails_gap": "gap", "fails_w2": "sliced W2", "fails_tv": "mode TV"}
+    flags = pd.DataFrame({name: gated.why.map(lambda w, k=kind: any(
+        _gate_of(r) == k for r in w.split("; "))) for name, kind in kinds.items()})  # fmt: skip
+    frame = pd.concat([gated[list(by)], flags], axis=1).assign(
+        fails_loose=~gated.loose.astype(bool),
+        w2_ratio=gated.get("sliced_w2", np.nan) / gated.get("teacher_sliced_w2", np.nan),
+        mode_tv=gated.get("mode_tv", np.nan),
+        teacher_mode_tv=gated.get("teacher_mode_tv", np.nan),
+    )
+    agg = {c: "mean" for c in ("fails_loose", *kinds)}
+    agg |= {c: "median" for c in ("w2_ratio", "mode_tv", "teacher_mode_tv")}
+    out = frame.groupby(list(by), sort=True).agg(agg)
+    return out.assign(records=frame.groupby(list(by)).size()).reset_index()
 
 
 def runs_passing(
