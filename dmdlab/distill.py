@@ -20,6 +20,7 @@ from dmdlab.evaluate import metrics_table
 from dmdlab.method import Hyperparams
 from dmdlab.methods import check
 from dmdlab.mixture import GaussianMixture
+from dmdlab.progress import CellProgress, reporting
 
 __all__ = [
     "SEED_GROUP",
@@ -131,14 +132,15 @@ def _on_cpu() -> bool:
 
 
 def _sharded(config: DMDConfig, n_devices: int, mixture=None, first_step: int = 0,
-             with_teacher: bool = False):  # fmt: skip
+             with_teacher: bool = False, progress: bool = False):  # fmt: skip
     """jit(vmap(train)) with the seed axis sharded over the first ``n_devices`` devices
     of every process (``jax.devices()``: after ``jax.distributed.initialize()`` the mesh
     spans hosts and one program trains every seed). With ``first_step`` > 0, the program
     resumes from a checkpointed carry (a third argument, seed axis first); with
-    ``with_teacher``, it takes the seeds' stored teachers (params, losses) last."""
+    ``with_teacher``, it takes the seeds' stored teachers (params, losses) last; with
+    ``progress``, it reports each record to the host (dmdlab.progress)."""
     seed_axis = NamedSharding(_mesh(n_devices), P("seed"))
-    program = make_program(config, mixture)
+    program = make_program(config, mixture, progress)
     if first_step:
         train = jax.vmap(lambda key, hp, carry, *teacher: program.extend(
             key, hp, carry, first_step, *teacher))  # fmt: skip
@@ -211,10 +213,11 @@ def _global(host_array, sharding: NamedSharding) -> jax.Array:
 
 @functools.lru_cache(maxsize=32)
 def _compiled(static: DMDConfig, n_devices: int, first_step: int = 0,
-              with_teacher: bool = False):  # fmt: skip
+              with_teacher: bool = False, progress: bool = False):  # fmt: skip
     """The sharded program, cached on the config's static part: configs differing only
     in learning rates reuse it (their rates arrive as traced ``Hyperparams``)."""
-    return _sharded(static, n_devices, first_step=first_step, with_teacher=with_teacher)
+    return _sharded(static, n_devices, first_step=first_step, with_teacher=with_teacher,
+                    progress=progress)  # fmt: skip
 
 
 # Where a program came from, from JAX's own monitoring events: XLA's backend compile
@@ -308,43 +311,41 @@ def run_seeds(
     phase: Callable[[str], None] | None = None,
     resume: tuple[object, int] | None = None,
     teachers=None,
+    progress: Callable[[str], None] | None = None,
 ) -> tuple[TrainOutput, dict]:
     """Train every seed of ``config``; returns (outputs with a leading seed axis, timing
     dict with ``compile_s``, ``run_s`` and ``compile_source``: "compiled", "disk cache"
     (the persistent compilation cache) or "memory" (compiled earlier in this process)).
-
     One compiled program of :data:`SEED_GROUP` seeds per device, launched as many times
     as the seeds need (the last launch padded by repeating the last seed; padding runs
     are dropped), so a seed's numbers are the same whatever other seeds or devices run
     with it. ``phase`` (optional) is called with "compiling" and then "training", for
-    progress displays.
-
-    ``hparams`` (optional) gives each seed its own learning rates, as arrays of shape
-    (len(seeds),): one compiled program then trains a learning-rate sweep. After
+    progress displays. ``hparams`` (optional) gives each seed its own learning rates,
+    arrays (len(seeds),): one compiled program then trains a learning-rate sweep. After
     ``jax.distributed.initialize()`` the devices are every process's, each process
     calls this with the same arguments and gets every seed back. ``mixture`` replaces the
     per-seed random mixture by one of your own (see :func:`dmdlab.make_train`).
-
     ``resume`` = (carry, first_step): continue from a checkpoint (``dmdlab.checkpoint``)
     saved at the recorded step ``first_step``, the carry's leaves with a leading axis of
     len(seeds); the outputs then hold the records after ``first_step`` only.
     ``teachers`` = (params, losses) with a leading seed axis (:func:`train_teachers`, or
     loaded from the teacher store): the cells use them instead of training their own
-    (the same numbers on one machine and stack).
+    (the same numbers on one machine and stack). ``progress`` (optional) is called with
+    a line at each record ("step s/steps · κ · gap · ETA", dmdlab.progress), from a
+    program that reports its records to the host and trains the same numbers.
     """
     seeds = normalize_seeds(seeds)
     n_dev = n_devices or jax.device_count()
     size = SEED_GROUP * n_dev
     keys, hp = _padded_inputs(config, seeds, hparams, size)
     carry, first_step = (None, 0) if resume is None else resume
-    if carry is not None:
-        carry = _padded_carry(carry, len(seeds), size)
-    if teachers is not None:
-        teachers = _padded_carry(teachers, len(seeds), size)
+    carry, teachers = (None if t is None else _padded_carry(t, len(seeds), size)
+                       for t in (carry, teachers))  # fmt: skip
+    on = progress is not None
     if mixture is None:
-        fn = _compiled(config.static_part(), n_dev, first_step, teachers is not None)
+        fn = _compiled(config.static_part(), n_dev, first_step, teachers is not None, on)
     else:  # the mixture is baked into the program: no cache
-        fn = _sharded(config.static_part(), n_dev, mixture, first_step, teachers is not None)
+        fn = _sharded(config.static_part(), n_dev, mixture, first_step, teachers is not None, on)
     report = phase or (lambda _: None)
     report("compiling")
     _listen()
@@ -354,17 +355,22 @@ def run_seeds(
     t1 = time.perf_counter()
     source = _compile_source(before)
     report("training")
-    out = _launch_all(compiled, keys, hp, carry, size, n_dev, teachers)
+    sink = CellProgress(progress, first_step, config.steps, len(seeds), size) if on else None
+    with reporting(sink):
+        out = _launch_all(compiled, keys, hp, carry, size, n_dev, teachers, sink)
     t2 = time.perf_counter()
     out = jax.tree.map(lambda x: x[: len(seeds)], out)
     return out, {"compile_s": t1 - t0, "run_s": t2 - t1, "compile_source": source}
 
 
-def _launch_all(compiled, keys, hp, carry, size: int, n_dev: int, teacher=None):
+def _launch_all(compiled, keys, hp, carry, size: int, n_dev: int, teacher=None, sink=None):
     """Every launch of ``compiled`` over the padded inputs, gathered on the host and
-    concatenated along the seed axis (padding included)."""
+    concatenated along the seed axis (padding included); ``sink`` (a CellProgress) is
+    told when each launch after the first starts."""
     outs = []
     for start in range(0, len(keys), size):
+        if sink is not None and start:
+            sink.next_launch()
         inputs = _launch_inputs(keys, hp, start, size, n_dev, carry, teacher)
         out = jax.block_until_ready(compiled(*inputs))
         # Gather to the host before dropping the padding: slicing a sharded axis to a

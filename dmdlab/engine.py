@@ -24,7 +24,9 @@ import jax.numpy as jnp
 from dmdlab.config import DMDConfig
 from dmdlab.method import Context, Hyperparams, Method, Setting, generate, student_denoiser
 from dmdlab.methods import check, get_method
+from dmdlab.metrics import loglik_gap, mode_agreement
 from dmdlab.mixture import GaussianMixture
+from dmdlab.progress import emit
 from dmdlab.setup import StartMeasures, run_keys, setup
 
 __all__ = [
@@ -34,6 +36,7 @@ __all__ = [
     "guarded_step",
     "make_program",
     "make_train",
+    "progress_values",
     "record",
     "record_blocks",
     "run_from",
@@ -152,36 +155,45 @@ def record_blocks(c: DMDConfig, first_step: int = 0) -> list[tuple[int, int]]:
 
 
 def train(setting: Setting, method: Method, key, hp: Hyperparams, mixture=None,
-          teacher=None) -> TrainOutput:  # fmt: skip
+          teacher=None, progress: bool = False) -> TrainOutput:  # fmt: skip
     """One run: setup, then ``steps`` guarded method steps in ``lax.scan``, the student
     recorded every ``eval_every`` steps (and at step 0). ``teacher``: a stored teacher's
-    (params, losses), or None to train it in setup."""
+    (params, losses), or None to train it in setup; ``progress``: see :func:`run_from`."""
     ctx, carry0 = setup(setting, method, key, hp, mixture, teacher)
-    return run_from(setting, method, ctx, carry0, key)
+    return run_from(setting, method, ctx, carry0, key, progress=progress)
 
 
 def extend(setting: Setting, method: Method, key, hp: Hyperparams, carry, first_step: int,
-           mixture=None, teacher=None) -> TrainOutput:  # fmt: skip
+           mixture=None, teacher=None, progress: bool = False) -> TrainOutput:  # fmt: skip
     """The rest of one run from a checkpoint: the same setup as :func:`train` (world,
     teacher, evaluation set; its starting state is discarded), then the steps after
     ``first_step`` from ``carry`` = (method state, diverged step) saved there. On one
     machine and stack the records equal those of a straight run after ``first_step``."""
     ctx, _ = setup(setting, method, key, hp, mixture, teacher)
-    return run_from(setting, method, ctx, carry, key, first_step)
+    return run_from(setting, method, ctx, carry, key, first_step, progress)
+
+
+def progress_values(setting: Setting, ctx: Context, samples) -> tuple[jax.Array, jax.Array]:
+    """(κ, gap) of the student's samples (n, d) on the evaluation noises, as the progress
+    display shows them: Cohen's κ of its modes against the teacher's map (NaN in a
+    class world, where it is 1 by construction) and the log-likelihood gap in nats/dim."""
+    gap = loglik_gap(ctx.mixture, samples, ctx.reference, ctx.classes_eval)
+    if setting.config.conditional:
+        return jnp.float32(jnp.nan), gap
+    return mode_agreement(ctx.mixture, samples, ctx.teacher_samples)[1], gap
 
 
 def run_from(setting: Setting, method: Method, ctx: Context, carry0, key,
-             first_step: int = 0) -> TrainOutput:  # fmt: skip
+             first_step: int = 0, progress: bool = False) -> TrainOutput:  # fmt: skip
     """The steps of one run from a given start: ``carry0`` = (method state, diverged step)
     as :func:`setup` returns it, or altered (a perturbed student, for a chaos test), or
     saved at the recorded step ``first_step`` (a resumed run: its records start after
-    ``first_step``, with no record there); ``key`` is the run's key (its loop key draws
-    the steps' keys)."""
+    ``first_step``, with no record there); ``key``: the run's (its loop key draws the
+    steps' keys). ``progress``: each record's (step, κ, gap) to dmdlab.progress."""
     c = setting.config
     indices, keys = schedule(c, key, first_step)
 
-    def one_step(carry, inp):
-        return guarded_step(setting, method, ctx, carry, *inp)
+    one_step = lambda carry, inp: guarded_step(setting, method, ctx, carry, *inp)  # noqa: E731
 
     def eval_block(carry, block):
         steps, block_keys = block
@@ -191,6 +203,8 @@ def run_from(setting: Setting, method: Method, ctx: Context, carry0, key,
         # Finite weights can still map held-out noise to inf: that is divergence too.
         bad = ~jnp.all(jnp.isfinite(samples)) & (diverged_step < 0)
         carry = (state, jnp.where(bad, steps[-1], diverged_step))
+        if progress:
+            jax.debug.callback(emit, steps[-1], *progress_values(setting, ctx, samples))
         means = jax.tree.map(lambda v: jnp.nanmean(v, axis=0), losses)
         return carry, (samples, records, means)
 
@@ -243,10 +257,12 @@ def make_train(
     return make_program(config, mixture).train
 
 
-def make_program(config: DMDConfig, mixture: GaussianMixture | None = None) -> Program:
+def make_program(config: DMDConfig, mixture: GaussianMixture | None = None,
+                 progress: bool = False) -> Program:  # fmt: skip
     """The :class:`Program` of ``config`` with its method (``config.method``): ``train``
     plus the setup/step/record it is built from (a per-step loop over ``step`` gives
-    the same updates as ``train``)."""
+    the same updates as ``train``). ``progress``: ``train`` and ``extend`` report each
+    record to the host (:func:`run_from`), with the same numbers."""
     if mixture is not None and mixture.dim != config.dim:
         raise ValueError(f"mixture.dim = {mixture.dim} must equal config.dim = {config.dim}")
     setting, method = Setting.of(check(config)), get_method(config.method)
@@ -255,9 +271,11 @@ def make_program(config: DMDConfig, mixture: GaussianMixture | None = None) -> P
         step=lambda ctx, carry, i, key: guarded_step(setting, method, ctx, carry, i, key),
         record=lambda ctx, carry: record(setting, method, ctx, carry[0]),
         schedule=lambda key: schedule(config, key),
-        train=lambda key, hp, teacher=None: train(setting, method, key, hp, mixture, teacher),
+        train=lambda key, hp, teacher=None: train(
+            setting, method, key, hp, mixture, teacher, progress
+        ),
         run_from=lambda ctx, carry, key: run_from(setting, method, ctx, carry, key),
         extend=lambda key, hp, carry, first_step, teacher=None: extend(
-            setting, method, key, hp, carry, first_step, mixture, teacher
+            setting, method, key, hp, carry, first_step, mixture, teacher, progress
         ),
     )

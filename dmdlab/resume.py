@@ -124,11 +124,12 @@ def _final_divergence(table: pd.DataFrame, diverged_step: dict) -> pd.DataFrame:
 
 
 def resumed_cell(plan: CellPlan, config: DMDConfig, seeds, phase: Callable[[str], None],
-                 teachers=None):  # fmt: skip
+                 teachers=None, progress=None):  # fmt: skip
     """(table, pairs, carry, timing, teacher) of the cell ``config`` × ``seeds`` from
     ``plan``'s source: its first records (truncate), or those and the resumed steps'
-    (extend, with the stored ``teachers`` when given). ``carry`` and ``teacher`` (the
-    run's (params, losses)) are None for a truncated cell (nothing was run)."""
+    (extend, with the stored ``teachers`` when given; ``progress``: see
+    :func:`dmdlab.distill.run_seeds`). ``carry`` and ``teacher`` (the run's (params,
+    losses)) are None for a truncated cell (nothing was run)."""
     other, src = plan.source
     old = pd.read_parquet(plan.store / f"{src}.parquet")
     timing = {"resumed_from": src, "resumed_step": other.steps, "resumed_how": plan.kind}
@@ -145,8 +146,8 @@ def resumed_cell(plan: CellPlan, config: DMDConfig, seeds, phase: Callable[[str]
                      "eval_index": pairs["eval_index"][keep]}  # fmt: skip
         return table, pairs, None, {**timing, "compile_s": 0.0, "run_s": 0.0,
                                     "compile_source": "none"}, None  # fmt: skip
-    result, run_timing = run_seeds(config, seeds, phase=phase,
-                                   resume=(plan.carry, other.steps), teachers=teachers)  # fmt: skip
+    result, run_timing = run_seeds(config, seeds, phase=phase, resume=(plan.carry, other.steps),
+                                   teachers=teachers, progress=progress)  # fmt: skip
     phase("evaluating")
     new = metrics_table(config, result, seeds, first_step=other.steps)
     final = dict(zip(seeds, np.asarray(result.diverged_step).tolist(), strict=True))

@@ -610,20 +610,24 @@ def _run_cell(spec: SweepSpec, config: DMDConfig, seeds, labels: dict, cid: str,
         if bar is not None:
             bar.set_postfix_str(f"{label}: {name}")
 
+    # on a terminal (a bar): each record's step, κ, gap and the cell's ETA
+    progress = phase if bar is not None else None
+
     t0 = time.perf_counter()
     plan = plan_cell(store, config, seeds, log=lambda m: log(f"{label}: {m}"))
     teachers = None
     if plan.kind != "truncate":  # a teacher is trained once per store and loaded after
         teachers = load_teachers(store, config, seeds, log=lambda m: log(f"{label}: {m}"))
     if plan.kind == "fresh":
-        result, timing = run_seeds(config, seeds, phase=phase, teachers=teachers)
+        result, timing = run_seeds(config, seeds, phase=phase, teachers=teachers,
+                                   progress=progress)  # fmt: skip
         phase("evaluating")
         table = metrics_table(config, result, seeds)
         pairs, carry = pair_snapshot(result), (result.final_state, result.diverged_step)
         teacher_out = result.teacher
     else:
         table, pairs, carry, timing, teacher_out = resumed_cell(plan, config, seeds, phase,
-                                                                teachers)  # fmt: skip
+                                                                teachers, progress)  # fmt: skip
     ran = len(seeds) if plan.kind != "truncate" else 0
     loaded = ran if teachers is not None else 0
     timing.update(loaded=loaded, trained=ran - loaded)
