@@ -295,18 +295,19 @@ def test_a_kill_at_any_write_then_a_rerun_equals_an_uninterrupted_sweep(
 
 
 def test_progress_shows_each_phase_and_a_cached_program_says_so(tmp_path, uninterrupted, capsys):
-    """On a terminal the bar names the running cell's phase; the cell line says whether
-    its program was compiled or loaded from a cache (the fixture compiled this one, in
-    this process, so here it is reused); off a terminal (progress=None under pytest) there
-    is no bar, only one line per cell."""
+    """On a terminal the bar names the running cell's phase and, while it trains, its
+    latest record; off a terminal (progress=None under pytest) there is no bar, only one
+    line per cell, which says whether its program was compiled or loaded from a cache (the
+    fixture compiled this one, in this process, so here it is reused; the bar's program
+    is another: it reports its records)."""
     spec = SweepSpec.build("tiny", ["dim=2"], ["generator_lr=0.001"], 2)
     lines = []
     run_sweep(spec, tmp_path / "bar", progress=True, plot=False, log=lines.append)
     err = capsys.readouterr().err
     for phase in ("compiling", "training", "evaluating"):
         assert f"generator_lr=0.001: {phase}" in err
-    timing = json.loads(next((tmp_path / "bar" / "cells").glob("*.json")).read_text())["timing"]
-    assert timing["compile_source"] in ("memory", "disk cache")
+    steps = spec.base.steps
+    assert f"generator_lr=0.001: step {steps}/{steps} · κ " in err
     run_sweep(spec, tmp_path / "plain", progress=None, plot=False, log=lines.append)
     assert "cells" not in capsys.readouterr().err  # no bar
     assert sum("generator_lr=0.001: κ=" in m and " load " in m for m in lines) == 1
