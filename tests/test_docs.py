@@ -78,6 +78,7 @@ def test_generated_blocks_are_what_the_report_writes():
     stale = "is stale: run python studies/report.py --quick"
     assert report.collect(out, "-quick", target) == target.read_text(), f"REPORT.md {stale}"
     readme, results = ROOT / "README.md", ROOT / "docs" / "results.md"
+    assert _block(readme, "settled") == "\n".join(report.settled_answer(out, "-quick")), stale
     assert _block(readme, "answer") == "\n".join(report.answer_table(out, "-quick")), stale
     assert _block(readme, "recipe") == "\n".join(report.recipe_table(out, "-quick")), stale
     assert _block(results, "sweep") == report._sweep_block(), f"results.md {stale}"
