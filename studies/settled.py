@@ -123,29 +123,41 @@ def _arm_finished(study: Study, name: str, window: int) -> pd.DataFrame | None:
     return pd.concat(tables, ignore_index=True) if tables else None
 
 
-def arm_lines(study: Study, main: pd.DataFrame, arms: dict) -> list[str]:
-    """The arms' section: per arm and d, κ over the last 20% beside the main run's, and
-    their paired difference over the seeds both ran (same world, teacher and noise per
-    seed). An unfinished arm reports its finished cells, marked partial."""
+def arm_lines(study: Study, results: dict, arms: dict) -> list[str]:
+    """The arms' section: per arm and d, κ over the last 20% beside the main run's in the
+    same window (``results``: window → the main run's table; ``arms``: name → (table,
+    partial, window)), and their paired difference over the seeds both ran (same world,
+    teacher and noise per seed). An unfinished arm reports its finished cells, marked
+    partial, at the latest window that has any."""
     lines = ["## Arms", ""]
-    for name, (table, partial) in arms.items():
+    for name, (table, partial, window) in arms.items():
         if table is None:
             lines.append(f"- {name}: pending (runs after the last window)")
             continue
+        main = results[window]
+        at = "" if window == max(results) else f" (in the {window}-step window)"
         ours, our_runs = settled_table(table, "kappa")
-        theirs, main_runs = settled_table(main[main.dim.isin(table.dim.unique())], "kappa")
-        paired = our_runs.merge(main_runs, on=["dim", "seed"], suffixes=("", "_main"))
+        same = main[main.dim.isin(table.dim.unique())]
+        theirs, main_runs = settled_table(same, "kappa") if len(same) else (None, None)
+        short_of = gate_shortfall(table).set_index("dim")
         for d in sorted(table.dim.unique()):
-            a, b = ours.set_index("dim").loc[d], theirs.set_index("dim").loc[d]
-            diff = paired[paired.dim == d].pipe(lambda g: g.value - g.value_main)
-            m, ci, n = mean_ci(diff.to_numpy(float))
+            a, f = ours.set_index("dim").loc[d], short_of.loc[d]
             short = partial and int(a.n) < ARMS[study.mode][name]["seeds"]
+            versus = ""  # beside the main recipe where it ran the same d
+            if theirs is not None and d in set(theirs.dim):
+                b = theirs.set_index("dim").loc[d]
+                paired = our_runs.merge(main_runs, on=["dim", "seed"], suffixes=("", "_main"))
+                diff = paired[paired.dim == d].pipe(lambda g: g.value - g.value_main)
+                m, ci, n = mean_ci(diff.to_numpy(float))
+                versus = (f" against the main recipe's {pm(b.value, b.value_ci)} (n = "
+                          f"{int(b.n)}; slope {pm(b.slope, b.slope_ci)}); paired over the {n} "
+                          f"seeds both ran: {pm(m, ci if n >= 3 else np.nan)}")  # fmt: skip
             lines.append(f"- {name}, d = {d}{' (partial: the finished cells)' if short else ''}"
-                         f": κ over the last 20% {pm(a.value, a.value_ci)} (n = {int(a.n)}; "
-                         f"slope {pm(a.slope, a.slope_ci)} per 1000 steps) against the main "
-                         f"recipe's {pm(b.value, b.value_ci)} (n = {int(b.n)}; slope "
-                         f"{pm(b.slope, b.slope_ci)}); paired over the {n} seeds both ran: "
-                         f"{pm(m, ci if n >= 3 else np.nan)}")  # fmt: skip
+                         f"{at}: κ over the last 20% {pm(a.value, a.value_ci)} (n = "
+                         f"{int(a.n)}; slope {pm(a.slope, a.slope_ci)} per 1000 steps){versus}"
+                         f"; converged {int(a.k)}/{int(a.n)}, mode TV {f.mode_tv:.3f} (teacher's "
+                         f"{f.teacher_mode_tv:.3f}; {f.fails_tv:.0%} of window records over its "
+                         f"allowance), sliced W2 {f.w2_ratio:.1f}× the teacher's")  # fmt: skip
     return [*lines, ""]
 
 
@@ -387,14 +399,16 @@ def main(argv=None) -> None:
         if last in results and (not extra.report_only or not pending):
             # a staged arm grows through the windows as the main run did (resumable)
             stages = WINDOWS[args.mode] if ARMS[args.mode][name]["staged"] else [last]
-            arms[name] = ([run_arm(study, name, w) for w in stages][-1], False)
-        else:
-            finished = _arm_finished(study, name, last) if last in results else None
-            arms[name] = (finished, True)
+            arms[name] = ([run_arm(study, name, w) for w in stages][-1], False, last)
+        else:  # its finished cells, at the latest stage that has any (staged arms)
+            stages = WINDOWS[args.mode] if ARMS[args.mode][name]["staged"] else [last]
+            found = [(_arm_finished(study, name, w), w) for w in reversed(stages) if w in results]
+            found = [(t, w) for t, w in found if t is not None] or [(None, last)]
+            arms[name] = (found[0][0], True, found[0][1])
             status.append(f"- arm {name} at {last} steps: pending ({pending} cells)")
     window = max(results)
     body, figures, headline, verdict = report(study, results[window], window, status)
-    body += arm_lines(study, results[window], arms)
+    body += arm_lines(study, results, arms)
     study.parts = [f"window-{window}"]  # the report reads the common window's table
     print(study.write_report("The settled answer: copying over one common window", body,
                              figures, headline, verdict, fidelity=FIDELITY))  # fmt: skip
