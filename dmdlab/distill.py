@@ -157,9 +157,9 @@ def _sharded(config: DMDConfig, n_devices: int, mixture=None, first_step: int = 
 
 
 @functools.lru_cache(maxsize=32)
-def _teacher_program(static: DMDConfig, n_devices: int):
-    """jit(vmap(train_teacher)) over the seed axis, sharded and compiled like the cell's
-    own program (same XLA options), for teachers trained once and stored."""
+def _teacher_program(static: DMDConfig, options: tuple, n_devices: int):
+    """jit(vmap(train_teacher)) over the seed axis, sharded and compiled with the cell's
+    own XLA ``options`` (items), for teachers trained once and stored."""
     from dmdlab.method import Setting
     from dmdlab.setup import train_teacher
 
@@ -169,7 +169,20 @@ def _teacher_program(static: DMDConfig, n_devices: int):
     if jax.process_count() > 1:
         fn = _from_key_data(fn)
     return jax.jit(fn, in_shardings=(seed_axis,) * 2, out_shardings=seed_axis,
-                   compiler_options=compiler_options(static) or None)  # fmt: skip
+                   compiler_options=dict(options) or None)  # fmt: skip
+
+
+def _teacher_part(config: DMDConfig) -> DMDConfig:
+    """``config``'s static part with every field outside the teacher's (TEACHER_FIELDS) at
+    its default: one compiled teacher program serves every init, method and student
+    setting (the config as it is where the defaults do not make a valid config)."""
+    from dmdlab.teacher_store import TEACHER_FIELDS
+
+    static = config.static_part()
+    try:
+        return DMDConfig(**{f: getattr(static, f) for f in TEACHER_FIELDS})
+    except ValueError:
+        return static
 
 
 def train_teachers(config: DMDConfig, seeds, *, n_devices: int | None = None):
@@ -181,7 +194,8 @@ def train_teachers(config: DMDConfig, seeds, *, n_devices: int | None = None):
     n_dev = n_devices or jax.device_count()
     size = SEED_GROUP * n_dev
     keys, hp = _padded_inputs(config, seeds, None, size)
-    fn = _teacher_program(config.static_part(), n_dev)
+    options = tuple(sorted(compiler_options(config).items()))  # the cell's, not the part's
+    fn = _teacher_program(_teacher_part(config), options, n_dev)
     t0 = time.perf_counter()
     out = _launch_all(fn, keys, hp, None, size, n_dev)
     return jax.tree.map(lambda x: x[: len(seeds)], out), time.perf_counter() - t0
