@@ -24,6 +24,7 @@ __all__ = [
     "CHOICES",
     "DYNAMIC_FIELDS",
     "FIELD_DOCS",
+    "TEACHER_FIELDS",
     "DMDConfig",
     "field_help",
     "parse_field_value",
@@ -48,6 +49,16 @@ _CHOICES = {
     "matmul_dtype": ("float32", "bfloat16"),
 }
 CHOICES = types.MappingProxyType(_CHOICES)
+# What :func:`dmdlab.setup.train_teacher` reads: the world and its data (world fields,
+# memorized points), the network (NetSpec: width, depth, σ_data, skip, products,
+# parametrization; its classes follow the world) and the teacher's training.
+TEACHER_FIELDS = (
+    "world", "dim", "n_modes", "mode_std", "intrinsic_dim", "class_dim", "mean_radius",
+    "teacher", "memorize_n", "parametrization", "sigma_max", "sigma_data", "width", "depth",
+    "skip", "matmul_dtype", "teacher_target", "teacher_sigma", "teacher_steps",
+    "teacher_batch_size", "teacher_lr",
+)  # fmt: skip
+
 DYNAMIC_FIELDS = (
     "generator_lr",
     "fake_lr",

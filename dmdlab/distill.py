@@ -14,7 +14,7 @@ import pandas as pd
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from dmdlab.config import DMDConfig
+from dmdlab.config import TEACHER_FIELDS, DMDConfig
 from dmdlab.engine import TrainOutput, make_program
 from dmdlab.evaluate import metrics_table
 from dmdlab.method import Hyperparams
@@ -176,8 +176,6 @@ def _teacher_part(config: DMDConfig) -> DMDConfig:
     """``config``'s static part with every field outside the teacher's (TEACHER_FIELDS) at
     its default: one compiled teacher program serves every init, method and student
     setting (the config as it is where the defaults do not make a valid config)."""
-    from dmdlab.teacher_store import TEACHER_FIELDS
-
     static = config.static_part()
     try:
         return DMDConfig(**{f: getattr(static, f) for f in TEACHER_FIELDS})

@@ -24,7 +24,7 @@ import jax
 import numpy as np
 
 from dmdlab.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from dmdlab.config import DMDConfig
+from dmdlab.config import TEACHER_FIELDS, DMDConfig
 
 __all__ = [
     "TEACHER_FIELDS",
@@ -34,15 +34,7 @@ __all__ = [
     "teacher_path",
 ]
 
-# What :func:`dmdlab.setup.train_teacher` reads: the world and its data (world fields,
-# memorized points), the network (NetSpec: width, depth, σ_data, skip, products,
-# parametrization; its classes follow the world) and the teacher's training.
-TEACHER_FIELDS = (
-    "world", "dim", "n_modes", "mode_std", "intrinsic_dim", "class_dim", "mean_radius",
-    "teacher", "memorize_n", "parametrization", "sigma_max", "sigma_data", "width", "depth",
-    "skip", "matmul_dtype", "teacher_target", "teacher_sigma", "teacher_steps",
-    "teacher_batch_size", "teacher_lr",
-)  # fmt: skip
+# TEACHER_FIELDS (dmdlab.config): what a teacher is a function of, with its seed and XLA options
 
 
 def teacher_id(config: DMDConfig, seed: int) -> str:
