@@ -140,13 +140,14 @@ def arm_lines(study: Study, results: dict, arms: dict) -> list[str]:
         same = main[main.dim.isin(table.dim.unique())]
         theirs, main_runs = settled_table(same, "kappa") if len(same) else (None, None)
         short_of = gate_shortfall(table).set_index("dim")
+        if theirs is not None:
+            paired = our_runs.merge(main_runs, on=["dim", "seed"], suffixes=("", "_main"))
         for d in sorted(table.dim.unique()):
             a, f = ours.set_index("dim").loc[d], short_of.loc[d]
             short = partial and int(a.n) < ARMS[study.mode][name]["seeds"]
             versus = ""  # beside the main recipe where it ran the same d
             if theirs is not None and d in set(theirs.dim):
                 b = theirs.set_index("dim").loc[d]
-                paired = our_runs.merge(main_runs, on=["dim", "seed"], suffixes=("", "_main"))
                 diff = paired[paired.dim == d].pipe(lambda g: g.value - g.value_main)
                 m, ci, n = mean_ci(diff.to_numpy(float))
                 versus = (f" against the main recipe's {pm(b.value, b.value_ci)} (n = "
@@ -218,7 +219,8 @@ def _shortfall(results: pd.DataFrame) -> tuple[list[str], str]:
     lines = ["## How far from converged", "",
              "Over every seed-run's window records: the share failing each gate of "
              "docs/science.md §8b, and the medians it is read from (the student's sliced W2 "
-             "over its teacher's, allowed 2×; the mode histogram's TV, allowed the teacher's "
+             f"over its teacher's, allowed {WINDOW_LIMITS['w2_factor']:g}×; the mode "
+             "histogram's TV, allowed the teacher's "
              f"+ {allow:.3f} at {k} modes and {n} samples).", "",
              "| d | records | fail the floor | fail gap | fail sliced W2 | fail mode TV | "
              "sliced W2 / teacher's | mode TV: student, teacher |",

@@ -147,8 +147,8 @@ def run_gates(results: pd.DataFrame, by=("dim",), share: float = WINDOW) -> pd.D
             floor = [r for rec in failing for r in (
                 ["diverged"] if rec.get("diverged") else fidelity_reasons(rec))]  # fmt: skip
             floor_why = _most_frequent(floor, len(g))
-            why = floor_why if floor_why.split(" (")[0] == why.split(" (")[0] else (
-                f"{floor_why}; not converged: {why}")  # fmt: skip
+            same = _gate_of(floor_why) == _gate_of(why)
+            why = floor_why if same else f"{floor_why}; not converged: {why}"
         rows.append({**dict(zip([*by, *run_keys(gated)], key, strict=True)),
                      "n_window": len(g), "k_converged": int(g.converged.sum()),
                      "passes": bool(g.loose.all()), "converged": bool(g.converged.all()),
