@@ -173,3 +173,17 @@ def test_shell_samples_lie_on_their_spheres_and_the_variance_is_exact(key):
 def test_a_shell_has_no_closed_form_map_and_says_so(key):
     with pytest.raises(ValueError, match="no closed form"):
         Noising("flow", 80.0).class_map(_shells(key), jnp.zeros((3, 4)), jnp.arange(3))
+
+
+def test_a_shells_read_out_at_t_1_is_its_class_centre(key):
+    # the authors' regression target T₁(z) = E[x0 | x1 = z, c]: x1 = ε carries nothing of
+    # x0, so it is E[x0 | c], the centre of the class's sphere, for every z (the term pulls
+    # the student off its shell towards it; docs/science.md §1b)
+    mix = _shells(key, d=5, dims=(2, 1, 1))
+    z = 3.0 * jax.random.normal(jax.random.fold_in(key, 9), (12, 5))
+    labels = jnp.arange(12) % 3
+    got = Noising("flow").exact(mix, z, 1.0, labels)
+    np.testing.assert_allclose(got, mix.means[labels], atol=1e-5)
+    # and the data's mean of a class is that centre (the sphere is symmetric)
+    xs = mix.sample_given(jax.random.fold_in(key, 10), jnp.zeros(100_000, int))
+    np.testing.assert_allclose(xs.mean(0), mix.means[0], atol=0.01)
