@@ -81,6 +81,9 @@ class Study:
         self.shard = args.shard
         self.stop_at = None  # a deadline (time.time()): no cell starts after it
         self.parts: list[str] = []
+        # cells a report reads from the store outside a finished part (an unfinished study
+        # reporting what it has): counted in the header's machines and compute
+        self.loose_cells: list[str] = []
         self.machine = _machine()
         self._fidelity: list[str] = []
         self._n_points = 0
@@ -133,14 +136,15 @@ class Study:
         return pd.concat(tables, ignore_index=True)
 
     def _cell_machines(self, manifests) -> str:
-        """The machines the parts' cells were computed on (their metadata), counted."""
+        """The machines the parts' cells (and :attr:`loose_cells`) were computed on (their
+        metadata), counted."""
         found: dict[str, int] = {}
-        for m in manifests:
-            for cell in json.loads(m.read_text())["cells"]:
-                meta = self.store / f"{cell['id']}.json"
-                name = json.loads(meta.read_text()).get("machine") if meta.exists() else None
-                key = name or "not recorded (cells from before machine provenance)"
-                found[key] = found.get(key, 0) + 1
+        ids = [c["id"] for m in manifests for c in json.loads(m.read_text())["cells"]]
+        for cid in [*ids, *self.loose_cells]:
+            meta = self.store / f"{cid}.json"
+            name = json.loads(meta.read_text()).get("machine") if meta.exists() else None
+            key = name or "not recorded (cells from before machine provenance)"
+            found[key] = found.get(key, 0) + 1
         return "; ".join(f"{k} ({v} cell{'s' if v > 1 else ''})" for k, v in found.items())
 
     def figure(self, name: str) -> str:
@@ -154,6 +158,7 @@ class Study:
         headline: str = "",
         verdict: tuple[str, str] | None = None,
         fidelity: list[str] | None = None,
+        points: tuple[int, int] | None = None,
     ) -> str:
         """report.md (header: command, machine, wall times) and study.json.
 
@@ -161,12 +166,15 @@ class Study:
         ``verdict``: (one of VERDICTS, the evidence in one sentence), computed by the study
         from the seed-runs that pass the gates; REPORT.md's verdict table shows it.
         ``fidelity``: the fidelity section's lines, for a study that gates its own way
-        (default: the per-seed-run window check of every sweep part)."""
+        (default: the per-seed-run window check of every sweep part); ``points``: then
+        its (grid points failing them, grid points)."""
         if verdict is not None and verdict[0] not in VERDICTS:
             raise ValueError(f"verdict {verdict[0]!r} is not one of {VERDICTS}")
         wall = time.perf_counter() - self._t0
         manifests = [self.out / part / "manifest.json" for part in self.parts]
         cell_wall = sum(json.loads(m.read_text())["total_cell_wall_s"] for m in manifests)
+        cell_wall += sum(json.loads((self.store / f"{c}.json").read_text()).get(
+            "timing", {}).get("wall_s", 0.0) for c in self.loose_cells)  # fmt: skip
         machine = self.machine
         lines = [
             f"# {title}",
@@ -208,11 +216,11 @@ class Study:
             "headline": headline,
             "verdict": verdict[0] if verdict else "",
             "evidence": verdict[1] if verdict else "",
-            "low_fidelity_points": len(self._fidelity),
+            "low_fidelity_points": points[0] if points else len(self._fidelity),
             # the recipe the cells were trained with: studies from before the convergence
             # recipe lack it, and the collected report marks them stale
             "recipe": "converged-v1",
-            "grid_points": self._n_points,
+            "grid_points": points[1] if points else self._n_points,
             "argv": sys.argv,
         }
         (self.out / "study.json").write_text(json.dumps(meta, indent=2))

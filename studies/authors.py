@@ -2,6 +2,7 @@
 
     python studies/authors.py --quick     # CPU: N = 2 … 128 × seeds 0-3, then 4-7 at N ≤ 32
     python studies/authors.py             # GPU: N = 2 … 128 × 8 seeds, longer window
+    python studies/authors.py --quick --report-only   # report what the store holds
 
 Both of their data lines: ``authors-shells`` (their active one: 3 classes, each a circle
 of radius U[0.5, 2] in its own random plane, centred at radius 2√N, thickened by N(0,
@@ -43,12 +44,14 @@ scratch (dmdlab's two-time-scale loop is used).
 
 from __future__ import annotations
 
+import argparse
 import itertools
+import sys
 
 import numpy as np
 import pandas as pd
 
-from _common import Study, parse_args
+from _common import FIDELITY_PARAGRAPH, Study, parse_args
 from dmdlab.analysis import pm, run_gates, trend_tests
 from dmdlab.analysis.stats import mean_ci
 from dmdlab.analysis.window import window_rows
@@ -57,8 +60,8 @@ from dmdlab.presets import AUTHORS_TEACHER, BUNDLES
 
 ORDER = 10
 CLAIM = (
-    "under the authors' own start (near the identity on z) the student leaves its start's "
-    "pairing in low N and keeps it in high N"
+    "under the authors' own set-up the student ends with less of the teacher's pairing in "
+    "low N than in high N"
 )
 SETTLE = (
     "8 seeds at every N up to 128 in a window where every seed-run passes the gates, and "
@@ -107,10 +110,10 @@ def _arms(mode: str) -> dict[str, dict]:
     return {a: changes for a, changes in ARMS.items() if mode != "smoke" or a in SMOKE_ARMS}
 
 
-def _run(study: Study, mode: str) -> pd.DataFrame:
-    """Both arms (in :data:`ARMS`' order) and both data lines at every N, part by part
-    (:data:`PARTS`), in one common window of generator steps."""
-    tables = []
+def _plan(study: Study, mode: str) -> list[tuple[str, str, str, object, list, tuple]]:
+    """(part, data, arm, base config, dims, seeds) of every sweep part, in the order they
+    run: part by part (:data:`PARTS`), arm by arm (:data:`ARMS`), both data lines."""
+    plan = []
     for dims, seeds in PARTS[mode]:
         for (arm, changes), (data, bundle) in itertools.product(_arms(mode).items(),
                                                                 DATA.items()):  # fmt: skip
@@ -121,10 +124,44 @@ def _run(study: Study, mode: str) -> pd.DataFrame:
                 base = base.replace(eval_early_every=10, eval_early_until=300, eval_every=50)
             else:  # the bundle's teacher (dmdlab/presets.py) is too slow for the test suite
                 base = base.replace(**{f: getattr(study.base, f) for f in AUTHORS_TEACHER})
-            part = f"{data}-{arm}-seeds{seeds[0]}-{seeds[-1]}"
+            plan.append((f"{data}-{arm}-seeds{seeds[0]}-{seeds[-1]}", data, arm, base, dims,
+                         seeds))  # fmt: skip
+    return plan
+
+
+def _finished_cells(study: Study, base, dims, seeds) -> tuple[pd.DataFrame | None, list[int]]:
+    """One part's finished cells read from the cell store (nothing trained), and the N of
+    those not finished."""
+    from dmdlab.store import cell_id, check_cell
+    from dmdlab.sweep import SweepSpec
+
+    tables, pending = [], []
+    for config, group in SweepSpec(base, {"dim": dims}, seeds).units():
+        cid = cell_id(config, group)
+        if check_cell(study.store, cid, config, group) is None:
+            tables.append(pd.read_parquet(study.store / f"{cid}.parquet").assign(cell=cid))
+            study.loose_cells.append(cid)
+        else:
+            pending.append(config.dim)
+    return (pd.concat(tables, ignore_index=True) if tables else None), pending
+
+
+def _run(study: Study, mode: str, report_only: bool = False) -> tuple[pd.DataFrame, list[str]]:
+    """Every part of :func:`_plan`, each in one common window of generator steps per arm;
+    with ``report_only``, an unfinished part's finished cells only (nothing trained).
+    Returns the table and one status line per unfinished part."""
+    tables, status = [], []
+    for part, data, arm, base, dims, seeds in _plan(study, mode):
+        table, pending = _finished_cells(study, base, dims, seeds) if report_only else (None, [])
+        if not pending:
             table = study.sweep(part, {"dim": dims}, base, seeds=seeds)
+        else:
+            status.append(f"- `{part}`: pending at N = {pending} (not in the tables below)")
+        if table is not None:
             tables.append(table.assign(data=data, arm=arm))
-    return pd.concat(tables, ignore_index=True)
+    if not tables:
+        raise SystemExit("authors: no cell is finished yet; nothing to report")
+    return pd.concat(tables, ignore_index=True), status
 
 
 def start_and_end(results: pd.DataFrame) -> pd.DataFrame:
@@ -208,13 +245,50 @@ def answer(per_run: pd.DataFrame) -> tuple[list[str], tuple[str, str], str]:
     return lines, verdict, verdict[1]
 
 
+def fidelity_lines(per_run: pd.DataFrame) -> list[str]:
+    """The fidelity section from the study's own gates (every part's seed-runs, whether
+    its sweep finished or its cells were read from the store): per (data, arm, N) with a
+    seed-run not converged, pass / converged counts and the first such seed-run's why."""
+    lines = [FIDELITY_PARAGRAPH, ""]
+    for (data, arm, d), g in per_run.groupby(["data", "arm", "dim"], sort=False):
+        if g.converged.astype(bool).all():
+            continue
+        first = g[~g.converged.astype(bool)].iloc[0]
+        lines.append(f"- {data}, {arm}, N={d}: {int(g.passes.sum())}/{len(g)} seed-runs pass, "
+                     f"{int(g.converged.sum())}/{len(g)} converged (seed {first.seed}: "
+                     f"{first.why})")  # fmt: skip
+    return lines if len(lines) > 2 else [*lines, "None: every seed-run is converged."]
+
+
 def main(argv=None) -> None:
-    args = parse_args(__doc__, argv)
+    extra = argparse.ArgumentParser(add_help=False)
+    extra.add_argument("--report-only", action="store_true",
+                       help="report the finished cells, train nothing")  # fmt: skip
+    known, rest = extra.parse_known_args(sys.argv[1:] if argv is None else argv)
+    args = parse_args(__doc__, rest)
     study = Study("authors", args)
-    results = _run(study, args.mode)
+    study.seeds = PARTS[args.mode][0][1]  # seeds per cell (the report's header)
+    results, status = _run(study, args.mode, known.report_only)
     per_run = start_and_end(results)
     lines, verdict, headline = answer(per_run)
+    if status:  # an unfinished study answers nothing, whatever its finished cells say
+        parts = f"{len(status)} part{'s' if len(status) > 1 else ''}"
+        verdict = ("inconclusive at this budget", f"not finished ({parts} pending); on the "
+                   f"finished cells: {verdict[0]}: {verdict[1]}")  # fmt: skip
+        headline = verdict[1]
     body = [
+        *(
+            [
+                "## Status",
+                "",
+                *status,
+                "",
+                f"Read from the finished cells only: `{study.command} --report-only`.",
+                "",
+            ]
+            if status
+            else []
+        ),
         f"The authors' protocol on both their data lines {DATA} at N = "
         f"{sorted(int(d) for d in results.dim.unique())}, "
         f"arms (changes to the bundle) {_arms(args.mode)} with windows of "
@@ -240,7 +314,10 @@ def main(argv=None) -> None:
         figures.append(save_figure(ax, study.figure(f"settling_{data}_{arm}.png"),
                                    f"{data}, {arm}: C_within over training per N (bands: "
                                    "95% t-interval over seeds)").name)  # fmt: skip
-    print(study.write_report("The authors' workbench", body, figures, headline, verdict))
+    groups = per_run.groupby(["data", "arm", "dim"]).converged.all()
+    print(study.write_report("The authors' workbench", body, figures, headline, verdict,
+                             fidelity=fidelity_lines(per_run),
+                             points=(int((~groups.astype(bool)).sum()), len(groups))))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -17,3 +17,35 @@ def study_root(tmp_path_factory):
 @pytest.mark.parametrize("name", LATER)
 def test_study_smoke(name, study_root):
     check_smoke_run(name, study_root)
+
+
+def test_authors_report_only_reads_finished_cells_and_trains_nothing(study_root):
+    """With a cell missing from the store, `--report-only` reports the finished cells,
+    lists the missing part as pending, answers "inconclusive" and trains nothing."""
+    import json
+
+    from tests.test_studies import _run
+
+    out = study_root / "authors"
+    if not (out / "report.md").exists():  # run alone or reordered: make the cells first
+        check_smoke_run("authors", study_root)
+    part = "subspaces-authors-lr-seeds0-1"
+    cell = json.loads((out / part / "manifest.json").read_text())["cells"][0]["id"]
+    store = study_root / "cells-smoke"
+    aside = study_root / "aside"
+    aside.mkdir(exist_ok=True)
+    moved = [f.rename(aside / f.name) for f in store.glob(f"{cell}.*")]
+    try:
+        res = _run("authors", "--smoke", "--out", str(out), "--report-only")
+        assert res.returncode == 0, res.stderr[-3000:]
+        assert not list(store.glob(f"{cell}.*"))  # nothing was trained
+        report = (out / "report.md").read_text()
+        assert f"- `{part}`: pending at N = [2]" in report
+        assert "| shells | authors-lr | 2 |" in report
+        assert "| subspaces |" not in report
+        meta = json.loads((out / "study.json").read_text())
+        assert meta["verdict"] == "inconclusive at this budget"
+        assert meta["evidence"].startswith("not finished (1 part pending)")
+    finally:
+        for f in moved:
+            f.rename(store / f.name)
