@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -71,12 +72,18 @@ FIDELITY = [
 
 
 # After the last window: the learning-rate arm (cosine decay to 1% over the whole run, so
-# it cannot grow in windows: one straight run per cell) at d = 8 and 128, and the main
-# recipe at d = 256 and 512 with 4 seeds, in the same windows (issue 32).
+# it cannot grow in windows: one straight run per cell) at d = 8 and 128, the main
+# recipe at d = 256 and 512 with 4 seeds, in the same windows (issue 32), and DMD2 without
+# its per-sample normaliser at every d: the one-factor screen of benchmarks/mode_balance.py
+# found it the change that brings the mode balance near its allowance at d = 32 (median TV
+# 0.051 at 2000 steps, 0.059 at 6000, against the recipe's 0.105; the gap then the
+# binding gate). `--arms no-normaliser` runs one arm alone (another process can run the rest).
 ARMS = {
     "quick": {"cosine": {"dims": [8, 128], "changes": {"lr_schedule": "cosine"}, "seeds": 8,
                          "staged": False},
-              "high-d": {"dims": [256, 512], "changes": {}, "seeds": 4, "staged": True}},
+              "high-d": {"dims": [256, 512], "changes": {}, "seeds": 4, "staged": True},
+              "no-normaliser": {"dims": [2, 8, 32, 128], "changes": {"normalize": False},
+                                "seeds": 8, "staged": True}},
     "smoke": {"cosine": {"dims": [2], "changes": {"lr_schedule": "cosine"}, "seeds": 2,
                          "staged": False}},
     "full": {},
@@ -167,6 +174,9 @@ def _extra(argv) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--until", type=int, default=None)
     parser.add_argument("--report-only", action="store_true")
     parser.add_argument("--gpu", action="store_true", help="every d, the largest first")
+    parser.add_argument("--arms", default=None,
+                        help="comma-separated arms to train, in this order (default: all); "
+                        "the others are read from the store as they are")  # fmt: skip
     parser.add_argument(
         "--stop-after",
         type=float,
@@ -206,12 +216,36 @@ def _finished(study: Study, window: int) -> list[str]:
 
 # the records just after κ's peak (~step 100), where the mode balance is first read
 EARLY = (100, 300)
+# the one-factor screen of what moves the mode balance (benchmarks/mode_balance.py)
+MODE_BALANCE = Path(__file__).resolve().parents[1] / "benchmarks" / "mode_balance.csv"
 
 
 def _min_detectable_rho(n: int) -> float:
     """The smallest |ρ| a two-sided test at α = 0.05 detects with power 0.8 over n
     independent seed-runs (Fisher's z: tanh((z_0.975 + z_0.8) / √(n − 3)))."""
     return float(np.tanh((stats.norm.ppf(0.975) + stats.norm.ppf(0.8)) / np.sqrt(n - 3)))
+
+
+def _mode_balance_lines(path: Path = MODE_BALANCE) -> list[str]:
+    """What moves the mode balance, from the committed one-factor screen
+    (benchmarks/mode_balance.py): per variant, the median mode TV at its last record
+    against the teacher's; nothing when the table is absent."""
+    if not path.exists():
+        return []
+    table = pd.read_csv(path)
+    last = table.sort_values("step").groupby("variant", sort=False).tail(1)
+    last = last.set_index("variant").loc[table.variant.unique()].reset_index()
+    lines = ["", f"What moves it: `python benchmarks/mode_balance.py` (d = "
+             f"{int(last.dim.iloc[0])}, seeds 0-3, one field changed per variant; "
+             f"{last.date.iloc[0]}, {last.machine.iloc[0]}): medians over the seeds at each "
+             "variant's last record.", "",
+             "| variant | steps | mode TV (teacher's) | sliced W2 / teacher's | gap (teacher's) |",
+             "|---|---|---|---|---|"]  # fmt: skip
+    for r in last.itertuples():
+        lines.append(f"| {r.variant} | {r.step} | {r.mode_tv:.3f} ({r.teacher_mode_tv:.3f}) "
+                     f"| {r.sliced_w2 / r.teacher_sliced_w2:.1f} | {r.gap:.2f} "
+                     f"({r.teacher_gap:.3f}) |")  # fmt: skip
+    return lines
 
 
 def _shortfall(results: pd.DataFrame) -> tuple[list[str], str]:
@@ -237,6 +271,7 @@ def _shortfall(results: pd.DataFrame) -> tuple[list[str], str]:
                      f"{r.fails_w2:.0%} | {r.fails_tv:.0%} | {r.w2_ratio:.1f} | "
                      f"{r.mode_tv:.3f}, {r.teacher_mode_tv:.3f} | "
                      f"{early.get(r.dim, np.nan):.3f} |")  # fmt: skip
+    lines += _mode_balance_lines()
     worst = short.sort_values("dim").iloc[-1]
     phrase = (f"the students have not matched the data: at d = {int(worst.dim)} "
               f"{worst.fails_tv:.0%} of window records miss the mode balance (median TV "
@@ -384,6 +419,11 @@ def report(study: Study, results: pd.DataFrame, window: int, status: list[str]) 
 def main(argv=None) -> None:
     extra, rest = _extra(sys.argv[1:] if argv is None else argv)
     args = parse_args(__doc__, rest)
+    chosen = list(ARMS[args.mode]) if extra.arms is None else extra.arms.split(",")
+    if set(chosen) - set(ARMS[args.mode]):  # before any compute
+        print(f"settled: --arms={extra.arms!r} is invalid: allowed arms "
+              f"{list(ARMS[args.mode])}", file=sys.stderr)  # fmt: skip
+        raise SystemExit(2)
     study = Study("settled", args)
     study.dims = GPU_DIMS[args.mode] if extra.gpu else DIMS[args.mode]
     if extra.stop_after is not None:
@@ -405,9 +445,11 @@ def main(argv=None) -> None:
         raise SystemExit("settled: no window is finished yet; nothing to report")
     last = WINDOWS[args.mode][-1]
     arms = {}
-    for name in ARMS[args.mode] if not extra.gpu else []:
+    order = chosen + [a for a in ARMS[args.mode] if a not in chosen]
+    for name in order if not extra.gpu else []:
         pending = _arm_pending(study, name, last)
-        if last in results and (not extra.report_only or not pending):
+        trains = name in chosen and not extra.report_only
+        if last in results and (trains or not pending):
             # a staged arm grows through the windows as the main run did (resumable)
             stages = WINDOWS[args.mode] if ARMS[args.mode][name]["staged"] else [last]
             arms[name] = ([run_arm(study, name, w) for w in stages][-1], False, last)

@@ -49,3 +49,14 @@ def test_authors_report_only_reads_finished_cells_and_trains_nothing(study_root)
     finally:
         for f in moved:
             f.rename(store / f.name)
+
+
+def test_settled_arms_option_names_the_allowed_arms_before_compute(tmp_path):
+    from tests.test_studies import _run
+
+    res = _run("settled", "--smoke", "--arms", "cosine,nope", "--out", str(tmp_path / "s"))
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines()[-1] == (
+        "settled: --arms='cosine,nope' is invalid: allowed arms ['cosine']"
+    )
+    assert not (tmp_path / "s").exists()  # nothing was set up, let alone trained
