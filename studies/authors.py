@@ -144,7 +144,6 @@ def _finished_cells(study: Study, base, dims, seeds) -> tuple[pd.DataFrame | Non
         cid = cell_id(config, group)
         if check_cell(study.store, cid, config, group) is None:
             tables.append(pd.read_parquet(study.store / f"{cid}.parquet").assign(cell=cid))
-            study.loose_cells.append(cid)
         else:
             pending.append(config.dim)
     return (pd.concat(tables, ignore_index=True) if tables else None), pending
@@ -159,8 +158,9 @@ def _run(study: Study, mode: str, report_only: bool = False) -> tuple[pd.DataFra
         table, pending = _finished_cells(study, base, dims, seeds) if report_only else (None, [])
         if not pending:
             table = study.sweep(part, {"dim": dims}, base, seeds=seeds)
-        else:
+        else:  # its finished cells count in the header's machines and compute
             status.append(f"- `{part}`: pending at N = {pending} (not in the tables below)")
+            study.loose_cells += [] if table is None else list(table.cell.unique())
         if table is not None:
             tables.append(table.assign(data=data, arm=arm))
     if not tables:
