@@ -24,7 +24,7 @@ step 0 (after the regression) and over the last 20% of the window: C_within cent
 each class's own means (primary: the uncentred C_within reads ≈ 0 at an identity start,
 the class offset swamping it), C_within, the distance ratio, the share closer to T(z) than
 T's one step, and the OT redundancy. The 100-step regression leaves no pairing at N = 2
-and 8 (centred C_within −0.09 … 0.10 at step 0) and some at N = 32 (0.27-0.30), so
+and 8 (centred C_within −0.06 … 0.07 at step 0) and some at N = 32 (0.13-0.16), so
 "remapping" cannot be read as a fall from the start at low N: the test is the pairing the
 student *ends* with against N (Spearman over seed-runs, Holm over the (data, arm) pairs),
 start → end shown beside it. Gates per seed-run over the window (docs/science.md §8b): a
@@ -212,7 +212,7 @@ def answer(per_run: pd.DataFrame) -> tuple[list[str], tuple[str, str], str]:
 
     The pairing the student ends with is tested, not its fall from the start: after the
     100-step regression the start carries no pairing at N = 2 and 8 (centred C_within
-    −0.09 … 0.10 per seed-run), so a fall there is not defined; start → end is shown."""
+    −0.06 … 0.07 per seed-run), so a fall there is not defined; start → end is shown."""
     tests, lines = {}, []
     pairs = [(data, arm) for data in DATA for arm in ARMS
              if ((per_run.data == data) & (per_run.arm == arm)).any()]  # fmt: skip
