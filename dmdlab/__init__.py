@@ -22,6 +22,7 @@ from dmdlab.evaluate import metrics_table
 from dmdlab.method import Hyperparams, student_ladder
 from dmdlab.mixture import GaussianMixture
 from dmdlab.ode import teacher_map, teacher_path
+from dmdlab.setup import seed_mixture
 from dmdlab.store import load_results
 from dmdlab.sweep import SweepSpec, run_sweep
 from dmdlab.teachers import MemorizingTeacher, NetworkTeacher, OracleTeacher
@@ -45,6 +46,7 @@ __all__ = [
     "metrics_table",
     "run_seeds",
     "run_sweep",
+    "seed_mixture",
     "student_ladder",
     "teacher_map",
     "teacher_path",

@@ -283,6 +283,20 @@ class GaussianMixture:
         within = (self.stds**2 * (d - m) + self.sub_stds**2 * m) / d
         return self.weights @ (spread + within)
 
+    def sphere_distance(self, x: jax.Array) -> jax.Array:
+        """Shells only: each point's (n, d) Euclidean distance (n,) to the nearest
+        component sphere (centre μ_k, radius R_k, in the span of B_k). The thickness s is
+        not part of it: a true sample lies about s·√d off its sphere at most."""
+        if self.radii is None:
+            raise ValueError("sphere_distance needs a shells mixture (radii)")
+        r = x[:, None, :] - self.means[None]  # (n, K, d)
+        inside = jnp.einsum("nkd,kdm->nkm", r, self.bases)
+        # the part off the sphere's span, subtracted as vectors (not as squared norms,
+        # which cancel in float32)
+        across = r - jnp.einsum("kdm,nkm->nkd", self.bases, inside)
+        along = jnp.linalg.norm(inside, axis=-1) - self.radii[None]
+        return jnp.sqrt(jnp.sum(across**2, -1) + along**2).min(axis=1)
+
     # ------------------------------------------------------------------ sampling
     def sample(self, key: jax.Array, n: int) -> jax.Array:
         """n i.i.d. samples, shape (n, d)."""

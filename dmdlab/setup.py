@@ -81,6 +81,12 @@ def run_keys(key: jax.Array) -> RunKeys:
     return RunKeys(*jax.random.split(key, 8))
 
 
+def seed_mixture(config: DMDConfig, seed: int) -> GaussianMixture:
+    """The world seed-run ``seed`` of ``config`` trains on: what a
+    report needs to read a stored cell's samples against their data."""
+    return world_of(config.world).build(config, run_keys(jax.random.key(seed)).mixture)
+
+
 # ---------------------------------------------------------------- setup
 def _start_measures(ctx: Context, setting: Setting, real, student) -> StartMeasures:
     """:class:`StartMeasures` of one seed: ``real`` is the real score's denoiser,

@@ -19,17 +19,18 @@ nothing of x₀): at weight 0.2 against the normalised DMD gradient it holds the
 inside its circles (gap 4-5 nats/dim at N = 2 and 8 after 1000 steps, a plateau from step
 80 on). Without it (N = 2, 6000 steps) the gap falls to 1.0-1.5 by step 3500 and stays
 there, the sliced W2 within 1.5x the teacher's and the mode TV within its allowance: the
-first arm comes closest, and still misses the 1 nat/dim floor at N = 2. Per seed-run, at
-step 0 (after the regression) and over the last 20% of the window: C_within centred on
-each class's own means (primary: the uncentred C_within reads ≈ 0 at an identity start,
-the class offset swamping it), C_within, the distance ratio, the share closer to T(z) than
-T's one step, and the OT redundancy. The 100-step regression leaves no pairing at N = 2
-and 8 (centred C_within −0.06 … 0.07 at step 0) and some at N = 32 (0.13-0.16), so
-"remapping" cannot be read as a fall from the start at low N: the test is the pairing the
-student *ends* with against N (Spearman over seed-runs, Holm over the (data, arm) pairs),
-start → end shown beside it. Gates per seed-run over the window (docs/science.md §8b): a
-copying number from a student that does not pass them is shown, flagged, and left out of
-the answer.
+first arm comes closest, and still misses the 1 nat/dim floor at N = 2: 14% of its samples
+lie between the circles (beyond 99% of true samples; its teacher's 2.9%) and carry most of
+its gap (the report's "Where the gap comes from"). Per seed-run, at step 0 (after the
+regression) and over the last 20% of the window: C_within centred on each class's own
+means (primary: the uncentred C_within reads ≈ 0 at an identity start, the class offset
+swamping it), C_within, the distance ratio, the share closer to T(z) than T's one step,
+and the OT redundancy. The 100-step regression leaves no pairing at N = 2 and 8 (centred
+C_within −0.06 … 0.07 at step 0) and some at N = 32 (0.13-0.16), so "remapping" cannot be
+read as a fall from the start at low N: the test is the pairing the student *ends* with
+against N (Spearman over seed-runs, Holm over the (data, arm) pairs), start → end shown
+beside it. Gates per seed-run over the window (docs/science.md §8b): a copying number from
+a student that does not pass them is shown, flagged, and left out of the answer.
 
 The teacher (both lines): 128 wide, 12 000 steps on batches of 1024 (``AUTHORS_TEACHER``;
 theirs: 256 wide, 20 000 steps, batches of 1024): the study base's 64-wide, 6000-step
@@ -49,8 +50,10 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import sys
 
+import jax
 import numpy as np
 import pandas as pd
 
@@ -58,8 +61,11 @@ from _common import FIDELITY_PARAGRAPH, Study, parse_args
 from dmdlab.analysis import pm, run_gates, trend_tests
 from dmdlab.analysis.stats import mean_ci
 from dmdlab.analysis.window import window_rows
+from dmdlab.config import DMDConfig
 from dmdlab.plotting import plot_settling, save_figure
 from dmdlab.presets import AUTHORS_TEACHER, BUNDLES
+from dmdlab.setup import seed_mixture
+from dmdlab.store import load_pairs
 
 ORDER = 10
 CLAIM = (
@@ -249,6 +255,67 @@ def answer(per_run: pd.DataFrame) -> tuple[list[str], tuple[str, str], str]:
     return lines, verdict, verdict[1]
 
 
+# a sample farther from every circle than this quantile of true samples' distances is
+# "between the circles" (true samples lie ~s·√(N − 1) off their circle: the thickness is
+# isotropic, so the threshold is read from the data, not set in thicknesses)
+FAR_QUANTILE = 0.99
+
+
+def _off_sphere(study: Study, cell: str) -> list[dict]:
+    """Per seed-run of one shells cell, at its last recorded step (its stored pairs): the
+    median distance of G(z), T(z) and true samples to the nearest circle, the share of G(z)
+    and T(z) beyond the data's :data:`FAR_QUANTILE`, and the student's log-likelihood gap
+    (nats/dim, against 4096 true samples) with and without those samples."""
+    pairs = load_pairs(study.store, cell)
+    meta = json.loads((study.store / f"{cell}.json").read_text())
+    config = DMDConfig(**meta["config"])
+    rows = []
+    for i, seed in enumerate(meta["seeds"] if pairs is not None else []):
+        mix = seed_mixture(config, seed)
+        data = mix.sample(jax.random.key(seed), 4096)
+        data_dist = np.asarray(mix.sphere_distance(data))
+        far_at, data_nll = np.quantile(data_dist, FAR_QUANTILE), -float(mix.log_prob(data).mean())
+        row = {"dim": config.dim, "seed": seed, "data_median": np.median(data_dist)}
+        samples = {"student": pairs["student"][i, -1], "teacher": pairs["teacher"][i]}
+        dist = {}
+        for who, x in samples.items():
+            dist[who] = np.asarray(mix.sphere_distance(np.asarray(x, np.float32)))
+            row |= {f"{who}_median": np.median(dist[who]),
+                    f"{who}_far": np.mean(dist[who] > far_at)}  # fmt: skip
+        nll = -np.asarray(mix.log_prob(np.asarray(samples["student"], np.float32)))
+        near = dist["student"] <= far_at
+        row["gap_all"] = (nll.mean() - data_nll) / config.dim
+        row["gap_near"] = (nll[near].mean() - data_nll) / config.dim if near.any() else np.nan
+        rows.append(row)
+    return rows
+
+
+def off_sphere_lines(study: Study, results: pd.DataFrame) -> list[str]:
+    """Where a shells student's gap comes from: per arm and N, medians over seed-runs of
+    :func:`_off_sphere` at each cell's last record."""
+    shells = results[results.data == "shells"]
+    q = f"{FAR_QUANTILE:.0%}"
+    lines = ["## Where the gap comes from on the shells", "",
+             "At each cell's last record (its stored pairs: up to 1024 noises at N = 2, 256 "
+             "above): each sample's distance to the nearest circle; the share of samples "
+             f"farther than {q} of true samples are; the student's log-likelihood gap "
+             "(nats/dim, against 4096 true samples) over all its samples and without those; "
+             "medians over seed-runs.", "",
+             "| arm | N | median distance: student, teacher, data | share beyond the data's "
+             f"{q}: student, teacher | gap: all → without them |",
+             "|---|---|---|---|---|"]  # fmt: skip
+    for arm in [a for a in ARMS if a in set(shells.arm)]:
+        rows = pd.DataFrame([r for c in shells[shells.arm == arm].cell.unique()
+                             for r in _off_sphere(study, c)])  # fmt: skip
+        for d, g in rows.groupby("dim") if len(rows) else []:
+            m = g.median()
+            dist = f"{m.student_median:.3f}, {m.teacher_median:.3f}, {m.data_median:.3f}"
+            far = f"{m.student_far:.1%}, {m.teacher_far:.1%}"
+            lines.append(f"| {arm} | {d} | {dist} | {far} | {m.gap_all:.2f} → "
+                         f"{m.gap_near:.2f} |")  # fmt: skip
+    return [*lines, ""]
+
+
 def fidelity_lines(per_run: pd.DataFrame) -> list[str]:
     """The fidelity section from the study's own gates (every part's seed-runs, whether
     its sweep finished or its cells were read from the store): per (data, arm, N) with a
@@ -304,6 +371,7 @@ def main(argv=None) -> None:
         "",
         *_rows(per_run),
         "",
+        *off_sphere_lines(study, results),
         "## Does the student end with more of the teacher's pairing as N grows?",
         "",
         *lines,

@@ -187,3 +187,39 @@ def test_a_shells_read_out_at_t_1_is_its_class_centre(key):
     # and the data's mean of a class is that centre (the sphere is symmetric)
     xs = mix.sample_given(jax.random.fold_in(key, 10), jnp.zeros(100_000, int))
     np.testing.assert_allclose(xs.mean(0), mix.means[0], atol=0.01)
+
+
+def test_sphere_distance_is_zero_on_the_spheres_and_the_radial_offset_off_them(key):
+    d = 6
+    thin = _shells(key, d=d, dims=(2, 1, 1), thickness=1e-6)
+    x, labels = thin.sample_with_labels(jax.random.fold_in(key, 11), 300)
+    np.testing.assert_allclose(thin.sphere_distance(x), 0.0, atol=1e-4)
+    # moved radially by δ inside its own subspace, or across it by δ: off by δ (the
+    # classes' centres are far apart at radius 0.6√6 against radii ≥ 0.5 … no closer sphere)
+    r = x - thin.means[labels]
+    radial = r / jnp.linalg.norm(r, axis=1, keepdims=True)
+    np.testing.assert_allclose(thin.sphere_distance(x + 0.1 * radial), 0.1, atol=1e-4)
+    b = thin.bases[0]
+    across = jnp.linalg.qr(jnp.concatenate([b, jnp.eye(d)], 1))[0][:, b.shape[1]]
+    on0 = x[labels == 0]
+    np.testing.assert_allclose(thin.sphere_distance(on0 + 0.05 * across), 0.05, atol=1e-4)
+    # the centre of a sphere is its radius away from it
+    got = thin.sphere_distance(thin.means)
+    assert bool(jnp.all(got <= thin.radii + 1e-5))
+    with pytest.raises(ValueError, match="shells"):
+        GaussianMixture.random(key, 4, 3).sphere_distance(jnp.zeros((2, 4)))
+
+
+def test_seed_mixture_is_the_world_a_seed_run_trains_on():
+    from dmdlab import run_seeds, seed_mixture
+    from dmdlab.presets import PRESETS
+
+    config = PRESETS["tiny"].base.replace(world="shells", dim=3, class_dim=1, n_modes=3,
+                                          mode_std=0.05, steps=1, eval_every=1)  # fmt: skip
+    out, _ = run_seeds(config, [3, 5])
+    for i, seed in enumerate((3, 5)):
+        mix = seed_mixture(config, seed)
+        for field in ("means", "weights", "stds", "radii", "bases"):
+            # built eagerly here, inside the jitted program there: equal up to an ulp
+            np.testing.assert_allclose(getattr(mix, field), getattr(out.mixture, field)[i],
+                                       rtol=1e-6, atol=1e-7)  # fmt: skip
