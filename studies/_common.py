@@ -123,6 +123,21 @@ class Study:
                                   f"{first.seed}: {first.why})")  # fmt: skip
         return results.assign(part=part)
 
+    def stored(self, spec: SweepSpec) -> tuple[pd.DataFrame | None, list]:
+        """What of ``spec`` the cell store already holds, nothing trained: the finished
+        cells' records (each row with its ``cell`` id; None when none is finished) and the
+        (config, seeds) units still to run, in the spec's order."""
+        from dmdlab.store import cell_id, check_cell
+
+        tables, pending = [], []
+        for config, group in spec.units():
+            cid = cell_id(config, group)
+            if check_cell(self.store, cid, config, group) is None:
+                tables.append(pd.read_parquet(self.store / f"{cid}.parquet").assign(cell=cid))
+            else:
+                pending.append((config, group))
+        return (pd.concat(tables, ignore_index=True) if tables else None), pending
+
     def variants(self, variants: dict[str, dict], grid: dict, column: str) -> pd.DataFrame:
         """Each named variant (field overrides of the base) swept over ``grid``; one
         table with the variant's name in ``column``. Validates all before running."""

@@ -3,6 +3,7 @@
     python studies/authors.py --quick     # CPU: N = 2 … 128 × seeds 0-3, then 4-7 at N ≤ 32
     python studies/authors.py             # GPU: N = 2 … 128 × 8 seeds, longer window
     python studies/authors.py --quick --report-only   # report what the store holds
+    python studies/authors.py --quick --data subspaces  # train one data line first
 
 Both of their data lines: ``authors-shells`` (their active one: 3 classes, each a circle
 of radius U[0.5, 2] in its own random plane, centred at radius 2√N, thickened by N(0,
@@ -66,6 +67,7 @@ from dmdlab.plotting import plot_settling, save_figure
 from dmdlab.presets import AUTHORS_TEACHER, BUNDLES
 from dmdlab.setup import seed_mixture
 from dmdlab.store import load_pairs
+from dmdlab.sweep import SweepSpec
 
 ORDER = 10
 CLAIM = (
@@ -139,33 +141,26 @@ def _plan(study: Study, mode: str) -> list[tuple[str, str, str, object, list, tu
     return plan
 
 
-def _finished_cells(study: Study, base, dims, seeds) -> tuple[pd.DataFrame | None, list[int]]:
-    """One part's finished cells read from the cell store (nothing trained), and the N of
-    those not finished."""
-    from dmdlab.store import cell_id, check_cell
-    from dmdlab.sweep import SweepSpec
-
-    tables, pending = [], []
-    for config, group in SweepSpec(base, {"dim": dims}, seeds).units():
-        cid = cell_id(config, group)
-        if check_cell(study.store, cid, config, group) is None:
-            tables.append(pd.read_parquet(study.store / f"{cid}.parquet").assign(cell=cid))
-        else:
-            pending.append(config.dim)
-    return (pd.concat(tables, ignore_index=True) if tables else None), pending
-
-
-def _run(study: Study, mode: str, report_only: bool = False) -> tuple[pd.DataFrame, list[str]]:
+def _run(
+    study: Study, mode: str, report_only: bool = False, lines: list[str] | None = None
+) -> tuple[pd.DataFrame, list[str]]:
     """Every part of :func:`_plan`, each in one common window of generator steps per arm;
-    with ``report_only``, an unfinished part's finished cells only (nothing trained).
-    Returns the table and one status line per unfinished part."""
+    with ``report_only``, an unfinished part's finished cells only (nothing trained);
+    ``lines``: only those data lines' parts train, first and in that order (the others are
+    read from the store). Returns the table and one status line per unfinished part."""
+    plan = _plan(study, mode)
+    if lines is not None:  # a stable sort: parts keep their order inside a data line
+        plan.sort(key=lambda p: lines.index(p[1]) if p[1] in lines else len(lines))
     tables, status = [], []
-    for part, data, arm, base, dims, seeds in _plan(study, mode):
-        table, pending = _finished_cells(study, base, dims, seeds) if report_only else (None, [])
+    for part, data, arm, base, dims, seeds in plan:
+        reads = report_only or (lines is not None and data not in lines)
+        table, pending = (study.stored(SweepSpec(base, {"dim": dims}, seeds)) if reads
+                          else (None, []))  # fmt: skip
         if not pending:
             table = study.sweep(part, {"dim": dims}, base, seeds=seeds)
         else:  # its finished cells count in the header's machines and compute
-            status.append(f"- `{part}`: pending at N = {pending} (not in the tables below)")
+            status.append(f"- `{part}`: pending at N = {[c.dim for c, _ in pending]} (not in "
+                          "the tables below)")  # fmt: skip
             study.loose_cells += [] if table is None else list(table.cell.unique())
         if table is not None:
             tables.append(table.assign(data=data, arm=arm))
@@ -335,11 +330,19 @@ def main(argv=None) -> None:
     extra = argparse.ArgumentParser(add_help=False)
     extra.add_argument("--report-only", action="store_true",
                        help="report the finished cells, train nothing")  # fmt: skip
+    extra.add_argument("--data", default=None,
+                       help="comma-separated data lines to train, first and in this order "
+                       "(default: all); the others are read from the store")  # fmt: skip
     known, rest = extra.parse_known_args(sys.argv[1:] if argv is None else argv)
+    lines = None if known.data is None else known.data.split(",")
+    if lines is not None and (not lines or set(lines) - set(DATA)):
+        print(f"authors: --data={known.data!r} is invalid: allowed data lines {list(DATA)}",
+              file=sys.stderr)  # fmt: skip
+        raise SystemExit(2)
     args = parse_args(__doc__, rest)
     study = Study("authors", args)
     study.seeds = PARTS[args.mode][0][1]  # seeds per cell (the report's header)
-    results, status = _run(study, args.mode, known.report_only)
+    results, status = _run(study, args.mode, known.report_only, lines)
     per_run = start_and_end(results)
     lines, verdict, headline = answer(per_run)
     if status:  # an unfinished study answers nothing, whatever its finished cells say

@@ -42,6 +42,7 @@ from dmdlab.analysis import (
 from dmdlab.analysis.window import mode_tv_allowance
 from dmdlab.plotting import plot_settling, save_figure
 from dmdlab.presets import STUDY_BUDGETS
+from dmdlab.sweep import SweepSpec
 
 ORDER = 9
 CLAIM = "κ and C_within settle to values that depend on d (read in one common window)"
@@ -90,44 +91,19 @@ ARMS = {
 }  # fmt: skip
 
 
-def run_arm(study: Study, name: str, window: int) -> pd.DataFrame:
+def _arm_spec(study: Study, name: str, window: int) -> SweepSpec:
     """One arm (ARMS) at ``window`` steps: its dims and seeds, its field changes."""
     arm = ARMS[study.mode][name]
-    dims, seeds = arm["dims"], tuple(range(arm["seeds"]))
-    zipped = {"teacher_steps": [TEACHER_STEPS[study.mode][d] for d in dims]}
-    base = window_base(study, window).replace(**arm["changes"])
-    return study.sweep(f"arm-{name}-{window}", {"dim": dims}, base=base, zipped=zipped,
-                       seeds=seeds)  # fmt: skip
-
-
-def _arm_units(study: Study, name: str, window: int) -> list[tuple[str, object, tuple]]:
-    """(cell id, config, seeds) of every cell of one arm (ARMS) at ``window`` steps."""
-    from dmdlab.store import cell_id
-    from dmdlab.sweep import SweepSpec
-
-    arm = ARMS[study.mode][name]
     zipped = {"teacher_steps": [TEACHER_STEPS[study.mode][d] for d in arm["dims"]]}
-    spec = SweepSpec(window_base(study, window).replace(**arm["changes"]),
+    return SweepSpec(window_base(study, window).replace(**arm["changes"]),
                      {"dim": arm["dims"]}, tuple(range(arm["seeds"])), zipped)  # fmt: skip
-    return [(cell_id(c, g), c, g) for c, g in spec.units()]
 
 
-def _arm_pending(study: Study, name: str, window: int) -> int:
-    from dmdlab.store import check_cell
-
-    units = _arm_units(study, name, window)
-    return sum(check_cell(study.store, cid, c, g) is not None for cid, c, g in units)
-
-
-def _arm_finished(study: Study, name: str, window: int) -> pd.DataFrame | None:
-    """The records of an unfinished arm's finished cells (read from the cell store, each
-    with its ``cell`` id), or None when none is finished."""
-    from dmdlab.store import check_cell
-
-    tables = [pd.read_parquet(study.store / f"{cid}.parquet").assign(cell=cid)
-              for cid, c, g in _arm_units(study, name, window)
-              if check_cell(study.store, cid, c, g) is None]  # fmt: skip
-    return pd.concat(tables, ignore_index=True) if tables else None
+def run_arm(study: Study, name: str, window: int) -> pd.DataFrame:
+    """Run (or resume) one arm at ``window`` steps."""
+    spec = _arm_spec(study, name, window)
+    return study.sweep(f"arm-{name}-{window}", spec.grid, base=spec.base, zipped=spec.zipped,
+                       seeds=spec.seeds)  # fmt: skip
 
 
 def arm_lines(study: Study, results: dict, arms: dict) -> list[str]:
@@ -196,22 +172,19 @@ def window_base(study: Study, window: int):
 
 def run_window(study: Study, window: int) -> pd.DataFrame:
     """Every d at one window, each d's cells extended from the previous window's."""
-    dims = study.dims
-    zipped = {"teacher_steps": [TEACHER_STEPS[study.mode][d] for d in dims]}
-    return study.sweep(f"window-{window}", {"dim": dims}, base=window_base(study, window),
-                       zipped=zipped)  # fmt: skip
+    spec = _window_spec(study, window)
+    return study.sweep(f"window-{window}", spec.grid, base=spec.base, zipped=spec.zipped)
 
 
-def _finished(study: Study, window: int) -> list[str]:
-    """The cells of one window not finished yet (labels), without training anything."""
-    from dmdlab.store import cell_id, check_cell
-    from dmdlab.sweep import SweepSpec
+def _window_spec(study: Study, window: int) -> SweepSpec:
+    """Every d of the main run at one window."""
+    zipped = {"teacher_steps": [TEACHER_STEPS[study.mode][d] for d in study.dims]}
+    return SweepSpec(window_base(study, window), {"dim": study.dims}, study.seeds, zipped)
 
-    dims = study.dims
-    zipped = {"teacher_steps": [TEACHER_STEPS[study.mode][d] for d in dims]}
-    spec = SweepSpec(window_base(study, window), {"dim": dims}, study.seeds, zipped)
-    return [f"d = {c.dim} seeds {g[0]}-{g[-1]}" for c, g in spec.units()
-            if check_cell(study.store, cell_id(c, g), c, g) is not None]  # fmt: skip
+
+def _pending(study: Study, spec: SweepSpec) -> list[str]:
+    """The cells of ``spec`` not finished yet (labels), without training anything."""
+    return [f"d = {c.dim} seeds {g[0]}-{g[-1]}" for c, g in study.stored(spec)[1]]
 
 
 # the records just after κ's peak (~step 100), where the mode balance is first read
@@ -433,7 +406,7 @@ def main(argv=None) -> None:
         raise SystemExit(f"--until {extra.until}: below the first window {WINDOWS[args.mode][0]}")
     results, status = {}, []
     for window in WINDOWS[args.mode]:
-        pending = _finished(study, window)
+        pending = _pending(study, _window_spec(study, window))
         if window in windows and (not extra.report_only or not pending):
             results[window] = run_window(study, window)
             status.append(f"- {window} steps: finished (every d, every seed group)")
@@ -447,7 +420,7 @@ def main(argv=None) -> None:
     arms = {}
     order = chosen + [a for a in ARMS[args.mode] if a not in chosen]
     for name in order if not extra.gpu else []:
-        pending = _arm_pending(study, name, last)
+        pending = len(study.stored(_arm_spec(study, name, last))[1])
         trains = name in chosen and not extra.report_only
         if last in results and (trains or not pending):
             # a staged arm grows through the windows as the main run did (resumable)
@@ -455,7 +428,8 @@ def main(argv=None) -> None:
             arms[name] = ([run_arm(study, name, w) for w in stages][-1], False, last)
         else:  # its finished cells, at the latest stage that has any (staged arms)
             stages = WINDOWS[args.mode] if ARMS[args.mode][name]["staged"] else [last]
-            found = [(_arm_finished(study, name, w), w) for w in reversed(stages) if w in results]
+            found = [(study.stored(_arm_spec(study, name, w))[0], w) for w in reversed(stages)
+                     if w in results]  # fmt: skip
             found = [(t, w) for t, w in found if t is not None] or [(None, last)]
             arms[name] = (found[0][0], True, found[0][1])
             status.append(f"- arm {name} at {last} steps: pending ({pending} cells)")

@@ -19,9 +19,11 @@ def test_study_smoke(name, study_root):
     check_smoke_run(name, study_root)
 
 
-def test_authors_report_only_reads_finished_cells_and_trains_nothing(study_root):
-    """With a cell missing from the store, `--report-only` reports the finished cells,
-    lists the missing part as pending, answers "inconclusive" and trains nothing."""
+@pytest.mark.parametrize("flags", [["--report-only"], ["--data", "shells"]])
+def test_authors_reads_finished_cells_of_parts_it_does_not_train(study_root, flags):
+    """With a subspaces cell missing from the store, `--report-only` (and `--data shells`,
+    which trains only the shells line) reports the finished cells, lists the missing part
+    as pending, answers "inconclusive" and trains nothing of it."""
     import json
 
     from tests.test_studies import _run
@@ -36,7 +38,7 @@ def test_authors_report_only_reads_finished_cells_and_trains_nothing(study_root)
     aside.mkdir(exist_ok=True)
     moved = [f.rename(aside / f.name) for f in store.glob(f"{cell}.*")]
     try:
-        res = _run("authors", "--smoke", "--out", str(out), "--report-only")
+        res = _run("authors", "--smoke", "--out", str(out), *flags)
         assert res.returncode == 0, res.stderr[-3000:]
         assert not list(store.glob(f"{cell}.*"))  # nothing was trained
         report = (out / "report.md").read_text()
@@ -49,6 +51,17 @@ def test_authors_report_only_reads_finished_cells_and_trains_nothing(study_root)
     finally:
         for f in moved:
             f.rename(store / f.name)
+
+
+def test_authors_data_option_names_the_allowed_lines_before_compute(tmp_path):
+    from tests.test_studies import _run
+
+    res = _run("authors", "--smoke", "--data", "subspaces,blobs", "--out", str(tmp_path / "a"))
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines()[-1] == (
+        "authors: --data='subspaces,blobs' is invalid: allowed data lines ['shells', 'subspaces']"
+    )
+    assert not (tmp_path / "a").exists()
 
 
 def test_settled_arms_option_names_the_allowed_arms_before_compute(tmp_path):
