@@ -53,6 +53,17 @@ def _sample_program(metrics: tuple[tuple[str, object], ...]):
     return run
 
 
+@functools.lru_cache(maxsize=8)
+def _records_program(metrics: tuple[tuple[str, object], ...]):
+    """jit of :func:`_sample_program` over one seed's records (E, n, d), one record at a
+    time (lax.map, not vmap): a vmapped batch of E records rounds differently for another
+    E, and a record's metrics must not depend on how many records its run has (an
+    extended run's first records equal a shorter run's). Cached like it, so that every
+    cell of a sweep reuses one compiled program per shape."""
+    sample = _sample_program(metrics)
+    return jax.jit(lambda *a: jax.lax.map(lambda x: sample(*a[:6], x), a[6]))
+
+
 def _pool_map(fn, jobs) -> list:
     """``fn`` over ``jobs`` in a thread pool, one per core: SciPy's assignment solver
     releases the GIL, and each solve is independent (the same numbers as one by one)."""
@@ -171,11 +182,8 @@ def metrics_table(config: DMDConfig, out: TrainOutput, seeds, first_step: int = 
     seeds = [int(s) for s in seeds]
     n_evals = out.student_samples.shape[1]
     # Everything but the OT solve runs as one compiled program per seed, over its records.
-    sample = _sample_program(tuple(sample_metrics().items()))
-    # One record at a time (lax.map, not vmap): a vmapped batch of E records rounds
-    # differently for another E, and a record's metrics must not depend on how many
-    # records its run has (an extended run's first records equal a shorter run's).
-    per_eval = jax.jit(lambda *a: jax.lax.map(lambda x: sample(*a[:6], x), a[6]))
+    metrics = tuple(sample_metrics().items())
+    sample, per_eval = _sample_program(metrics), _records_program(metrics)
     # One seed at a time, over its records: a seed's metrics must not depend on
     # how many seeds share the table (a batched product of another size rounds
     # differently), as its training does not (dmdlab.distill.SEED_GROUP).
