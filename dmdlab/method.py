@@ -178,13 +178,15 @@ def student_ladder(config: DMDConfig) -> jax.Array:
     return noising.ladder(config.student_steps, config.student_sigma_min)
 
 
-def optimizer(setting: Setting, learning_rate):
+def optimizer(setting: Setting, learning_rate, updates_per_step: int = 1):
     """The optimizer of the networks a method trains (docs/science.md §4): AdamW after
     clipping, with the config's warmup, over the raveled parameters (``flat``: half the
     step's compile time); with ``lr_schedule="cosine"`` the rate then decays to 1% at the
-    last step (DMD2 keeps it constant, the default)."""
+    run's last step (DMD2 keeps it constant, the default). ``updates_per_step``: how many
+    updates the network makes per generator step (a fake score's ``fake_ratio``): its
+    optimizer counts its own updates, so its decay spans steps × that many."""
     c = setting.config
-    decay = c.steps if c.lr_schedule == "cosine" else None
+    decay = c.steps * updates_per_step if c.lr_schedule == "cosine" else None
     return adamw(learning_rate, warmup=c.warmup, decay_steps=decay, flat=True)
 
 

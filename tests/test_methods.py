@@ -80,3 +80,45 @@ def test_consistency_distillation_from_the_exact_teacher_reproduces_its_map_at_d
     # measured on this 32-wide net: C 0.99, modes 98-100% agree, distance ratio 0.08-0.11
     assert (last.copying > 0.97).all() and (last.mode_agreement > 0.95).all()
     assert (last.distance_ratio < 0.15).all()
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "constant"])
+def test_a_fake_score_rate_follows_the_schedule_over_all_its_updates(schedule):
+    """The fake score makes ``fake_ratio`` updates per generator step: under a cosine
+    schedule its rate (read from the optimizer's own state) is at the cosine's half-way
+    value half-way through the run and at 1% at its last update, as the generator's is at
+    its last step (the closed form 0.01 + 0.99 (1 + cos πx) / 2 past the warmup)."""
+    import types
+
+    from dmdlab.method import Setting, optimizer
+    from dmdlab.methods.fake_score import fake_optimizer
+
+    cfg = TINY.replace(steps=100, fake_ratio=5, warmup=10, lr_schedule=schedule)
+    setting = Setting.of(cfg)
+    ctx = types.SimpleNamespace(hp=types.SimpleNamespace(fake_lr=1.0, generator_lr=1.0))
+
+    def rates(opt, n):  # the rate each of n updates used (the optimizer's hyperparameter)
+        params = jnp.zeros(3)
+
+        def update(state, _):
+            _, state = opt.update(jnp.ones(3), state, params)
+            return state, state
+
+        _, states = jax.lax.scan(update, opt.init(params), None, length=n)
+        leaves = jax.tree_util.tree_flatten_with_path(states)[0]
+        named = "hyperparams['learning_rate']"
+        (rate,) = [x for path, x in leaves if jax.tree_util.keystr(path).endswith(named)]
+        return np.asarray(rate)
+
+    def cosine(count, total):
+        x = np.clip((count - 10) / (total - 10), 0.0, 1.0)
+        return 0.01 + 0.99 * 0.5 * (1 + np.cos(np.pi * x))
+
+    fake = rates(fake_optimizer(setting, ctx), 500)
+    generator = rates(optimizer(setting, 1.0), 100)
+    if schedule == "constant":
+        np.testing.assert_allclose(fake[10:], 1.0, rtol=1e-6)
+        return
+    np.testing.assert_allclose(fake[[249, 499]], [cosine(249, 500), cosine(499, 500)], rtol=1e-5)
+    assert abs(fake[-1] - 0.01) < 1e-3 and abs(generator[-1] - 0.01) < 1e-3
+    assert fake[249] > 0.5  # not decayed a fake_ratio-th of the way through the run

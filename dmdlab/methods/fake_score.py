@@ -78,8 +78,10 @@ def _noised(noising, x, eps, level):
 
 
 def fake_optimizer(setting: Setting, ctx: Context):
-    """AdamW at ``fake_lr`` with the config's warmup (docs/science.md §4)."""
-    return optimizer(setting, ctx.hp.fake_lr)
+    """AdamW at ``fake_lr`` with the config's warmup (docs/science.md §4); a cosine
+    schedule spans all ``fake_ratio`` × steps of its updates (until this was so, the fake
+    score's rate reached 1% a ``fake_ratio``-th of the way through the run)."""
+    return optimizer(setting, ctx.hp.fake_lr, setting.config.fake_ratio)
 
 
 def fake_update(setting: Setting, ctx: Context, carry, key):
