@@ -26,7 +26,7 @@ def test_authors_reads_finished_cells_of_parts_it_does_not_train(study_root, fla
     as pending, answers "inconclusive" and trains nothing of it."""
     import json
 
-    from tests.test_studies import _run
+    from tests.test_studies import _run_here as _run
 
     out = study_root / "authors"
     if not (out / "report.md").exists():  # run alone or reordered: make the cells first
@@ -54,7 +54,7 @@ def test_authors_reads_finished_cells_of_parts_it_does_not_train(study_root, fla
 
 
 def test_authors_data_option_names_the_allowed_lines_before_compute(tmp_path):
-    from tests.test_studies import _run
+    from tests.test_studies import _run_here as _run
 
     res = _run("authors", "--smoke", "--data", "subspaces,blobs", "--out", str(tmp_path / "a"))
     assert res.returncode == 2
@@ -65,7 +65,7 @@ def test_authors_data_option_names_the_allowed_lines_before_compute(tmp_path):
 
 
 def test_settled_arms_option_names_the_allowed_arms_before_compute(tmp_path):
-    from tests.test_studies import _run
+    from tests.test_studies import _run_here as _run
 
     res = _run("settled", "--smoke", "--arms", "cosine,nope", "--out", str(tmp_path / "s"))
     assert res.returncode == 2
