@@ -1,7 +1,9 @@
 """Why do DMD students miss the mode weights at d ≥ 32? One factor at a time (#32).
 
     python benchmarks/mode_balance.py              # d = 32, 4 seeds, 2000 steps (~40 min)
-    python benchmarks/mode_balance.py --dim 128    # the same at d = 128
+    # chosen variants (by number) at d = 128, with the settled study's 8000-step teacher:
+    python benchmarks/mode_balance.py --dim 128 --teacher-steps 8000 --only 10 \
+        --out benchmarks/mode_balance_d128.csv
 
 In the settled study (studies/settled.py) every d's students reach a mode histogram's total
 variation of ~0.1 by step 100 and stay there to step 20 000 (the teacher's: 0.02), the
@@ -46,6 +48,8 @@ VARIANTS = {
     "10 fake updates per generator update": {"fake_ratio": 10},
     "not DMD: regression on 4096 teacher pairs": {
         "regression_weight": 100.0, "regression_target": "ode", "regression_pairs": 4096},
+    # appended last: each variant's sweep folder is named by its number
+    "no per-sample normaliser, exact real score": {"normalize": False, "teacher": "oracle"},
 }  # fmt: skip
 SHOWN = (100, 300, 1000, 2000, 4000, 6000)
 
@@ -60,22 +64,43 @@ def _rows(name: str, table: pd.DataFrame, seconds: float) -> pd.DataFrame:
     return per_step.assign(variant=name, seconds=seconds)
 
 
+def _picked(parser: argparse.ArgumentParser, only: str) -> list[int]:
+    """The variant numbers of ``--only``, or a one-line error naming the allowed ones."""
+    try:
+        picked = [int(v) for v in only.split(",")]
+    except ValueError:
+        picked = [-1]
+    if not picked or any(not 0 <= i < len(VARIANTS) for i in picked):
+        parser.error(f"--only {only!r}: variant numbers 0-{len(VARIANTS) - 1}")
+    return picked
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dim", type=int, default=32)
     parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--teacher-steps", type=int, default=6000,
+                        help="the settled study trains 8000 at d >= 64")  # fmt: skip
     parser.add_argument("--out", type=Path, default=HERE / "mode_balance.csv")
     parser.add_argument("--store", type=Path, default=HERE / ".cells",
                         help="the cell store (git-ignored)")  # fmt: skip
+    parser.add_argument(
+        "--only",
+        default=None,
+        help="comma-separated variant numbers (0 = the recipe), in VARIANTS' order",
+    )
     args = parser.parse_args(argv)
+    picked = range(len(VARIANTS)) if args.only is None else _picked(parser, args.only)
     enable_compilation_cache()
     stamp = datetime.date.today().isoformat()
     print(f"{stamp}, {machine_line()}")
-    base = STUDY_BASES["quick"].replace(dim=args.dim, steps=args.steps, teacher_steps=6000,
-                                        eval_every=100, eval_early_every=10,
-                                        eval_early_until=300)  # fmt: skip
+    base = STUDY_BASES["quick"].replace(dim=args.dim, steps=args.steps,
+                                        teacher_steps=args.teacher_steps, eval_every=100,
+                                        eval_early_every=10, eval_early_until=300)  # fmt: skip
     rows = []
     for i, (name, changes) in enumerate(VARIANTS.items()):
+        if i not in picked:
+            continue
         spec = SweepSpec(base.replace(**changes), {"dim": [args.dim]}, SEEDS, {})
         table = run_sweep(spec, args.store / f"variant-{i}-d{args.dim}", plot=False,
                           progress=False, cell_store=args.store)  # fmt: skip

@@ -190,7 +190,9 @@ def _pending(study: Study, spec: SweepSpec) -> list[str]:
 # the records just after κ's peak (~step 100), where the mode balance is first read
 EARLY = (100, 300)
 # the one-factor screen of what moves the mode balance (benchmarks/mode_balance.py)
-MODE_BALANCE = Path(__file__).resolve().parents[1] / "benchmarks" / "mode_balance.csv"
+# (its tables: d = 32, every variant; d = 128, the variants run there)
+MODE_BALANCE = tuple(Path(__file__).resolve().parents[1] / "benchmarks" / name
+                     for name in ("mode_balance.csv", "mode_balance_d128.csv"))  # fmt: skip
 
 
 def _min_detectable_rho(n: int) -> float:
@@ -199,16 +201,19 @@ def _min_detectable_rho(n: int) -> float:
     return float(np.tanh((stats.norm.ppf(0.975) + stats.norm.ppf(0.8)) / np.sqrt(n - 3)))
 
 
-def _mode_balance_lines(path: Path = MODE_BALANCE) -> list[str]:
+def _mode_balance_lines(paths: tuple[Path, ...] = MODE_BALANCE) -> list[str]:
     """What moves the mode balance, from the committed one-factor screen
-    (benchmarks/mode_balance.py): per variant, the median mode TV at its last record
-    against the teacher's; nothing when the table is absent."""
-    if not path.exists():
-        return []
+    (benchmarks/mode_balance.py): per table and variant, the median mode TV at its last
+    record against the teacher's; nothing for a table that is absent."""
+    return [line for path in paths if path.exists() for line in _screen_lines(path)]
+
+
+def _screen_lines(path: Path) -> list[str]:
     table = pd.read_csv(path)
     last = table.sort_values("step").groupby("variant", sort=False).tail(1)
     last = last.set_index("variant").loc[table.variant.unique()].reset_index()
-    lines = ["", f"What moves it: `python benchmarks/mode_balance.py` (d = "
+    flags = "" if path.name == "mode_balance.csv" else f" … --out benchmarks/{path.name}"
+    lines = ["", f"What moves it: `python benchmarks/mode_balance.py{flags}` (d = "
              f"{int(last.dim.iloc[0])}, seeds 0-3, one field changed per variant; "
              f"{last.date.iloc[0]}, {last.machine.iloc[0]}): medians over the seeds at each "
              "variant's last record.", "",
