@@ -11,6 +11,7 @@ from dmdlab.metrics import (
     copying_score,
     coverage,
     denoiser_error,
+    gap_tail,
     loglik_gap,
     mode_agreement,
     mode_tv,
@@ -86,6 +87,26 @@ def test_loglik_gap_limits(key, mixture):
     assert float(loglik_gap(mixture, blurry, b)) > 0.5
     collapsed = mixture.means[mixture.assign(a)]
     assert float(loglik_gap(mixture, collapsed, b)) < 0
+
+
+def test_gap_tail_splits_off_mode_samples_from_the_bulk(key, mixture):
+    """True samples: the quantile's share below it and no gap. A tenth of them moved far
+    from every mode: a share ≥ a tenth, a large gap, and the rest's gap near 0. One
+    Gaussian N(0, I) sampled at half its scale: no share, and both gaps the closed form
+    E log p(z/2) − E log p(z) = −(1 − 1/4) d / 2, i.e. −0.375 nats/dim."""
+    ref = mixture.sample(jax.random.fold_in(key, 1), 4000)
+    share, gap, rest = gap_tail(mixture, ref, ref, 0.01)
+    assert abs(share - 0.01) <= 1 / 4000 and gap == 0.0 and rest < 0
+    x = mixture.sample(key, 4000)
+    far = x.at[:400].add(30.0)
+    share, gap, rest = gap_tail(mixture, far, ref, 0.01)
+    assert share >= 0.1 and gap > 5.0 and abs(rest) < 0.02
+    d = 12
+    one = GaussianMixture(jnp.ones(1), jnp.zeros((1, d)), jnp.ones(1))
+    z = jax.random.normal(key, (20000, d))
+    ref = jax.random.normal(jax.random.fold_in(key, 2), (20000, d))
+    share, gap, rest = gap_tail(one, 0.5 * z, ref, 0.01)
+    assert share == 0.0 and gap == rest and abs(gap + 0.375) < 0.01
 
 
 def test_sliced_wasserstein(key, mixture):
