@@ -85,12 +85,19 @@ FIDELITY = [
 # found it the change that brings the mode balance near its allowance at d = 32 (median TV
 # 0.051 at 2000 steps, 0.059 at 6000, against the recipe's 0.105; the gap then the
 # binding gate). `--arms no-normaliser` runs one arm alone (another process can run the rest).
+# exact-no-normaliser: both changes that moved the mode balance at d = 32, with the exact
+# real score (the mixture's denoiser; the teacher network serves the student's start only);
+# at d = 128, where dropping the normaliser alone is partial (TV 0.077 at 2000 steps, the
+# recipe's 0.098), the screen found TV 0.034 (its teacher's 0.021) and sliced W2 1.7× (the
+# recipe's 2.5×), the gap the only gate left (benchmarks/mode_balance_d128.csv).
 ARMS = {
     "quick": {"cosine": {"dims": [8, 128], "changes": {"lr_schedule": "cosine"}, "seeds": 8,
                          "staged": False},
               "high-d": {"dims": [256, 512], "changes": {}, "seeds": 4, "staged": True},
               "no-normaliser": {"dims": [2, 8, 32, 128], "changes": {"normalize": False},
-                                "seeds": 8, "staged": True}},
+                                "seeds": 8, "staged": True},
+              "exact-no-normaliser": {"dims": [2, 8, 32, 128], "seeds": 8, "staged": True,
+                                      "changes": {"normalize": False, "teacher": "oracle"}}},
     "smoke": {"cosine": {"dims": [2], "changes": {"lr_schedule": "cosine"}, "seeds": 2,
                          "staged": False}},
     "full": {},
