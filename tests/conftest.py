@@ -1,6 +1,8 @@
+import gc
 import os
 import shutil
 import tempfile
+from pathlib import Path
 
 import jax
 import pytest
@@ -23,6 +25,35 @@ jax.config.update("jax_enable_compilation_cache", False)
 def pytest_unconfigure(config):
     if _OWN_CACHE:
         shutil.rmtree(os.environ["DMDLAB_CACHE_DIR"], ignore_errors=True)
+
+
+def _maps() -> int:
+    try:
+        return len(Path("/proc/self/maps").read_text().splitlines())
+    except OSError:  # not Linux
+        return 0
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _release_compiled_programs():
+    """After each test module, drop the compiled programs it kept (JAX's caches and
+    dmdlab's own): a pytest worker that compiles several hundred programs holds a memory
+    map or more per executable and reached Linux's vm.max_map_count (65 530 here: a worker
+    at 59 771 maps, the other segfaulting inside XLA's compile), so a worker keeps only
+    one module's programs. DMDLAB_TEST_MAPS=1 prints the counts after each module."""
+    yield
+    before = _maps()
+    import importlib
+
+    # (dmdlab.distill the attribute is the function; the module is in sys.modules)
+    distill, evaluate = (importlib.import_module(f"dmdlab.{m}") for m in ("distill", "evaluate"))
+    jax.clear_caches()
+    for cached in (distill._compiled, distill._teacher_program, evaluate._sample_program,
+                   evaluate._records_program):  # fmt: skip
+        cached.cache_clear()
+    gc.collect()
+    if os.environ.get("DMDLAB_TEST_MAPS"):
+        print(f"\n[memory maps after the module: {before}, released: {_maps()}]")
 
 
 @pytest.fixture
