@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+import jax
 import pandas as pd
 
 from dmdlab.analysis import (
@@ -29,6 +30,8 @@ from dmdlab.analysis import (
 from dmdlab.compile_cache import enable_compilation_cache
 from dmdlab.config import DMDConfig
 from dmdlab.presets import STUDY_BASES, STUDY_SEEDS
+from dmdlab.setup import seed_mixture
+from dmdlab.store import load_pairs
 from dmdlab.sweep import SweepSpec, parse_shard, run_sweep
 
 HERE = Path(__file__).resolve().parent
@@ -137,6 +140,20 @@ class Study:
             else:
                 pending.append((config, group))
         return (pd.concat(tables, ignore_index=True) if tables else None), pending
+
+    def last_pairs(self, cell: str, n_true: int = 4096):
+        """Per seed-run of a stored cell, at its last record (its stored pairs; nothing
+        when the cell kept none): (config, seed, its world, ``n_true`` true samples of it,
+        G(z), T(z)), the rows of G(z) and T(z) on the same noises."""
+        pairs = load_pairs(self.store, cell)
+        if pairs is None:
+            return
+        meta = json.loads((self.store / f"{cell}.json").read_text())
+        config = DMDConfig(**meta["config"])
+        for i, seed in enumerate(meta["seeds"]):
+            mix = seed_mixture(config, seed)
+            data = mix.sample(jax.random.key(seed), n_true)
+            yield config, seed, mix, data, pairs["student"][i, -1], pairs["teacher"][i]
 
     def variants(self, variants: dict[str, dict], grid: dict, column: str) -> pd.DataFrame:
         """Each named variant (field overrides of the base) swept over ``grid``; one

@@ -51,10 +51,8 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import sys
 
-import jax
 import numpy as np
 import pandas as pd
 
@@ -62,11 +60,8 @@ from _common import FIDELITY_PARAGRAPH, Study, parse_args
 from dmdlab.analysis import pm, run_gates, trend_tests
 from dmdlab.analysis.stats import mean_ci
 from dmdlab.analysis.window import window_rows
-from dmdlab.config import DMDConfig
 from dmdlab.plotting import plot_settling, save_figure
 from dmdlab.presets import AUTHORS_TEACHER, BUNDLES
-from dmdlab.setup import seed_mixture
-from dmdlab.store import load_pairs
 from dmdlab.sweep import SweepSpec
 
 ORDER = 10
@@ -265,21 +260,16 @@ FAR_QUANTILE = 0.99
 
 
 def _off_sphere(study: Study, cell: str) -> list[dict]:
-    """Per seed-run of one shells cell, at its last recorded step (its stored pairs): the
+    """Per seed-run of one shells cell, at its last recorded step (:meth:`Study.last_pairs`): the
     median distance of G(z), T(z) and true samples to the nearest circle, the share of G(z)
     and T(z) beyond the data's :data:`FAR_QUANTILE`, and the student's log-likelihood gap
     (nats/dim, against 4096 true samples) with and without those samples."""
-    pairs = load_pairs(study.store, cell)
-    meta = json.loads((study.store / f"{cell}.json").read_text())
-    config = DMDConfig(**meta["config"])
     rows = []
-    for i, seed in enumerate(meta["seeds"] if pairs is not None else []):
-        mix = seed_mixture(config, seed)
-        data = mix.sample(jax.random.key(seed), 4096)
+    for config, seed, mix, data, student, teacher in study.last_pairs(cell):
         data_dist = np.asarray(mix.sphere_distance(data))
         far_at, data_nll = np.quantile(data_dist, FAR_QUANTILE), -float(mix.log_prob(data).mean())
         row = {"dim": config.dim, "seed": seed, "data_median": np.median(data_dist)}
-        samples = {"student": pairs["student"][i, -1], "teacher": pairs["teacher"][i]}
+        samples = {"student": student, "teacher": teacher}
         dist = {}
         for who, x in samples.items():
             dist[who] = np.asarray(mix.sphere_distance(np.asarray(x, np.float32)))

@@ -19,12 +19,10 @@ window) and says which stages are pending.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
-import jax
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -42,12 +40,9 @@ from dmdlab.analysis import (
     trend_tests,
 )
 from dmdlab.analysis.window import mode_tv_allowance
-from dmdlab.config import DMDConfig
 from dmdlab.metrics import gap_tail
 from dmdlab.plotting import plot_settling, save_figure
 from dmdlab.presets import STUDY_BUDGETS
-from dmdlab.setup import seed_mixture
-from dmdlab.store import load_pairs
 from dmdlab.sweep import SweepSpec
 
 ORDER = 9
@@ -240,21 +235,15 @@ def _screen_lines(path: Path) -> list[str]:
 
 
 def _gap_tails(study: Study, cell: str) -> list[dict]:
-    """Per seed-run of one cell, at its last record (its stored pairs):
+    """Per seed-run of one cell, at its last record (:meth:`Study.last_pairs`):
     :func:`dmdlab.metrics.gap_tail` of its student's and its teacher's samples against 4096
     true samples of its world."""
-    pairs = load_pairs(study.store, cell)
-    meta = json.loads((study.store / f"{cell}.json").read_text())
-    config = DMDConfig(**meta["config"])
     rows = []
-    for i, seed in enumerate(meta["seeds"] if pairs is not None else []):
-        mix = seed_mixture(config, seed)
-        data = mix.sample(jax.random.key(seed), 4096)
-        student = gap_tail(mix, pairs["student"][i, -1], data)
-        teacher = gap_tail(mix, pairs["teacher"][i], data)
-        rows.append({"dim": config.dim, "seed": seed, "n": len(pairs["teacher"][i]),
-                     "share": student[0], "gap": student[1], "rest": student[2],
-                     "teacher_share": teacher[0]})  # fmt: skip
+    for config, seed, mix, data, student, teacher in study.last_pairs(cell):
+        share, gap, rest = gap_tail(mix, student, data)
+        of_teacher = gap_tail(mix, teacher, data)[0]
+        rows.append({"dim": config.dim, "seed": seed, "n": len(teacher), "share": share,
+                     "gap": gap, "rest": rest, "teacher_share": of_teacher})  # fmt: skip
     return rows
 
 
