@@ -14,6 +14,7 @@ import pandas as pd
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from dmdlab.compile_cache import program_cache
 from dmdlab.config import TEACHER_FIELDS, DMDConfig
 from dmdlab.engine import TrainOutput, make_program
 from dmdlab.evaluate import metrics_table
@@ -156,7 +157,7 @@ def _sharded(config: DMDConfig, n_devices: int, mixture=None, first_step: int = 
     )
 
 
-@functools.lru_cache(maxsize=32)
+@program_cache(maxsize=32)
 def _teacher_program(static: DMDConfig, options: tuple, n_devices: int):
     """jit(vmap(train_teacher)) over the seed axis, sharded and compiled with the cell's
     own XLA ``options`` (items), for teachers trained once and stored."""
@@ -223,7 +224,7 @@ def _global(host_array, sharding: NamedSharding) -> jax.Array:
     return jax.make_array_from_callback(host_array.shape, sharding, lambda i: host_array[i])
 
 
-@functools.lru_cache(maxsize=32)
+@program_cache(maxsize=32)
 def _compiled(static: DMDConfig, n_devices: int, first_step: int = 0,
               with_teacher: bool = False, progress: bool = False):  # fmt: skip
     """The sharded program, cached on the config's static part: configs differing only

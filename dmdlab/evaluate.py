@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -18,6 +17,7 @@ from dmdlab.columns import (
     error_column,
     sample_metrics,
 )
+from dmdlab.compile_cache import program_cache
 from dmdlab.config import DMDConfig
 from dmdlab.engine import TrainOutput
 from dmdlab.method import ERROR_SIGMAS
@@ -39,7 +39,7 @@ def metric_columns() -> list[str]:
     return column_names()
 
 
-@functools.lru_cache(maxsize=8)
+@program_cache(maxsize=8)
 def _sample_program(metrics: tuple[tuple[str, object], ...]):
     """jit of the sample metrics ``metrics`` ((name, fn) pairs) of one recorded sample set
     (n, d) against its teacher; keyed by the functions themselves, so a different column
@@ -53,7 +53,7 @@ def _sample_program(metrics: tuple[tuple[str, object], ...]):
     return run
 
 
-@functools.lru_cache(maxsize=8)
+@program_cache(maxsize=8)
 def _records_program(metrics: tuple[tuple[str, object], ...]):
     """jit of :func:`_sample_program` over one seed's records (E, n, d), one record at a
     time (lax.map, not vmap): a vmapped batch of E records rounds differently for another

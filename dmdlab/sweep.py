@@ -602,6 +602,7 @@ def _run_cell(spec: SweepSpec, config: DMDConfig, seeds, labels: dict, cid: str,
     ``labels`` of its grid point as columns); returns its one-line report. A cell of the
     same lineage (``steps`` apart) is reused: a longer one's first records, or a shorter
     one's checkpoint, resumed (:func:`dmdlab.resume.plan_cell`)."""
+    from dmdlab.compile_cache import release_if_crowded
     from dmdlab.resume import plan_cell, resumed_cell
 
     label = _cell_label(spec, config, seeds, labels)
@@ -640,6 +641,8 @@ def _run_cell(spec: SweepSpec, config: DMDConfig, seeds, labels: dict, cid: str,
             save_teachers(store, config, seeds, teacher_out)
         write_cell(store, cid, config, seeds, table, pairs, timing, carry)
         plan.release()
+    if release_if_crowded():  # a long campaign would otherwise die at the kernel's map limit
+        log(f"{label}: released the compiled programs (memory maps past half the limit)")
     return _cell_line(spec, config, seeds, table, timing, labels)
 
 

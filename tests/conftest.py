@@ -1,8 +1,6 @@
-import gc
 import os
 import shutil
 import tempfile
-from pathlib import Path
 
 import jax
 import pytest
@@ -27,13 +25,6 @@ def pytest_unconfigure(config):
         shutil.rmtree(os.environ["DMDLAB_CACHE_DIR"], ignore_errors=True)
 
 
-def _maps() -> int:
-    try:
-        return len(Path("/proc/self/maps").read_text().splitlines())
-    except OSError:  # not Linux
-        return 0
-
-
 @pytest.fixture(scope="module", autouse=True)
 def _release_compiled_programs():
     """After each test module, drop the compiled programs it kept (JAX's caches and
@@ -42,18 +33,12 @@ def _release_compiled_programs():
     at 59 771 maps, the other segfaulting inside XLA's compile), so a worker keeps only
     one module's programs. DMDLAB_TEST_MAPS=1 prints the counts after each module."""
     yield
-    before = _maps()
-    import importlib
+    from dmdlab.compile_cache import memory_maps, release_programs
 
-    # (dmdlab.distill the attribute is the function; the module is in sys.modules)
-    distill, evaluate = (importlib.import_module(f"dmdlab.{m}") for m in ("distill", "evaluate"))
-    jax.clear_caches()
-    for cached in (distill._compiled, distill._teacher_program, evaluate._sample_program,
-                   evaluate._records_program):  # fmt: skip
-        cached.cache_clear()
-    gc.collect()
+    before = memory_maps()
+    release_programs()
     if os.environ.get("DMDLAB_TEST_MAPS"):
-        print(f"\n[memory maps after the module: {before}, released: {_maps()}]")
+        print(f"\n[memory maps after the module: {before}, released: {memory_maps()}]")
 
 
 @pytest.fixture
