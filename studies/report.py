@@ -154,10 +154,14 @@ def settled_answer(root: Path, suffix: str) -> list[str]:
              "|---|---|---|---|---|---|---|"]  # fmt: skip
     for d in kappa.index:
         k, c, p, f = kappa.loc[d], within.loc[d], peak.loc[d], short.loc[d]
+        flag = " †" if k.k < k.n else ""  # a value over unconverged seed-runs: shown, flagged
         lines.append(f"| {d} | {pm(p.peak, p.peak_ci)} ({p.peak_step:.0f}) | "
-                     f"{pm(k.value, k.value_ci)} | {pm(k.slope, k.slope_ci, digits=3)} | "
-                     f"{pm(c.value, c.value_ci)} | {int(k.k)}/{int(k.n)} | "
+                     f"{pm(k.value, k.value_ci)}{flag} | {pm(k.slope, k.slope_ci, digits=3)} | "
+                     f"{pm(c.value, c.value_ci)}{flag} | {int(k.k)}/{int(k.n)} | "
                      f"{f.mode_tv:.3f} ({f.teacher_mode_tv:.3f}) |")  # fmt: skip
+    if (kappa.k < kappa.n).any():
+        lines += ["", "† over every seed-run, some not converged over the window "
+                  "(docs/science.md §8b): shown, not counted in the verdict."]  # fmt: skip
     lines += ["", f"**{meta['verdict']}**: {meta['evidence']}."]
     return lines
 
