@@ -4,6 +4,7 @@
     python studies/authors.py             # GPU: N = 2 … 128 × 8 seeds, longer window
     python studies/authors.py --quick --report-only   # report what the store holds
     python studies/authors.py --quick --data subspaces  # train one data line first
+    python studies/authors.py --quick --parts subspaces-no-regression-seeds4-7  # one part
 
 Both of their data lines: ``authors-shells`` (their active one: 3 classes, each a circle
 of radius U[0.5, 2] in its own random plane, centred at radius 2√N, thickened by N(0,
@@ -125,6 +126,17 @@ def _arms(mode: str) -> dict[str, dict]:
     return {a: changes for a, changes in ARMS.items() if mode != "smoke" or a in SMOKE_ARMS}
 
 
+def _part_name(data: str, arm: str, seeds: tuple) -> str:
+    return f"{data}-{arm}-seeds{seeds[0]}-{seeds[-1]}"
+
+
+def part_names(mode: str) -> list[str]:
+    """Every sweep part's name in ``mode``, in the order :func:`_plan` runs them."""
+    return [_part_name(data, arm, seeds) for dims, seeds, only in PARTS[mode]
+            for arm in _arms(mode) if only is None or arm in only
+            for data in DATA]  # fmt: skip
+
+
 def _plan(study: Study, mode: str) -> list[tuple[str, str, str, object, list, tuple]]:
     """(part, data, arm, base config, dims, seeds) of every sweep part, in the order they
     run: part by part (:data:`PARTS`), arm by arm (:data:`ARMS`), both data lines."""
@@ -139,24 +151,30 @@ def _plan(study: Study, mode: str) -> list[tuple[str, str, str, object, list, tu
                 base = base.replace(eval_early_every=10, eval_early_until=300, eval_every=50)
             else:  # the bundle's teacher (dmdlab/presets.py) is too slow for the test suite
                 base = base.replace(**{f: getattr(study.base, f) for f in AUTHORS_TEACHER})
-            plan.append((f"{data}-{arm}-seeds{seeds[0]}-{seeds[-1]}", data, arm, base, dims,
-                         seeds))  # fmt: skip
+            plan.append((_part_name(data, arm, seeds), data, arm, base, dims, seeds))
     return plan
 
 
 def _run(
-    study: Study, mode: str, report_only: bool = False, lines: list[str] | None = None
+    study: Study,
+    mode: str,
+    report_only: bool = False,
+    lines: list[str] | None = None,
+    parts: list[str] | None = None,
 ) -> tuple[pd.DataFrame, list[str]]:
     """Every part of :func:`_plan`, each in one common window of generator steps per arm;
     with ``report_only``, an unfinished part's finished cells only (nothing trained);
-    ``lines``: only those data lines' parts train, first and in that order (the others are
-    read from the store). Returns the table and one status line per unfinished part."""
+    ``lines`` (data lines) or ``parts`` (part names): only those train, first and in that
+    order (the others are read from the store, so two processes given disjoint parts never
+    train the same cell). Returns the table and one status line per unfinished part."""
     plan = _plan(study, mode)
-    if lines is not None:  # a stable sort: parts keep their order inside a data line
-        plan.sort(key=lambda p: lines.index(p[1]) if p[1] in lines else len(lines))
+    for chosen, at in ((lines, 1), (parts, 0)):  # stable sorts: the plan's order otherwise
+        if chosen is not None:
+            plan.sort(key=lambda p: chosen.index(p[at]) if p[at] in chosen else len(chosen))
     tables, status = [], []
     for part, data, arm, base, dims, seeds in plan:
-        reads = report_only or (lines is not None and data not in lines)
+        reads = (report_only or (lines is not None and data not in lines)
+                 or (parts is not None and part not in parts))  # fmt: skip
         table, pending = (study.stored(SweepSpec(base, {"dim": dims}, seeds)) if reads
                           else (None, []))  # fmt: skip
         if not pending:
@@ -331,16 +349,23 @@ def main(argv=None) -> None:
     extra.add_argument("--data", default=None,
                        help="comma-separated data lines to train, first and in this order "
                        "(default: all); the others are read from the store")  # fmt: skip
+    extra.add_argument("--parts", default=None,
+                       help="comma-separated part names to train, first and in this order "
+                       "(default: all); the others are read from the store")  # fmt: skip
     known, rest = extra.parse_known_args(sys.argv[1:] if argv is None else argv)
-    lines = None if known.data is None else known.data.split(",")
-    if lines is not None and (not lines or set(lines) - set(DATA)):
-        print(f"authors: --data={known.data!r} is invalid: allowed data lines {list(DATA)}",
-              file=sys.stderr)  # fmt: skip
-        raise SystemExit(2)
     args = parse_args(__doc__, rest)
+    lines = None if known.data is None else known.data.split(",")
+    parts = None if known.parts is None else known.parts.split(",")
+    for flag, chosen, allowed in (("data", lines, list(DATA)),
+                                  ("parts", parts, part_names(args.mode))):  # fmt: skip
+        if chosen is not None and (not chosen or set(chosen) - set(allowed)):
+            what = "data lines" if flag == "data" else f"parts ({args.mode})"
+            print(f"authors: --{flag}={getattr(known, flag)!r} is invalid: allowed {what} "
+                  f"{allowed}", file=sys.stderr)  # fmt: skip
+            raise SystemExit(2)
     study = Study("authors", args)
     study.seeds = PARTS[args.mode][0][1]  # seeds per cell (the report's header)
-    results, status = _run(study, args.mode, known.report_only, lines)
+    results, status = _run(study, args.mode, known.report_only, lines, parts)
     per_run = start_and_end(results)
     lines, verdict, headline = answer(per_run)
     if status:  # an unfinished study answers nothing, whatever its finished cells say

@@ -19,11 +19,14 @@ def test_study_smoke(name, study_root):
     check_smoke_run(name, study_root)
 
 
-@pytest.mark.parametrize("flags", [["--report-only"], ["--data", "shells"]])
+@pytest.mark.parametrize(
+    "flags",
+    [["--report-only"], ["--data", "shells"], ["--parts", "shells-authors-lr-seeds0-1"]],
+)
 def test_authors_reads_finished_cells_of_parts_it_does_not_train(study_root, flags):
-    """With a subspaces cell missing from the store, `--report-only` (and `--data shells`,
-    which trains only the shells line) reports the finished cells, lists the missing part
-    as pending, answers "inconclusive" and trains nothing of it."""
+    """With a subspaces cell missing from the store, `--report-only` (and `--data shells`
+    or `--parts <a shells part>`, which train only those) reports the finished cells, lists
+    the missing part as pending, answers "inconclusive" and trains nothing of it."""
     import json
 
     from tests.test_studies import _run_here as _run
@@ -60,6 +63,18 @@ def test_authors_data_option_names_the_allowed_lines_before_compute(tmp_path):
     assert res.returncode == 2
     assert res.stderr.strip().splitlines()[-1] == (
         "authors: --data='subspaces,blobs' is invalid: allowed data lines ['shells', 'subspaces']"
+    )
+    assert not (tmp_path / "a").exists()
+
+
+def test_authors_parts_option_names_the_allowed_parts_before_compute(tmp_path):
+    from tests.test_studies import _run_here as _run
+
+    res = _run("authors", "--smoke", "--parts", "shells-nope", "--out", str(tmp_path / "a"))
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines()[-1] == (
+        "authors: --parts='shells-nope' is invalid: allowed parts (smoke) "
+        "['shells-authors-lr-seeds0-1', 'subspaces-authors-lr-seeds0-1']"
     )
     assert not (tmp_path / "a").exists()
 
