@@ -263,11 +263,27 @@ def write_cell(store: Path, cid: str, config: DMDConfig, seeds, table: pd.DataFr
     _write_table(store / f"{cid}.parquet", table)
 
 
-def write_merged(out: Path, store: Path, ids: list[str], manifest: dict,
-                 labels: list[dict] | None = None) -> pd.DataFrame:  # fmt: skip
+# a manifest's fields that describe the run that wrote it (when, where, with what code),
+# not the sweep: a rerun that trains nothing keeps those of the run that trained
+RUN_FIELDS = ("created", "git_commit", "this_run_wall_s", "cells_skipped_this_run",
+              "dmdlab_version", "machine", "jax_version", "device_kind", "device_count",
+              "platform", "compilation_cache")  # fmt: skip
+
+
+def write_merged(
+    out: Path,
+    store: Path,
+    ids: list[str],
+    manifest: dict,
+    labels: list[dict] | None = None,
+    trained: bool = True,
+) -> pd.DataFrame:
     """Concatenate the cells ``ids`` (grid order) into results.parquet/.csv and write
     ``manifest`` with the cells' timings added; returns the merged table. ``labels``: per
-    cell, this sweep's bundle labels (e.g. {"protocol": "dmd2"}) as columns."""
+    cell, this sweep's bundle labels (e.g. {"protocol": "dmd2"}) as columns. A run that
+    ``trained`` nothing keeps a manifest that differs from ``manifest`` only in
+    :data:`RUN_FIELDS`: it still names the run that made the cells (and a committed
+    sweep's manifests do not change each time its report is regenerated)."""
     labels = labels or [{} for _ in ids]
     names = {k for lab in labels for k in lab} | set(BUNDLES)
     frames = []
@@ -292,8 +308,20 @@ def write_merged(out: Path, store: Path, ids: list[str], manifest: dict,
         "total_cell_wall_s": sum(t["wall_s"] for t in timings.values()),
         "total_compile_s": sum(t["compile_s"] for t in timings.values()),
     }
-    _write_json(out / "manifest.json", manifest)
+    if trained or not _same_sweep(out / "manifest.json", manifest):
+        _write_json(out / "manifest.json", manifest)
     return results
+
+
+def _same_sweep(path: Path, manifest: dict) -> bool:
+    """Whether the manifest at ``path`` describes the sweep ``manifest`` does (every field
+    but :data:`RUN_FIELDS` equal, as JSON reads them back)."""
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    new = json.loads(json.dumps(manifest, default=str))
+    return all(old.get(k) == new.get(k) for k in (old.keys() | new.keys()) - set(RUN_FIELDS))
 
 
 def pair_snapshot(out, n_steps: int = 4) -> dict[str, np.ndarray]:

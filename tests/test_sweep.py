@@ -92,6 +92,29 @@ def test_interrupted_sweep_resumes_without_recomputing(tmp_path, uninterrupted):
     pd.testing.assert_frame_equal(resumed, full)  # nothing lost, nothing duplicated
 
 
+def test_a_rerun_that_trains_nothing_keeps_the_manifest_of_the_run_that_trained(
+    tmp_path, uninterrupted
+):
+    """Every cell reused: the manifest (its date, commit, wall, skipped count) is left as
+    the training run wrote it; one that no longer describes the sweep is rewritten."""
+    import shutil
+
+    out, full = uninterrupted
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    before = (copy / "manifest.json").read_bytes()
+    rerun = run_sweep(_spec(), copy, progress=False, plot=False, log=lambda m: None)
+    pd.testing.assert_frame_equal(rerun, full)
+    assert (copy / "manifest.json").read_bytes() == before
+    assert json.loads(before)["cells_skipped_this_run"] == 0  # the run that trained them
+    stale = json.loads(before) | {"seeds": [9]}
+    (copy / "manifest.json").write_text(json.dumps(stale))
+    run_sweep(_spec(), copy, progress=False, plot=False, log=lambda m: None)
+    rewritten = json.loads((copy / "manifest.json").read_text())
+    assert rewritten["seeds"] == [0, 1]
+    assert rewritten["cells_skipped_this_run"] == 3
+
+
 def test_changed_config_is_a_new_cell(tmp_path, uninterrupted):
     a = _spec().cells()[0]
     assert cell_id(a, (0, 1)) != cell_id(a.replace(fake_ratio=3), (0, 1))
