@@ -117,23 +117,24 @@ def run_arm(study: Study, name: str, window: int) -> pd.DataFrame:
 def arm_lines(study: Study, results: dict, arms: dict) -> list[str]:
     """The arms' section: per arm and d, κ over the last 20% beside the main run's in the
     same window (``results``: window → the main run's table; ``arms``: name → (table,
-    partial, window)), and their paired difference over the seeds both ran (same world,
-    teacher and noise per seed). An unfinished arm reports its finished cells, marked
-    partial, at the latest window that has any."""
+    partial, {d: window})), and their paired difference over the seeds both ran (same
+    world, teacher and noise per seed). An unfinished arm reports each d at its own window
+    (:func:`latest_per_dim`), marked partial where that d's seeds are not all finished."""
     lines = ["## Arms", ""]
-    for name, (table, partial, window) in arms.items():
+    for name, (table, partial, windows) in arms.items():
         if table is None:
             lines.append(f"- {name}: pending (runs after the last window)")
             continue
-        main = results[window]
-        at = "" if window == max(results) else f" (in the {window}-step window)"
         ours, our_runs = settled_table(table, "kappa")
-        same = main[main.dim.isin(table.dim.unique())]
-        theirs, main_runs = settled_table(same, "kappa") if len(same) else (None, None)
         short_of = gate_shortfall(table).set_index("dim")
-        if theirs is not None:
-            paired = our_runs.merge(main_runs, on=["dim", "seed"], suffixes=("", "_main"))
         for d in sorted(table.dim.unique()):
+            window = windows[d]
+            main = results[window]
+            at = "" if window == max(results) else f" (in the {window}-step window)"
+            same = main[main.dim == d]
+            theirs, main_runs = settled_table(same, "kappa") if len(same) else (None, None)
+            if theirs is not None:
+                paired = our_runs.merge(main_runs, on=["dim", "seed"], suffixes=("", "_main"))
             a, f = ours.set_index("dim").loc[d], short_of.loc[d]
             short = partial and int(a.n) < ARMS[study.mode][name]["seeds"]
             versus = ""  # beside the main recipe where it ran the same d
@@ -151,6 +152,21 @@ def arm_lines(study: Study, results: dict, arms: dict) -> list[str]:
                          f"{f.teacher_mode_tv:.3f}; {f.fails_tv:.0%} of window records over its "
                          f"allowance), sliced W2 {f.w2_ratio:.1f}× the teacher's")  # fmt: skip
     return [*lines, ""]
+
+
+def latest_per_dim(found: list[tuple[pd.DataFrame, int]], seeds: int) -> tuple:
+    """Each d of a staged arm at the latest window where all its ``seeds`` finished, else
+    at the latest window that has any of its cells (so a stage begun at one d does not hide
+    the stage before it finished at the others). ``found``: (table, window), latest window
+    first. Returns (the rows chosen, concatenated; {d: window})."""
+    chosen: dict = {}
+    for table, window in found:
+        for d, rows in table.groupby("dim"):
+            full = rows.seed.nunique() >= seeds
+            if d not in chosen or (full and not chosen[d][2]):
+                chosen[d] = (rows, window, full)
+    rows = pd.concat([r for r, _, _ in chosen.values()], ignore_index=True)
+    return rows, {d: w for d, (_, w, _) in chosen.items()}
 
 
 def _extra(argv) -> tuple[argparse.Namespace, list[str]]:
@@ -473,13 +489,16 @@ def main(argv=None) -> None:
         if last in results and (trains or not pending):
             # a staged arm grows through the windows as the main run did (resumable)
             stages = WINDOWS[args.mode] if ARMS[args.mode][name]["staged"] else [last]
-            arms[name] = ([run_arm(study, name, w) for w in stages][-1], False, last)
-        else:  # its finished cells, at the latest stage that has any (staged arms)
+            table = [run_arm(study, name, w) for w in stages][-1]
+            arms[name] = (table, False, dict.fromkeys(table.dim.unique(), last))
+        else:  # its finished cells, each d at its latest stage (staged arms)
             stages = WINDOWS[args.mode] if ARMS[args.mode][name]["staged"] else [last]
             found = [(study.stored(_arm_spec(study, name, w))[0], w) for w in reversed(stages)
                      if w in results]  # fmt: skip
-            found = [(t, w) for t, w in found if t is not None] or [(None, last)]
-            arms[name] = (found[0][0], True, found[0][1])
+            found = [(t, w) for t, w in found if t is not None]
+            rows, windows = (latest_per_dim(found, ARMS[args.mode][name]["seeds"]) if found
+                             else (None, {}))  # fmt: skip
+            arms[name] = (rows, True, windows)
             status.append(f"- arm {name} at {last} steps: pending ({pending} cells)")
     window = max(results)
     body, figures, headline, verdict = report(study, results[window], window, status)

@@ -88,3 +88,22 @@ def test_settled_arms_option_names_the_allowed_arms_before_compute(tmp_path):
         "settled: --arms='cosine,nope' is invalid: allowed arms ['cosine']"
     )
     assert not (tmp_path / "s").exists()  # nothing was set up, let alone trained
+
+
+def test_settled_reads_each_dim_of_a_staged_arm_at_its_latest_complete_stage():
+    """A stage begun at one d (seeds 0-1 of 4 at 200 steps) does not hide the stage before
+    it, complete at every d: d = 8 is read at 100 steps (4 seeds), d = 2 at 200 (its 4
+    seeds finished there), d = 32 at 200 (it has no complete stage: its latest is taken)."""
+    import pandas as pd
+    from settled import latest_per_dim
+
+    def rows(d, seeds, window):
+        return pd.DataFrame({"dim": d, "seed": list(seeds), "window": window})
+
+    at_200 = pd.concat([rows(2, range(4), 200), rows(8, range(2), 200), rows(32, [0], 200)])
+    at_100 = pd.concat([rows(2, range(4), 100), rows(8, range(4), 100), rows(32, [1], 100)])
+    table, windows = latest_per_dim([(at_200, 200), (at_100, 100)], seeds=4)
+    assert windows == {2: 200, 8: 100, 32: 200}
+    for d, window in windows.items():
+        assert set(table[table.dim == d].window) == {window}
+    assert table.groupby("dim").seed.nunique().to_dict() == {2: 4, 8: 4, 32: 1}
