@@ -367,6 +367,8 @@ def main(argv=None) -> None:
     study.seeds = PARTS[args.mode][0][1]  # seeds per cell (the report's header)
     results, status = _run(study, args.mode, known.report_only, lines, parts)
     per_run = start_and_end(results)
+    per_run.drop(columns="cell").to_csv(study.out / "per_run.csv", index=False,
+                                        float_format="%.4g")  # fmt: skip
     lines, verdict, headline = answer(per_run)
     if status:  # an unfinished study answers nothing, whatever its finished cells say
         parts = f"{len(status)} part{'s' if len(status) > 1 else ''}"
@@ -393,7 +395,8 @@ def main(argv=None) -> None:
         "data line, arm and N: mean ± 95% t-interval over seed-runs (none below three) at "
         "step 0 (after the "
         "100-step regression) → over the last 20% of the window; the fall of centred C is "
-        "start − end per seed-run.",
+        "start − end per seed-run. Each seed-run's start, end, fall and gates: "
+        "`per_run.csv`.",
         "",
         *_rows(per_run),
         "",

@@ -19,6 +19,27 @@ def test_study_smoke(name, study_root):
     check_smoke_run(name, study_root)
 
 
+def test_authors_reports_each_seed_runs_start_end_and_fall(study_root):
+    """per_run.csv: one row per seed-run of every part (smoke: 2 data lines × N = 2 × 2
+    seeds), its centred C_within at the start and the end, the fall between them, its gates."""
+    import pandas as pd
+
+    from tests.test_studies import _run_here as _run
+
+    out = study_root / "authors"
+    if not (out / "report.md").exists():  # run alone or reordered: make the cells first
+        check_smoke_run("authors", study_root)
+    if "pending" in (out / "report.md").read_text():  # a test below set a cell aside
+        assert _run("authors", "--smoke", "--report-only", "--out", str(out)).returncode == 0
+    table = pd.read_csv(out / "per_run.csv")
+    assert sorted(zip(table.data, table.dim, table.seed, strict=True)) == [
+        (data, 2, seed) for data in ("shells", "subspaces") for seed in (0, 1)
+    ]
+    fall = table.copying_within_centred_start - table.copying_within_centred_end
+    assert ((table.fall - fall).abs() < 1e-3 * (1 + fall.abs())).all()
+    assert {"passes", "converged", "why"} <= set(table.columns)
+
+
 @pytest.mark.parametrize(
     "flags",
     [["--report-only"], ["--data", "shells"], ["--parts", "shells-authors-lr-seeds0-1"]],
