@@ -43,6 +43,10 @@ def teacher_id(config: DMDConfig, seed: int) -> str:
     from dmdlab.distill import compiler_options
 
     fields = {k: getattr(config, k) for k in TEACHER_FIELDS}
+    # the network learns the same data whether the exact score (oracle) or it serves as the
+    # real score: an oracle cell shares the network cell's teacher (its start's); only a
+    # memorizing teacher learns other data
+    fields["teacher"] = "memorizing" if config.teacher == "memorizing" else "network"
     # the platform too: a GPU's teacher differs from a CPU's in its last bits, and a
     # store shared across machines must not mix them into one machine's cells
     blob = json.dumps({"teacher": fields, "seed": int(seed), "xla": compiler_options(config),

@@ -47,7 +47,8 @@ def test_a_teacher_trained_inside_one_cell_serves_another_bit_for_bit():
 def test_fields_outside_the_teacher_leave_its_id_and_numbers_alone():
     ref, _ = train_teachers(TINY, [0])
     for change in ({"init": "random"}, {"method": "sid"}, {"generator_lr": 3e-4},
-                   {"gan_weight": 3e-3}, {"eval_n": 32}, {"fake_ratio": 3}):  # fmt: skip
+                   {"gan_weight": 3e-3}, {"eval_n": 32}, {"fake_ratio": 3},
+                   {"teacher": "oracle"}):  # fmt: skip
         other = TINY.replace(**change)
         assert teacher_id(other, 0) == teacher_id(TINY, 0), change
         assert _equal(train_teachers(other, [0])[0], ref), change
@@ -55,6 +56,8 @@ def test_fields_outside_the_teacher_leave_its_id_and_numbers_alone():
         assert field in TEACHER_FIELDS
         assert teacher_id(TINY.replace(**{field: value}), 0) != teacher_id(TINY, 0), field
     assert teacher_id(TINY, 1) != teacher_id(TINY, 0)
+    memorizing = TINY.replace(teacher="memorizing")  # learns memorized points: its own
+    assert teacher_id(memorizing, 0) != teacher_id(TINY, 0)
 
 
 def test_a_sweep_over_inits_and_methods_trains_one_teacher_per_seed(tmp_path):
