@@ -227,6 +227,34 @@ def _rows(per_run: pd.DataFrame) -> list[str]:
     return lines
 
 
+def drift_lines(per_run: pd.DataFrame, pairs: list[tuple[str, str]]) -> list[str]:
+    """Does the student leave its start's pairing? Per (data, arm) with passing seed-runs
+    and per N: centred C_within at the start → at the end and the fall (start − end), mean
+    ± 95% t-interval over the passing seed-runs, and at how many N the fall's interval
+    holds 0. Descriptive (the pairing at the end is the tested quantity, above)."""
+    lines = []
+    for data, arm in pairs:
+        kept = per_run[(per_run.data == data) & (per_run.arm == arm)
+                       & per_run.passes.astype(bool)]  # fmt: skip
+        if kept.empty:
+            continue
+        parts, holds, judged = [], 0, 0
+        for d, g in kept.groupby("dim"):
+            (a, a_ci, n), (b, b_ci, _), (f, f_ci, _) = (
+                mean_ci(g[c]) for c in ("copying_within_centred_start",
+                                        "copying_within_centred_end", "fall"))  # fmt: skip
+            parts.append(f"N = {d}: {pm(a, a_ci, n)} → {pm(b, b_ci, n)} (fall "
+                         f"{pm(f, f_ci, n)}, n = {n})")  # fmt: skip
+            if n >= 3 and np.isfinite(f_ci):
+                judged += 1
+                holds += int(abs(f) <= f_ci)
+        lines.append(f"- {data}, {arm}: does the student leave its start's pairing? Centred "
+                     f"C_within start → end over the passing seed-runs, {'; '.join(parts)}; "
+                     f"the fall's interval holds 0 at {holds} of {judged} N with ≥ 3 "
+                     "seed-runs.")  # fmt: skip
+    return lines
+
+
 def answer(per_run: pd.DataFrame) -> tuple[list[str], tuple[str, str], str]:
     """Centred C_within over the window's last 20% against N per (data, arm), over
     seed-runs passing the gates (the first pair's test primary: their active data line
@@ -255,6 +283,7 @@ def answer(per_run: pd.DataFrame) -> tuple[list[str], tuple[str, str], str]:
         rho = "n/a" if not np.isfinite(row["rho"]) else f"{row['rho']:+.2f}"
         lines.append(f"- {row['test']}: ρ = {rho} over {row['n']} seed-runs, Holm p = "
                      f"{row['p_holm']:.2g}")  # fmt: skip
+    lines += drift_lines(per_run, pairs)
     primary = table.iloc[0]
     if primary.n < 4 or not np.isfinite(primary.p_holm):
         verdict = ("inconclusive at this budget", "fewer than four seed-runs pass the gates "

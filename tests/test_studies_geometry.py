@@ -128,3 +128,22 @@ def test_settled_reads_each_dim_of_a_staged_arm_at_its_latest_complete_stage():
     for d, window in windows.items():
         assert set(table[table.dim == d].window) == {window}
     assert table.groupby("dim").seed.nunique().to_dict() == {2: 4, 8: 4, 32: 1}
+
+
+def test_authors_drift_reads_the_fall_over_passing_seed_runs_only():
+    """N = 2: every passing seed-run falls by ≈ 0.5 (its interval excludes 0); N = 8: none
+    falls; a seed-run failing the gates with a fall of 9 is left out of both."""
+    import pandas as pd
+    from authors import drift_lines
+
+    rows = [("s", "a", 2, seed, 0.5 + 0.01 * seed, 0.0, True) for seed in range(3)]
+    rows += [("s", "a", 8, seed, 0.2, 0.2 + 0.01 * (seed - 1), True) for seed in range(3)]
+    rows += [("s", "a", 8, 3, 9.0, 0.0, False)]
+    per_run = pd.DataFrame(rows, columns=["data", "arm", "dim", "seed",
+                                          "copying_within_centred_start",
+                                          "copying_within_centred_end", "passes"])  # fmt: skip
+    per_run["fall"] = per_run.copying_within_centred_start - per_run.copying_within_centred_end
+    (line,) = drift_lines(per_run, [("s", "a")])
+    assert "N = 2: 0.51 ± 0.02 → 0.00 ± 0.00 (fall 0.51 ± 0.02, n = 3)" in line
+    assert "N = 8: 0.20 ± 0.00 → 0.20 ± 0.02 (fall 0.00 ± 0.02, n = 3)" in line
+    assert line.endswith("holds 0 at 1 of 2 N with ≥ 3 seed-runs.")
