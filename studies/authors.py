@@ -243,8 +243,10 @@ def drift_lines(per_run: pd.DataFrame, pairs: list[tuple[str, str]]) -> list[str
             (a, a_ci, n), (b, b_ci, _), (f, f_ci, _) = (
                 mean_ci(g[c]) for c in ("copying_within_centred_start",
                                         "copying_within_centred_end", "fall"))  # fmt: skip
-            parts.append(f"N = {d}: {pm(a, a_ci, n)} → {pm(b, b_ci, n)} (fall "
-                         f"{pm(f, f_ci, n)}, n = {n})")  # fmt: skip
+            if n < 3:  # no interval below three seed-runs
+                a_ci = b_ci = f_ci = np.nan
+            parts.append(f"N = {d} (n = {n}): {pm(a, a_ci)} → {pm(b, b_ci)}, fall "
+                         f"{pm(f, f_ci)}")  # fmt: skip
             if n >= 3 and np.isfinite(f_ci):
                 judged += 1
                 holds += int(abs(f) <= f_ci)

@@ -144,6 +144,6 @@ def test_authors_drift_reads_the_fall_over_passing_seed_runs_only():
                                           "copying_within_centred_end", "passes"])  # fmt: skip
     per_run["fall"] = per_run.copying_within_centred_start - per_run.copying_within_centred_end
     (line,) = drift_lines(per_run, [("s", "a")])
-    assert "N = 2: 0.51 ± 0.02 → 0.00 ± 0.00 (fall 0.51 ± 0.02, n = 3)" in line
-    assert "N = 8: 0.20 ± 0.00 → 0.20 ± 0.02 (fall 0.00 ± 0.02, n = 3)" in line
+    assert "N = 2 (n = 3): 0.51 ± 0.02 → 0.00 ± 0.00, fall 0.51 ± 0.02" in line
+    assert "N = 8 (n = 3): 0.20 ± 0.00 → 0.20 ± 0.02, fall 0.00 ± 0.02" in line
     assert line.endswith("holds 0 at 1 of 2 N with ≥ 3 seed-runs.")
