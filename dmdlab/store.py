@@ -283,7 +283,8 @@ def write_merged(
     cell, this sweep's bundle labels (e.g. {"protocol": "dmd2"}) as columns. A run that
     ``trained`` nothing keeps a manifest that differs from ``manifest`` only in
     :data:`RUN_FIELDS`: it still names the run that made the cells (and a committed
-    sweep's manifests do not change each time its report is regenerated)."""
+    sweep's manifests do not change each time its report is regenerated). An
+    until-settled run counts as training (it may extend a finished cell)."""
     labels = labels or [{} for _ in ids]
     names = {k for lab in labels for k in lab} | set(BUNDLES)
     frames = []

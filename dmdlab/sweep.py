@@ -356,8 +356,7 @@ def run_sweep(
         return None
     manifest = _manifest(spec, ids, store, out, time.perf_counter() - t_start, skipped)
     manifest |= {"until_settled": {"max_steps": until, "cells": stopped}} if until else {}
-    trained = bool(todo) or until is not None  # an until-settled run may extend a cell
-    results = write_merged(out, store, ids, manifest, spec.unit_labels(), trained)
+    results = write_merged(out, store, ids, manifest, spec.unit_labels(), bool(todo or until))
     _remove_figures(out, log if not plot else None)
     if plot:
         _plot(spec, results, store, out)
