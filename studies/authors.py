@@ -126,32 +126,34 @@ def _arms(mode: str) -> dict[str, dict]:
     return {a: changes for a, changes in ARMS.items() if mode != "smoke" or a in SMOKE_ARMS}
 
 
-def _part_name(data: str, arm: str, seeds: tuple) -> str:
-    return f"{data}-{arm}-seeds{seeds[0]}-{seeds[-1]}"
+def _parts(mode: str) -> list[tuple[str, str, str, list, tuple]]:
+    """(name, data, arm, dims, seeds) of every sweep part in ``mode``, in the order they
+    run: part by part (:data:`PARTS`), arm by arm (:data:`ARMS`), both data lines."""
+    return [(f"{data}-{arm}-seeds{seeds[0]}-{seeds[-1]}", data, arm, dims, seeds)
+            for dims, seeds, only in PARTS[mode]
+            for arm, data in itertools.product(_arms(mode), DATA)
+            if only is None or arm in only]  # fmt: skip
 
 
 def part_names(mode: str) -> list[str]:
     """Every sweep part's name in ``mode``, in the order :func:`_plan` runs them."""
-    return [_part_name(data, arm, seeds) for dims, seeds, only in PARTS[mode]
-            for arm in _arms(mode) if only is None or arm in only
-            for data in DATA]  # fmt: skip
+    return [name for name, *_ in _parts(mode)]
 
 
 def _plan(study: Study, mode: str) -> list[tuple[str, str, str, object, list, tuple]]:
-    """(part, data, arm, base config, dims, seeds) of every sweep part, in the order they
-    run: part by part (:data:`PARTS`), arm by arm (:data:`ARMS`), both data lines."""
+    """(part, data, arm, base config, dims, seeds) of every sweep part (:func:`_parts`)."""
     plan = []
-    for dims, seeds, only in PARTS[mode]:
-        arms = {a: c for a, c in _arms(mode).items() if only is None or a in only}
-        for (arm, changes), (data, bundle) in itertools.product(arms.items(), DATA.items()):
-            steps = STEPS[mode][arm]
-            base = study.base.replace(**{**BUNDLES["protocol"][bundle], **changes}, steps=steps,
-                                      eval_every=max(steps // 20, 1))  # fmt: skip
-            if mode != "smoke":
-                base = base.replace(eval_early_every=10, eval_early_until=300, eval_every=50)
-            else:  # the bundle's teacher (dmdlab/presets.py) is too slow for the test suite
-                base = base.replace(**{f: getattr(study.base, f) for f in AUTHORS_TEACHER})
-            plan.append((_part_name(data, arm, seeds), data, arm, base, dims, seeds))
+    for name, data, arm, dims, seeds in _parts(mode):
+        steps = STEPS[mode][arm]
+        # one replace: an eval cadence valid only with the other (full: 5000 steps, every 250
+        # after an early phase to 300) would be refused on the way
+        evals = ({"eval_every": max(steps // 20, 1)} if mode == "smoke" else
+                 {"eval_early_every": 10, "eval_early_until": 300, "eval_every": 50})  # fmt: skip
+        base = study.base.replace(**{**BUNDLES["protocol"][DATA[data]], **ARMS[arm]},
+                                  steps=steps, **evals)  # fmt: skip
+        if mode == "smoke":  # the bundle's teacher (dmdlab/presets.py) is too slow for tests
+            base = base.replace(**{f: getattr(study.base, f) for f in AUTHORS_TEACHER})
+        plan.append((name, data, arm, base, dims, seeds))
     return plan
 
 
