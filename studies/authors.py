@@ -229,6 +229,29 @@ def _rows(per_run: pd.DataFrame) -> list[str]:
     return lines
 
 
+def _drift(kept: pd.DataFrame) -> tuple[list[str], int, int]:
+    """Per N of passing seed-runs: "N = d (n = k): start → end, fall" (mean ± 95%
+    t-interval, none below three seed-runs), and at how many of the N with ≥ 3 seed-runs
+    (the second count) the fall's interval holds 0 (the first)."""
+    parts, holds, judged = [], 0, 0
+    for d, g in kept.groupby("dim"):
+        (a, a_ci, n), (b, b_ci, _), (f, f_ci, _) = (
+            mean_ci(g[c]) for c in ("copying_within_centred_start",
+                                    "copying_within_centred_end", "fall"))  # fmt: skip
+        if n < 3:  # no interval below three seed-runs
+            a_ci = b_ci = f_ci = np.nan
+        parts.append(f"N = {d} (n = {n}): {pm(a, a_ci)} → {pm(b, b_ci)}, fall {pm(f, f_ci)}")
+        if n >= 3 and np.isfinite(f_ci):
+            judged += 1
+            holds += int(abs(f) <= f_ci)
+    return parts, holds, judged
+
+
+def _passing(per_run: pd.DataFrame, data: str, arm: str) -> pd.DataFrame:
+    return per_run[(per_run.data == data) & (per_run.arm == arm)
+                   & per_run.passes.astype(bool)]  # fmt: skip
+
+
 def drift_lines(per_run: pd.DataFrame, pairs: list[tuple[str, str]]) -> list[str]:
     """Does the student leave its start's pairing? Per (data, arm) with passing seed-runs
     and per N: centred C_within at the start → at the end and the fall (start − end), mean
@@ -236,27 +259,34 @@ def drift_lines(per_run: pd.DataFrame, pairs: list[tuple[str, str]]) -> list[str
     holds 0. Descriptive (the pairing at the end is the tested quantity, above)."""
     lines = []
     for data, arm in pairs:
-        kept = per_run[(per_run.data == data) & (per_run.arm == arm)
-                       & per_run.passes.astype(bool)]  # fmt: skip
+        kept = _passing(per_run, data, arm)
         if kept.empty:
             continue
-        parts, holds, judged = [], 0, 0
-        for d, g in kept.groupby("dim"):
-            (a, a_ci, n), (b, b_ci, _), (f, f_ci, _) = (
-                mean_ci(g[c]) for c in ("copying_within_centred_start",
-                                        "copying_within_centred_end", "fall"))  # fmt: skip
-            if n < 3:  # no interval below three seed-runs
-                a_ci = b_ci = f_ci = np.nan
-            parts.append(f"N = {d} (n = {n}): {pm(a, a_ci)} → {pm(b, b_ci)}, fall "
-                         f"{pm(f, f_ci)}")  # fmt: skip
-            if n >= 3 and np.isfinite(f_ci):
-                judged += 1
-                holds += int(abs(f) <= f_ci)
+        parts, holds, judged = _drift(kept)
         lines.append(f"- {data}, {arm}: does the student leave its start's pairing? Centred "
                      f"C_within start → end over the passing seed-runs, {'; '.join(parts)}; "
                      f"the fall's interval holds 0 at {holds} of {judged} N with ≥ 3 "
                      "seed-runs.")  # fmt: skip
     return lines
+
+
+def secondary_evidence(per_run: pd.DataFrame, table: pd.DataFrame,
+                       pairs: list[tuple[str, str]]) -> str:  # fmt: skip
+    """The other (data, arm) tests that hold after Holm (p < 0.05), each with where its
+    end pairing came from, for the verdict's evidence: "" when none. Not the verdict:
+    the primary test alone decides it (pre-registered); these say what else the data say."""
+    said = []
+    for (data, arm), row in zip(pairs[1:], table.iloc[1:].to_dict("records"), strict=True):
+        if not (np.isfinite(row["p_holm"]) and row["p_holm"] < 0.05):
+            continue
+        _, holds, judged = _drift(_passing(per_run, data, arm))
+        way = "rises" if row["rho"] > 0 else "falls"
+        said.append(
+            f"on {data}, {arm} the end pairing {way} with N (ρ = {row['rho']:+.2f} over "
+            f"{row['n']} passing seed-runs, Holm p = {row['p_holm']:.2g}); its fall from "
+            f"the start's pairing: interval holds 0 at {holds} of {judged} N"
+        )
+    return "; ".join(said)
 
 
 def answer(per_run: pd.DataFrame) -> tuple[list[str], tuple[str, str], str]:
@@ -301,6 +331,9 @@ def answer(per_run: pd.DataFrame) -> tuple[list[str], tuple[str, str], str]:
     else:
         verdict = ("inconclusive at this budget", f"no trend of the end pairing with N "
                    f"detected (ρ = {primary.rho:+.2f}, Holm p = {primary.p_holm:.2g})")  # fmt: skip
+    also = secondary_evidence(per_run, table, pairs)
+    if also:
+        verdict = (verdict[0], f"{verdict[1]}; besides the primary test, {also}")
     return lines, verdict, verdict[1]
 
 

@@ -147,3 +147,31 @@ def test_authors_drift_reads_the_fall_over_passing_seed_runs_only():
     assert "N = 2 (n = 3): 0.51 ± 0.02 → 0.00 ± 0.00, fall 0.51 ± 0.02" in line
     assert "N = 8 (n = 3): 0.20 ± 0.00 → 0.20 ± 0.02, fall 0.00 ± 0.02" in line
     assert line.endswith("holds 0 at 1 of 2 N with ≥ 3 seed-runs.")
+
+
+def test_authors_evidence_adds_the_other_tests_that_hold_after_holm():
+    """Primary pair (shells) with two passing seed-runs: inconclusive. The second pair
+    (subspaces): the end pairing rises with N over 3 × 3 passing seed-runs (Spearman p ≈
+    0.0, Holm keeps it), each N's start equal to its end, so the fall holds 0 at 3 of 3 N;
+    a failing seed-run with a fall of 9 counts in neither."""
+    import pandas as pd
+    from authors import answer
+
+    rows = [("shells", "no-regression", 2, seed, 0.1, 0.1, seed < 2) for seed in range(4)]
+    for i, d in enumerate((2, 8, 32)):
+        start = [0.1 * i + 0.01 * seed for seed in range(3)]
+        rows += [("subspaces", "no-regression", d, seed, start[seed],
+                  start[seed] + 0.001 * (seed - 1), True) for seed in range(3)]  # fmt: skip
+    rows += [("subspaces", "no-regression", 32, 3, 9.0, 0.0, False)]
+    per_run = pd.DataFrame(rows, columns=["data", "arm", "dim", "seed",
+                                          "copying_within_centred_start",
+                                          "copying_within_centred_end", "passes"])  # fmt: skip
+    per_run["fall"] = per_run.copying_within_centred_start - per_run.copying_within_centred_end
+    per_run["why"] = ""
+    _, verdict, _ = answer(per_run)
+    assert verdict[0] == "inconclusive at this budget"
+    head, also = verdict[1].split("; besides the primary test, ")
+    assert head == "fewer than four seed-runs pass the gates on shells, no-regression"
+    assert also.startswith("on subspaces, no-regression the end pairing rises with N (ρ = +0.95")
+    assert "over 9 passing seed-runs" in also
+    assert also.endswith("its fall from the start's pairing: interval holds 0 at 3 of 3 N")
