@@ -5,6 +5,7 @@
     python studies/authors.py --quick --report-only   # report what the store holds
     python studies/authors.py --quick --data subspaces  # train one data line first
     python studies/authors.py --quick --parts subspaces-no-regression-seeds4-7  # one part
+    python studies/authors.py --quick --stop-after 400   # no cell starts after 400 s
 
 Both of their data lines: ``authors-shells`` (their active one: 3 classes, each a circle
 of radius U[0.5, 2] in its own random plane, centred at radius 2√N, thickened by N(0,
@@ -53,6 +54,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import sys
+import time
 
 import numpy as np
 import pandas as pd
@@ -418,6 +420,12 @@ def main(argv=None) -> None:
     extra.add_argument("--parts", default=None,
                        help="comma-separated part names to train, first and in this order "
                        "(default: all); the others are read from the store")  # fmt: skip
+    extra.add_argument(
+        "--stop-after",
+        type=float,
+        default=None,
+        help="seconds: no cell starts after it (finished cells are kept)",
+    )
     known, rest = extra.parse_known_args(sys.argv[1:] if argv is None else argv)
     args = parse_args(__doc__, rest)
     lines = None if known.data is None else known.data.split(",")
@@ -430,6 +438,8 @@ def main(argv=None) -> None:
                   f"{allowed}", file=sys.stderr)  # fmt: skip
             raise SystemExit(2)
     study = Study("authors", args)
+    if known.stop_after is not None:  # a device campaign's budget (benchmarks/device_run.sh)
+        study.stop_at = time.time() + known.stop_after
     study.seeds = PARTS[args.mode][0][1]  # seeds per cell (the report's header)
     results, status = _run(study, args.mode, known.report_only, lines, parts)
     per_run = start_and_end(results)

@@ -75,3 +75,25 @@ def test_a_pack_over_its_limit_lists_what_it_left_out_and_a_damaged_part_is_refu
     part.write_bytes(part.read_bytes()[:-1] + b"x")
     with pytest.raises(SystemExit, match="do not match"):
         unpack(out, tmp_path / "into", log=lambda _: None)
+
+
+def test_an_unknown_campaign_is_refused_before_anything_runs(tmp_path):
+    env = {**os.environ, "OUT": str(tmp_path), "CAMPAIGN": "sweep"}
+    res = subprocess.run(["bash", "benchmarks/device_run.sh"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert res.returncode == 2
+    assert res.stderr.strip() == "CAMPAIGN=sweep is invalid: allowed settled, authors"
+    assert not list(tmp_path.iterdir())
+
+
+def test_the_authors_campaign_starts_no_cell_after_its_deadline(tmp_path):
+    """The authors' campaign's budget: with --stop-after 0 the study trains nothing, keeps
+    nothing half-made and says where it stopped (exit 1, as the campaign expects)."""
+    res = subprocess.run(
+        [sys.executable, "studies/authors.py", "--smoke", "--stop-after", "0", "--out",
+         str(tmp_path / "authors")], cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert res.returncode == 1
+    assert "authors: deadline reached in part 'shells-authors-lr-seeds0-1'" in res.stderr
+    store = tmp_path / "cells-smoke"
+    assert store.is_dir() and not [p for p in store.glob("*") if p.is_file()]
