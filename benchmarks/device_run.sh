@@ -7,8 +7,8 @@
 # CAMPAIGN=settled (the default) runs studies/settled.py --gpu (the settled answer's recipe
 # and windows on d = 1024 … 2, the largest first); CAMPAIGN=authors runs the authors'
 # workbench's pending quick cells (studies/authors.py --quick: N = 128 and the shells' seeds
-# 4-7, 3000-4000 s per 1000 steps at N = 128 on the 2-core CPU), the primary arm first. Either goes into a work
-# folder outside $OUT, stops starting cells after
+# 4-7; docs/performance.md has their CPU costs), the primary arm first. Either goes into a
+# work folder outside $OUT, stops starting cells after
 # STOP_AFTER seconds (a hard limit kills it at LIMIT), and packs the cell store and the
 # report into at most 5 files under $OUT (tools/device_pack.py: parts of <= 15 MiB, 60 MiB
 # in all, tables first, checkpoints last). A later run resumes from the committed store.
