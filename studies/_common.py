@@ -54,6 +54,11 @@ def parse_args(doc: str, argv=None) -> argparse.Namespace:
         help="train only cells i, i+N, … of each part (N machines sharing the committed "
         "cell store); a run without --shard then reports",
     )  # fmt: skip
+    parser.add_argument(
+        "--stop-after", type=float, default=None, metavar="S",
+        help="seconds: no cell starts after S (finished cells are kept); a device "
+        "campaign's budget (benchmarks/device_run.sh)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     try:
         args.shard = parse_shard(args.shard)
@@ -82,7 +87,8 @@ class Study:
         self.base = BASES[self.mode]
         self.seeds = tuple(range(SEEDS[self.mode]))
         self.shard = args.shard
-        self.stop_at = None  # a deadline (time.time()): no cell starts after it
+        # a deadline (time.time()): no cell starts after it
+        self.stop_at = None if args.stop_after is None else time.time() + args.stop_after
         self.parts: list[str] = []
         # cells a report reads from the store outside a finished part (an unfinished study
         # reporting what it has): counted in the header's machines and compute

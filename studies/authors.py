@@ -54,7 +54,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import sys
-import time
 
 import numpy as np
 import pandas as pd
@@ -420,12 +419,6 @@ def main(argv=None) -> None:
     extra.add_argument("--parts", default=None,
                        help="comma-separated part names to train, first and in this order "
                        "(default: all); the others are read from the store")  # fmt: skip
-    extra.add_argument(
-        "--stop-after",
-        type=float,
-        default=None,
-        help="seconds: no cell starts after it (finished cells are kept)",
-    )
     known, rest = extra.parse_known_args(sys.argv[1:] if argv is None else argv)
     args = parse_args(__doc__, rest)
     lines = None if known.data is None else known.data.split(",")
@@ -438,8 +431,6 @@ def main(argv=None) -> None:
                   f"{allowed}", file=sys.stderr)  # fmt: skip
             raise SystemExit(2)
     study = Study("authors", args)
-    if known.stop_after is not None:  # a device campaign's budget (benchmarks/device_run.sh)
-        study.stop_at = time.time() + known.stop_after
     study.seeds = PARTS[args.mode][0][1]  # seeds per cell (the report's header)
     results, status = _run(study, args.mode, known.report_only, lines, parts)
     per_run = start_and_end(results)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -177,12 +176,6 @@ def _extra(argv) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--arms", default=None,
                         help="comma-separated arms to train, in this order (default: all); "
                         "the others are read from the store as they are")  # fmt: skip
-    parser.add_argument(
-        "--stop-after",
-        type=float,
-        default=None,
-        help="seconds: no cell starts after this (finished cells are kept)",
-    )
     return parser.parse_known_args(argv)
 
 
@@ -463,8 +456,6 @@ def main(argv=None) -> None:
         raise SystemExit(2)
     study = Study("settled", args)
     study.dims = GPU_DIMS[args.mode] if extra.gpu else DIMS[args.mode]
-    if extra.stop_after is not None:
-        study.stop_at = time.time() + extra.stop_after
     windows = [w for w in WINDOWS[args.mode] if extra.until is None or w <= extra.until]
     if not windows:
         raise SystemExit(f"--until {extra.until}: below the first window {WINDOWS[args.mode][0]}")

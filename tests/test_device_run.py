@@ -86,14 +86,19 @@ def test_an_unknown_campaign_is_refused_before_anything_runs(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
-def test_the_authors_campaign_starts_no_cell_after_its_deadline(tmp_path):
-    """The authors' campaign's budget: with --stop-after 0 the study trains nothing, keeps
-    nothing half-made and says where it stopped (exit 1, as the campaign expects)."""
+@pytest.mark.parametrize(
+    "study, part",
+    [("authors", "shells-authors-lr-seeds0-1"), ("settled", "window-40"), ("dimension", "course")],
+)
+def test_a_study_starts_no_cell_after_its_deadline(tmp_path, study, part):
+    """A campaign's budget (every study takes --stop-after): with 0 s the study trains
+    nothing, keeps nothing half-made and says where it stopped (exit 1, as the campaign
+    expects)."""
     res = subprocess.run(
-        [sys.executable, "studies/authors.py", "--smoke", "--stop-after", "0", "--out",
-         str(tmp_path / "authors")], cwd=ROOT, capture_output=True, text=True, timeout=120,
+        [sys.executable, f"studies/{study}.py", "--smoke", "--stop-after", "0", "--out",
+         str(tmp_path / study)], cwd=ROOT, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert res.returncode == 1
-    assert "authors: deadline reached in part 'shells-authors-lr-seeds0-1'" in res.stderr
+    assert f"{study}: deadline reached in part {part!r}" in res.stderr
     store = tmp_path / "cells-smoke"
     assert store.is_dir() and not [p for p in store.glob("*") if p.is_file()]
