@@ -32,6 +32,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+from _variants import picked_variants
 
 from dmdlab.analysis import run_gates
 from dmdlab.compile_cache import enable_compilation_cache
@@ -84,12 +85,7 @@ def main(argv=None) -> None:
     parser.add_argument("--only", default=None,
                         help=f"comma-separated variant numbers 0-{len(VARIANTS) - 1}")  # fmt: skip
     args = parser.parse_args(argv)
-    picked = list(range(len(VARIANTS)))
-    if args.only is not None:
-        allowed = {str(i) for i in picked}
-        if not args.only or set(args.only.split(",")) - allowed:
-            parser.error(f"--only {args.only!r}: variant numbers 0-{len(VARIANTS) - 1}")
-        picked = [int(i) for i in args.only.split(",")]
+    picked = picked_variants(parser, args.only, len(VARIANTS))
     enable_compilation_cache()
     stamp = datetime.date.today().isoformat()
     print(f"{stamp}, {machine_line()}", flush=True)

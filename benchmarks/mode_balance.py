@@ -28,6 +28,7 @@ from pathlib import Path
 
 import jax
 import pandas as pd
+from _variants import picked_variants
 
 from dmdlab.compile_cache import enable_compilation_cache
 from dmdlab.environment import machine_line
@@ -64,17 +65,6 @@ def _rows(name: str, table: pd.DataFrame, seconds: float) -> pd.DataFrame:
     return per_step.assign(variant=name, seconds=seconds)
 
 
-def _picked(parser: argparse.ArgumentParser, only: str) -> list[int]:
-    """The variant numbers of ``--only``, or a one-line error naming the allowed ones."""
-    try:
-        picked = [int(v) for v in only.split(",")]
-    except ValueError:
-        picked = [-1]
-    if not picked or any(not 0 <= i < len(VARIANTS) for i in picked):
-        parser.error(f"--only {only!r}: variant numbers 0-{len(VARIANTS) - 1}")
-    return picked
-
-
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dim", type=int, default=32)
@@ -90,7 +80,7 @@ def main(argv=None) -> None:
         help="comma-separated variant numbers (0 = the recipe), in VARIANTS' order",
     )
     args = parser.parse_args(argv)
-    picked = range(len(VARIANTS)) if args.only is None else _picked(parser, args.only)
+    picked = picked_variants(parser, args.only, len(VARIANTS))
     enable_compilation_cache()
     stamp = datetime.date.today().isoformat()
     print(f"{stamp}, {machine_line()}")

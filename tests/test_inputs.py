@@ -293,3 +293,22 @@ def test_dims_outside_a_presets_budget_rule_are_named(tmp_path, capsys):
     assert "teacher_steps=6000" in err
     assert main(["sweep", "--grid", "dim=2,8", "--dry-run", "--out", str(tmp_path)]) == 0
     assert "warning" not in capsys.readouterr().err  # a subset keeps its budgets
+
+
+@pytest.mark.parametrize("only", ["", "9x", "3", "-1", "0,,1"])
+def test_a_benchmarks_unknown_variant_is_one_line_exit_2(only, capsys, monkeypatch):
+    """mode_balance.py / authors_gates.py --only: a name outside 0..count-1 stops argparse."""
+    import argparse
+    from pathlib import Path
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from _variants import picked_variants
+
+    parser = argparse.ArgumentParser(prog="bench")
+    with pytest.raises(SystemExit) as exit_:
+        picked_variants(parser, only, 3)
+    assert exit_.value.code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last == f"bench: error: --only {only!r}: variant numbers 0-2"
+    assert picked_variants(parser, "2,0", 3) == [2, 0]
+    assert picked_variants(parser, None, 3) == [0, 1, 2]
