@@ -108,7 +108,11 @@ def guarded_step(setting: Setting, method: Method, ctx: Context, carry, step_ind
     state, diverged_step = carry
     new, losses = method.step(setting, ctx, state, key)
     # One cond, not a select per leaf: XLA would fuse a copy of the whole finiteness
-    # check into every leaf's select (10× the step's code and 3× its compile time).
+    # check into every leaf's select (10× the step's code and 3× its compile time). Under
+    # vmap (every seed batch) the cond is a select per leaf again and the per-leaf chain of
+    # ands is copied into each (tiny preset: 17 k lines of step HLO, 9 k without the guard);
+    # one reduction over all values would cut it to 10 k but moves a consistency run's
+    # rounding (benchmarks/RESULTS.md, 2026-12-08), so it waits for a recomputation.
     ok = _all_finite((new, losses)) & (diverged_step < 0)
     kept = jax.lax.cond(ok, lambda: new, lambda: state)
     diverged_step = jnp.where(ok | (diverged_step >= 0), diverged_step, step_index)

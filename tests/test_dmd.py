@@ -193,3 +193,23 @@ def test_sharded_seed_axis_matches_one_device(tmp_path, tiny_table):
     # every device runs SEED_GROUP seeds, as the one device does, but XLA compiles the
     # partitioned program with other fusions: measured 7.6e-6 apart, not bit-identical
     np.testing.assert_allclose(four, tiny_table[cols].to_numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_the_divergence_guard_sees_a_nonfinite_value_in_any_float_leaf():
+    """engine._all_finite (the guard's one reduction): false as soon as any element of any
+    float leaf is NaN or ±inf, whatever the leaf's shape or dtype; integer leaves pass."""
+    from dmdlab.engine import _all_finite
+
+    tree = {"w": jnp.ones((3, 4)), "b": jnp.zeros(5, jnp.bfloat16), "count": jnp.array(7),
+            "nested": (jnp.ones(()), jnp.arange(4))}  # fmt: skip
+    assert bool(_all_finite(tree))
+    for path, bad in [("w", jnp.inf), ("b", jnp.nan), ("nested", -jnp.inf)]:
+        broken = dict(tree)
+        if path == "nested":
+            broken["nested"] = (jnp.full((), bad), tree["nested"][1])
+        else:
+            broken[path] = tree[path].at[-1].set(bad)
+        assert not bool(_all_finite(broken)), path
+    assert bool(
+        jax.jit(jax.vmap(_all_finite))(jax.tree.map(lambda x: jnp.stack([x, x]), tree)).all()
+    )
