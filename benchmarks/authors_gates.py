@@ -59,12 +59,9 @@ SHOWN = (0, 100, 300, 1000, 2000, 4000, 6000)
 
 def primary_base():
     """The study's primary arm's config (its part in studies/authors.py, quick mode)."""
-    from authors import _plan
+    from authors import plan
 
-    from _common import Study, parse_args
-
-    study = Study("authors", parse_args("authors", ["--quick"]))
-    return next(base for part, *_, base, _, _ in _plan(study, "quick") if part == PART)
+    return next(base for part, *_, base, _, _ in plan("quick") if part == PART)
 
 
 def _rows(name: str, table: pd.DataFrame) -> pd.DataFrame:

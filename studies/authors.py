@@ -58,10 +58,11 @@ import sys
 import numpy as np
 import pandas as pd
 
-from _common import FIDELITY_PARAGRAPH, Study, parse_args
+from _common import BASES, FIDELITY_PARAGRAPH, Study, parse_args
 from dmdlab.analysis import pm, run_gates, trend_tests
 from dmdlab.analysis.stats import mean_ci
 from dmdlab.analysis.window import window_rows
+from dmdlab.config import DMDConfig
 from dmdlab.plotting import plot_settling, save_figure
 from dmdlab.presets import AUTHORS_TEACHER, BUNDLES
 from dmdlab.sweep import SweepSpec
@@ -137,25 +138,27 @@ def _parts(mode: str) -> list[tuple[str, str, str, list, tuple]]:
 
 
 def part_names(mode: str) -> list[str]:
-    """Every sweep part's name in ``mode``, in the order :func:`_plan` runs them."""
+    """Every sweep part's name in ``mode``, in the order :func:`plan` runs them."""
     return [name for name, *_ in _parts(mode)]
 
 
-def _plan(study: Study, mode: str) -> list[tuple[str, str, str, object, list, tuple]]:
-    """(part, data, arm, base config, dims, seeds) of every sweep part (:func:`_parts`)."""
-    plan = []
+def plan(mode: str) -> list[tuple[str, str, str, DMDConfig, list, tuple]]:
+    """(part, data, arm, base config, dims, seeds) of every sweep part (:func:`_parts`); a
+    cell is ``base.replace(dim=N)`` × ``seeds`` (``dmdlab.store.cell_id`` finds it in the
+    study's store, ``studies/out/cells-<mode>``)."""
+    rows = []
     for name, data, arm, dims, seeds in _parts(mode):
         steps = STEPS[mode][arm]
         # one replace: an eval cadence valid only with the other (full: 5000 steps, every 250
         # after an early phase to 300) would be refused on the way
         evals = ({"eval_every": max(steps // 20, 1)} if mode == "smoke" else
                  {"eval_early_every": 10, "eval_early_until": 300, "eval_every": 50})  # fmt: skip
-        base = study.base.replace(**{**BUNDLES["protocol"][DATA[data]], **ARMS[arm]},
-                                  steps=steps, **evals)  # fmt: skip
+        base = BASES[mode].replace(**{**BUNDLES["protocol"][DATA[data]], **ARMS[arm]},
+                                   steps=steps, **evals)  # fmt: skip
         if mode == "smoke":  # the bundle's teacher (dmdlab/presets.py) is too slow for tests
-            base = base.replace(**{f: getattr(study.base, f) for f in AUTHORS_TEACHER})
-        plan.append((name, data, arm, base, dims, seeds))
-    return plan
+            base = base.replace(**{f: getattr(BASES[mode], f) for f in AUTHORS_TEACHER})
+        rows.append((name, data, arm, base, dims, seeds))
+    return rows
 
 
 def _run(
@@ -165,17 +168,17 @@ def _run(
     lines: list[str] | None = None,
     parts: list[str] | None = None,
 ) -> tuple[pd.DataFrame, list[str]]:
-    """Every part of :func:`_plan`, each in one common window of generator steps per arm;
+    """Every part of :func:`plan`, each in one common window of generator steps per arm;
     with ``report_only``, an unfinished part's finished cells only (nothing trained);
     ``lines`` (data lines) or ``parts`` (part names): only those train, first and in that
     order (the others are read from the store, so two processes given disjoint parts never
     train the same cell). Returns the table and one status line per unfinished part."""
-    plan = _plan(study, mode)
+    todo = plan(mode)
     for chosen, at in ((lines, 1), (parts, 0)):  # stable sorts: the plan's order otherwise
         if chosen is not None:
-            plan.sort(key=lambda p: chosen.index(p[at]) if p[at] in chosen else len(chosen))
+            todo.sort(key=lambda p: chosen.index(p[at]) if p[at] in chosen else len(chosen))
     tables, status = [], []
-    for part, data, arm, base, dims, seeds in plan:
+    for part, data, arm, base, dims, seeds in todo:
         reads = (report_only or (lines is not None and data not in lines)
                  or (parts is not None and part not in parts))  # fmt: skip
         table, pending = (study.stored(SweepSpec(base, {"dim": dims}, seeds)) if reads
