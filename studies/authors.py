@@ -55,6 +55,7 @@ import argparse
 import itertools
 import sys
 
+import jax
 import numpy as np
 import pandas as pd
 
@@ -347,6 +348,16 @@ def answer(per_run: pd.DataFrame) -> tuple[list[str], tuple[str, str], str]:
 FAR_QUANTILE = 0.99
 
 
+@jax.jit
+def _shell_distances(mix, data, student, teacher):
+    """Each point's distance to the nearest circle and its log-density under ``mix``, for
+    true samples, G(z) and T(z): one compiled program (eagerly, each of the shells' many
+    small operations compiled on its own: ~10 s of a report)."""
+    points = {"data": data, "student": student, "teacher": teacher}
+    distances = {k: mix.sphere_distance(x) for k, x in points.items()}
+    return distances, {k: mix.log_prob(points[k]) for k in ("data", "student")}
+
+
 def _off_sphere(study: Study, cell: str) -> list[dict]:
     """Per seed-run of one shells cell, at its last recorded step (:meth:`Study.last_pairs`): the
     median distance of G(z), T(z) and true samples to the nearest circle, the share of G(z)
@@ -354,16 +365,14 @@ def _off_sphere(study: Study, cell: str) -> list[dict]:
     (nats/dim, against 4096 true samples) with and without those samples."""
     rows = []
     for config, seed, mix, data, student, teacher in study.last_pairs(cell):
-        data_dist = np.asarray(mix.sphere_distance(data))
-        far_at, data_nll = np.quantile(data_dist, FAR_QUANTILE), -float(mix.log_prob(data).mean())
-        row = {"dim": config.dim, "seed": seed, "data_median": np.median(data_dist)}
-        samples = {"student": student, "teacher": teacher}
-        dist = {}
-        for who, x in samples.items():
-            dist[who] = np.asarray(mix.sphere_distance(np.asarray(x, np.float32)))
+        dist, log_p = _shell_distances(mix, data, *(np.asarray(x, np.float32)
+                                                    for x in (student, teacher)))  # fmt: skip
+        far_at, data_nll = np.quantile(dist["data"], FAR_QUANTILE), -float(log_p["data"].mean())
+        row = {"dim": config.dim, "seed": seed, "data_median": np.median(dist["data"])}
+        for who in ("student", "teacher"):
             row |= {f"{who}_median": np.median(dist[who]),
                     f"{who}_far": np.mean(dist[who] > far_at)}  # fmt: skip
-        nll = -np.asarray(mix.log_prob(np.asarray(samples["student"], np.float32)))
+        nll = -np.asarray(log_p["student"])
         near = dist["student"] <= far_at
         row["gap_all"] = (nll.mean() - data_nll) / config.dim
         row["gap_near"] = (nll[near].mean() - data_nll) / config.dim if near.any() else np.nan
