@@ -3,6 +3,7 @@
     python benchmarks/authors_gates.py                 # N = 2, 4 seeds, 6000 steps (~35 min)
     python benchmarks/authors_gates.py --only 1 --dim 8
     python benchmarks/authors_gates.py --only 2 --out benchmarks/authors_gates_cosine.csv
+    python benchmarks/authors_gates.py --only 3 --out benchmarks/authors_gates_long.csv
 
 The authors' workbench study (studies/authors.py) reads copying only from seed-runs that
 pass the gates, and on their active data line (sphere shells) none does: its primary arm
@@ -37,6 +38,7 @@ from _variants import picked_variants
 from dmdlab.analysis import run_gates
 from dmdlab.compile_cache import enable_compilation_cache
 from dmdlab.environment import machine_line
+from dmdlab.store import lineage
 from dmdlab.sweep import SweepSpec, run_sweep
 
 HERE = Path(__file__).resolve().parent
@@ -53,8 +55,12 @@ VARIANTS = {
     # variant 0's gap was still falling at its last step: a rate that decays lets the last
     # steps refine the samples' distance to the circles instead of jittering around it
     "exact real score, cosine decay": {"teacher": "oracle", "lr_schedule": "cosine"},
+    # the arm as it is, twice as long: its 6000-step cell (the study's) is extended, not
+    # retrained, so this costs 6000 steps
+    "the arm as it is, 12000 steps": {"steps": 12000},
 }  # fmt: skip
-SHOWN = (0, 100, 300, 1000, 2000, 4000, 6000)
+SHOWN = (0, 100, 300, 1000, 2000, 4000, 6000, 8000, 10000, 12000)
+STUDY_STORE = ROOT / "studies" / "out" / "cells-quick"
 
 
 def primary_base():
@@ -62,6 +68,17 @@ def primary_base():
     from authors import plan
 
     return next(base for part, *_, base, _, _ in plan("quick") if part == PART)
+
+
+def _from_study(store: Path, config) -> None:
+    """Copy into ``store`` the study's finished cells that differ from ``config`` (4 seeds)
+    in ``steps`` only, so that a longer variant extends the study's cell from its
+    checkpoint instead of training from step 0 (the study's store is left as it is)."""
+    store.mkdir(parents=True, exist_ok=True)
+    for _, cid in lineage(STUDY_STORE, config, SEEDS):
+        for f in STUDY_STORE.glob(f"{cid}.*"):
+            if not (store / f.name).exists():
+                shutil.copy2(f, store / f.name)
 
 
 def _rows(name: str, table: pd.DataFrame) -> pd.DataFrame:
@@ -87,8 +104,7 @@ def main(argv=None) -> None:
     stamp = datetime.date.today().isoformat()
     print(f"{stamp}, {machine_line()}", flush=True)
     teachers = args.store / "teachers"  # the study's teachers: not trained again here
-    shutil.copytree(ROOT / "studies" / "out" / "cells-quick" / "teachers", teachers,
-                    dirs_exist_ok=True)  # fmt: skip
+    shutil.copytree(STUDY_STORE / "teachers", teachers, dirs_exist_ok=True)
     base = primary_base()
     rows, gates = [], []
     for i, (name, changes) in enumerate(VARIANTS.items()):
@@ -96,6 +112,7 @@ def main(argv=None) -> None:
             continue
         out = args.store / f"authors-{i}-N{args.dim}"
         spec = SweepSpec(base.replace(**changes), {"dim": [args.dim]}, SEEDS, {})
+        _from_study(args.store, spec.cells()[0])
         table = run_sweep(spec, out, plot=False, progress=False, cell_store=args.store)
         cell = json.loads((out / "manifest.json").read_text())["cells"][0]["id"]
         seconds = json.loads((args.store / f"{cell}.json").read_text())["timing"]["wall_s"]
