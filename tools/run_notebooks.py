@@ -52,7 +52,17 @@ def execute(
         resources={"metadata": {"path": str(HERE)}},
         on_cell_start=started,
     )
-    client.execute()
+    # no live frontend: notebooks draw a widget's static form (an interact widget held
+    # its cell for the whole timeout under nbclient, 600 s of every test run)
+    headless = os.environ.get("DMDLAB_HEADLESS")
+    os.environ["DMDLAB_HEADLESS"] = "1"  # the kernel inherits it
+    try:
+        client.execute()
+    finally:
+        if headless is None:
+            del os.environ["DMDLAB_HEADLESS"]
+        else:
+            os.environ["DMDLAB_HEADLESS"] = headless
     # cell ids are random per conversion; the twin is keyed by position, like the .py
     for k, cell in enumerate(nb.cells):
         cell["id"] = f"cell-{k}"
