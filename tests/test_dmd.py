@@ -196,8 +196,8 @@ def test_sharded_seed_axis_matches_one_device(tmp_path, tiny_table):
 
 
 def test_the_divergence_guard_sees_a_nonfinite_value_in_any_float_leaf():
-    """engine._all_finite (the guard's one reduction): false as soon as any element of any
-    float leaf is NaN or ±inf, whatever the leaf's shape or dtype; integer leaves pass."""
+    """engine._all_finite (what the divergence guard checks): false as soon as any element of
+    any float leaf is NaN or ±inf, whatever the leaf's shape or dtype; integer leaves pass."""
     from dmdlab.engine import _all_finite
 
     tree = {"w": jnp.ones((3, 4)), "b": jnp.zeros(5, jnp.bfloat16), "count": jnp.array(7),

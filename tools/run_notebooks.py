@@ -13,6 +13,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from unittest import mock
 
 import jupytext
 import nbclient
@@ -53,16 +54,10 @@ def execute(
         on_cell_start=started,
     )
     # no live frontend: notebooks draw a widget's static form (an interact widget held
-    # its cell for the whole timeout under nbclient, 600 s of every test run)
-    headless = os.environ.get("DMDLAB_HEADLESS")
-    os.environ["DMDLAB_HEADLESS"] = "1"  # the kernel inherits it
-    try:
+    # its cell for the whole timeout under nbclient, 600 s of every test run); the kernel
+    # inherits the environment
+    with mock.patch.dict(os.environ, {"DMDLAB_HEADLESS": "1"}):
         client.execute()
-    finally:
-        if headless is None:
-            del os.environ["DMDLAB_HEADLESS"]
-        else:
-            os.environ["DMDLAB_HEADLESS"] = headless
     # cell ids are random per conversion; the twin is keyed by position, like the .py
     for k, cell in enumerate(nb.cells):
         cell["id"] = f"cell-{k}"
